@@ -59,10 +59,17 @@ else
 fi
 
 # --- PostgreSQL --------------------------------------------------------------
-if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
+# The newest installed PostgreSQL *server* (a client-only install also creates /usr/lib/postgresql/N).
+pg_server_version() {
+  local bin
+  for bin in /usr/lib/postgresql/*/bin/postgres; do
+    [ -x "$bin" ] && basename "$(dirname "$(dirname "$bin")")"
+  done | sort -V | tail -1
+}
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(pg_server_version)" ]; then
   apt_install postgresql postgresql-client
 fi
-PG_VERSION=$(ls /usr/lib/postgresql | sort -V | tail -1)
+PG_VERSION=$(pg_server_version)
 [ -n "$PG_VERSION" ] || die "no PostgreSQL server found under /usr/lib/postgresql"
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1; }

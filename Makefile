@@ -1,0 +1,53 @@
+# redis-jobs: the two commands are `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CONFIG ?= debug
+N ?= 3
+BASE_PORT ?= 8080
+SWIFT ?= swift
+FORMAT_PATHS := Package.swift Sources Tests
+# The built binaries (evaluated only when a target needs them).
+BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
+
+.PHONY: help services build run migrate seed test cluster cluster-stop format lint
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+services: ## Install (if missing) and start Redis and PostgreSQL on loopback
+	@bash scripts/services.sh
+
+build: ## Build the shop executable (CONFIG=debug|release)
+	$(SWIFT) build -c $(CONFIG) --product shop
+
+migrate: services build ## Apply database migrations
+	"$(BIN_DIR)/shop" migrate
+
+seed: services build ## Load the demo data (idempotent)
+	"$(BIN_DIR)/shop" seed
+
+run: services build ## Start services, migrate, seed, then serve on http://127.0.0.1:8080 (Ctrl-C stops)
+	"$(BIN_DIR)/shop" migrate
+	"$(BIN_DIR)/shop" seed
+	exec "$(BIN_DIR)/shop" serve
+
+test: services ## Start services, then run every test against them
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+cluster: services build ## Start N instances (default 3) on ports 8080, 8081, ... (pids and logs in .run/cluster)
+	"$(BIN_DIR)/shop" seed
+	bash scripts/cluster.sh start "$(N)" "$(BASE_PORT)" "$(BIN_DIR)/shop"
+
+cluster-stop: ## Stop the instances `make cluster` started (SIGTERM, graceful)
+	bash scripts/cluster.sh stop
+
+format: ## Format the Swift sources in place
+	$(SWIFT) format format --in-place --recursive $(FORMAT_PATHS)
+
+lint: ## Fail when the Swift sources are not formatted
+	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
+
+# --- Benchmarks ----------------------------------------------------------------------------------
+# `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).

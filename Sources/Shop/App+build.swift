@@ -1,0 +1,101 @@
+public import Hummingbird
+public import Logging
+import PostgresNIO
+public import Prometheus
+import ServiceLifecycle
+
+/// What tests may add to the application: extra routes, other readiness checks.
+public struct ApplicationOptions: Sendable {
+    /// The registry `GET /metrics` exposes. `shop serve` passes the one it bootstrapped the `MetricsSystem` with.
+    public var metricsRegistry: PrometheusCollectorRegistry
+    /// Routes added after the service's own (tests use this for routes that exist only in tests).
+    public var extraRoutes: (@Sendable (RegisteringRouter<ShopRequestContext>) -> Void)?
+
+    /// Creates options.
+    /// - Parameters:
+    ///   - metricsRegistry: The registry `/metrics` exposes.
+    ///   - extraRoutes: Routes to add after the service's own.
+    public init(
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        extraRoutes: (@Sendable (RegisteringRouter<ShopRequestContext>) -> Void)? = nil
+    ) {
+        self.metricsRegistry = metricsRegistry
+        self.extraRoutes = extraRoutes
+    }
+}
+
+/// Builds the whole service: clients, services in dependency order, middleware, routes, start-up work.
+///
+/// This is the one place the application is assembled; `shop serve` runs what it returns with
+/// `runService()`, tests call it with their own configuration and database.
+///
+/// - Parameters:
+///   - configuration: Validated configuration.
+///   - logger: The application's logger.
+///   - options: Metrics registry and test-only additions.
+/// - Returns: The application, ready to run.
+public func buildApplication(
+    configuration: ShopConfiguration,
+    logger: Logger,
+    options: ApplicationOptions = ApplicationOptions()
+) -> some ApplicationProtocol {
+    let logger = {
+        var logger = logger
+        logger[metadataKey: "instance"] = .string(configuration.instanceID)
+        return logger
+    }()
+
+    let postgres = PostgresClient(
+        configuration: configuration.database.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
+        backgroundLogger: logger
+    )
+    let readinessChecks: [any ReadinessCheck] = [
+        PostgresReadinessCheck(client: postgres),
+        RedisPingCheck(url: configuration.redis, connectTimeout: configuration.healthTimeout),
+    ]
+
+    let registry = RouteRegistry()
+    let router = Router(context: ShopRequestContext.self)
+    // Order matters. Metrics sees the final status of every response (the problem middleware never
+    // throws); the problem middleware sees every error thrown below it, including the router's not-found.
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ProblemMiddleware(registry: registry))
+    router.add(middleware: LogRequestsMiddleware(.debug))
+
+    let routes = RegisteringRouter(router: router, registry: registry)
+    routes.addRoutes(
+        HealthController(
+            instanceID: configuration.instanceID,
+            checks: readinessChecks,
+            timeout: configuration.healthTimeout
+        )
+        .routes,
+        atPath: "/health"
+    )
+    MetricsController(registry: options.metricsRegistry).addRoutes(to: routes)
+    routes.addRoutes(
+        CatalogController(repository: PostgresProductRepository(client: postgres, logger: logger)).routes,
+        atPath: "/api/v1/products"
+    )
+    options.extraRoutes?(routes)
+
+    var app = Application(
+        router: router,
+        configuration: .init(
+            address: .hostname(configuration.httpHost, port: configuration.httpPort),
+            serverName: "shop"
+        ),
+        logger: logger
+    )
+    // Services start in this order and stop in reverse: the HTTP server (added by the application
+    // after these) stops first and drains in-flight requests while PostgreSQL is still up.
+    app.addServices(postgres)
+    app.beforeServerStarts {
+        if configuration.migrateOnStart {
+            try await postgres.waitUntilReachable(url: configuration.database, timeout: .seconds(15))
+            try await Migrator(client: postgres, logger: logger).migrate()
+        }
+        logger.info("starting", metadata: ["configuration": "\(configuration.redactedDescription)"])
+    }
+    return app
+}

@@ -1,0 +1,84 @@
+public import Logging
+public import PostgresNIO
+
+#if canImport(FoundationEssentials)
+    public import FoundationEssentials
+#else
+    public import Foundation
+#endif
+
+/// Products straight from PostgreSQL.
+public struct PostgresProductRepository: ProductRepository {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// Creates the repository.
+    /// - Parameters:
+    ///   - client: A running client.
+    ///   - logger: For query logging.
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public func list(offset: Int, limit: Int) async throws -> ProductPage {
+        // One round trip: the window count gives the total with the page. A page past the end has no
+        // rows to carry it, so the total is then read on its own.
+        let rows = try await self.client.query(
+            """
+            SELECT id, name, description, price::text, currency, stock, updated_at, count(*) OVER () AS total
+            FROM products ORDER BY name, id OFFSET \(offset) LIMIT \(limit)
+            """,
+            logger: self.logger
+        )
+        var items: [Product] = []
+        var total: Int?
+        for try await (id, name, description, price, currency, stock, updatedAt, count) in rows.decode(
+            (UUID, String, String, String, String, Int, Date, Int).self
+        ) {
+            items.append(
+                Product(
+                    id: id,
+                    name: name,
+                    description: description,
+                    price: price,
+                    currency: currency,
+                    stock: stock,
+                    updatedAt: updatedAt
+                )
+            )
+            total = count
+        }
+        if let total {
+            return ProductPage(items: items, totalItems: total)
+        }
+        let countRows = try await self.client.query("SELECT count(*) FROM products", logger: self.logger)
+        var count = 0
+        for try await (value) in countRows.decode(Int.self) { count = value }
+        return ProductPage(items: [], totalItems: count)
+    }
+
+    public func find(id: UUID) async throws -> Product? {
+        let rows = try await self.client.query(
+            """
+            SELECT id, name, description, price::text, currency, stock, updated_at
+            FROM products WHERE id = \(id)
+            """,
+            logger: self.logger
+        )
+        for try await (id, name, description, price, currency, stock, updatedAt) in rows.decode(
+            (UUID, String, String, String, String, Int, Date).self
+        ) {
+            return Product(
+                id: id,
+                name: name,
+                description: description,
+                price: price,
+                currency: currency,
+                stock: stock,
+                updatedAt: updatedAt
+            )
+        }
+        return nil
+    }
+}

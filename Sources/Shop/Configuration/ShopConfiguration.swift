@@ -1,0 +1,65 @@
+public import Logging
+
+/// Everything the reference service needs to start, validated.
+///
+/// Build it with ``init()`` for the local defaults, or from a `ConfigReader` with
+/// ``init(reader:)``, which reads and validates every key (see `docs/operations.md`).
+public struct ShopConfiguration: Sendable {
+    /// Where the HTTP server listens.
+    public var httpHost: String
+    /// The TCP port the HTTP server listens on (0 lets the system choose one).
+    public var httpPort: Int
+    /// PostgreSQL, as a parsed `postgres://` URL.
+    public var database: DatabaseURL
+    /// Redis, as a parsed `redis://` URL.
+    public var redis: RedisURL
+    /// This instance's name in logs, metrics and health answers.
+    public var instanceID: String
+    /// The minimum level of log lines written.
+    public var logLevel: Logger.Level
+    /// The most connections the PostgreSQL pool opens.
+    public var databaseMaxConnections: Int
+    /// Whether `serve` applies pending migrations before it accepts requests.
+    public var migrateOnStart: Bool
+    /// How long one readiness check may take before it counts as down.
+    public var healthTimeout: Duration
+
+    /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
+    public init() {
+        self.httpHost = "127.0.0.1"
+        self.httpPort = 8080
+        // swift-format-ignore: NeverUseForceTry
+        self.database = try! DatabaseURL(Self.defaultDatabaseURL)
+        // swift-format-ignore: NeverUseForceTry
+        self.redis = try! RedisURL(Self.defaultRedisURL)
+        self.instanceID = Self.defaultInstanceID()
+        self.logLevel = .info
+        self.databaseMaxConnections = 10
+        self.migrateOnStart = true
+        self.healthTimeout = .milliseconds(1000)
+    }
+
+    /// The default `DATABASE_URL`.
+    public static let defaultDatabaseURL = "postgres://shop:shop@127.0.0.1:5432/shop"
+    /// The default `REDIS_URL`.
+    public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
+}
+
+/// A configuration value that cannot be used; its description is one line naming the key.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// The environment variable that holds the key (`HTTP_PORT`).
+    public let variable: String
+    /// What is wrong, quoting the offending value unless it is a secret.
+    public let problem: String
+
+    /// Creates an error for the key whose environment variable is `variable`.
+    /// - Parameters:
+    ///   - variable: The environment variable name of the key.
+    ///   - problem: What is wrong with its value.
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
+
+    public var description: String { "\(self.variable): \(self.problem)" }
+}

@@ -1,0 +1,61 @@
+public import Hummingbird
+import Synchronization
+
+/// The routes the application registered, to tell `404 Not Found` from `405 Method Not Allowed`.
+///
+/// Hummingbird's router answers a known path with an unknown method like an unknown path; the
+/// ``ProblemMiddleware`` asks this registry which methods the path has.
+public final class RouteRegistry: Sendable {
+    private let routes = Mutex<[(path: RouterPath, method: HTTPRequest.Method)]>([])
+
+    init() {}
+
+    func add(_ path: RouterPath, method: HTTPRequest.Method) {
+        self.routes.withLock { $0.append((path, method)) }
+    }
+
+    /// The methods registered for paths that match `path`, sorted, without duplicates.
+    func allowedMethods(for path: String) -> [String] {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        let methods = self.routes.withLock { routes in
+            routes.filter { Self.matches($0.path, components) }.map(\.method.rawValue)
+        }
+        return Array(Set(methods)).sorted()
+    }
+
+    private static func matches(_ route: RouterPath, _ components: [Substring]) -> Bool {
+        var index = 0
+        for element in route.components {
+            if element == .recursiveWildcard { return true }
+            guard index < components.count, element ~= components[index] else { return false }
+            index += 1
+        }
+        return index == components.count
+    }
+}
+
+/// A router that records every route it registers in a ``RouteRegistry``.
+public final class RegisteringRouter<Context: RequestContext>: RouterMethods {
+    let router: Router<Context>
+    let registry: RouteRegistry
+
+    init(router: Router<Context>, registry: RouteRegistry) {
+        self.router = router
+        self.registry = registry
+    }
+
+    @discardableResult public func on<Responder: HTTPResponder>(
+        _ path: RouterPath,
+        method: HTTPRequest.Method,
+        responder: Responder
+    ) -> Self where Responder.Context == Context {
+        self.registry.add(path, method: method)
+        self.router.on(path, method: method, responder: responder)
+        return self
+    }
+
+    @discardableResult public func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
+        self.router.add(middleware: middleware)
+        return self
+    }
+}

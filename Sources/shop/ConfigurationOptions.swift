@@ -1,0 +1,90 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Logging
+import Shop
+
+/// The configuration flags every subcommand accepts; unset flags fall back to the environment.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(name: .customLong("http-host"), help: "Address to listen on (HTTP_HOST, default 127.0.0.1).")
+    var httpHost: String?
+
+    @Option(name: .customLong("http-port"), help: "Port to listen on, 1-65535 (HTTP_PORT, default 8080).")
+    var httpPort: String?
+
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(
+        name: .customLong("database-max-connections"),
+        help: "PostgreSQL pool size, 1-1000 (DATABASE_MAX_CONNECTIONS, default 10)."
+    )
+    var databaseMaxConnections: String?
+
+    @Option(
+        name: .customLong("database-migrate-on-start"),
+        help: "Apply pending migrations when serve starts (DATABASE_MIGRATE_ON_START, default true)."
+    )
+    var databaseMigrateOnStart: String?
+
+    @Option(name: .customLong("redis-url"), help: "Redis URL (REDIS_URL, default redis://127.0.0.1:6379/0).")
+    var redisURL: String?
+
+    @Option(name: .customLong("instance-id"), help: "This instance's name (INSTANCE_ID, default <hostname>-<pid>).")
+    var instanceID: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(
+        name: .customLong("health-timeout-ms"),
+        help: "Milliseconds one readiness check may take, 1-60000 (HEALTH_TIMEOUT_MS, default 1000)."
+    )
+    var healthTimeoutMs: String?
+
+    /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
+    /// the key to standard error and exits with status 1.
+    func load() throws -> ShopConfiguration {
+        let flags: [(ShopConfiguration.Key, String?)] = [
+            (.httpHost, self.httpHost), (.httpPort, self.httpPort), (.databaseURL, self.databaseURL),
+            (.databaseMaxConnections, self.databaseMaxConnections),
+            (.databaseMigrateOnStart, self.databaseMigrateOnStart), (.redisURL, self.redisURL),
+            (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.healthTimeoutMs, self.healthTimeoutMs),
+        ]
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case (let key, let value?) in flags {
+            values[AbsoluteConfigKey(key.name.split(separator: ".").map(String.init))] = ConfigValue(
+                .string(value),
+                isSecret: key.isSecret
+            )
+        }
+        let reader = ConfigReader(providers: [
+            InMemoryProvider(name: "flags", values: values),
+            EnvironmentVariablesProvider(
+                secretsSpecifier: .specific([
+                    ShopConfiguration.Key.databaseURL.variable, ShopConfiguration.Key.redisURL.variable,
+                ])
+            ),
+        ])
+        do {
+            return try ShopConfiguration(reader: reader)
+        } catch let error as ConfigurationError {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// Writes one line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Sends log lines at or above `level` to standard output, once per process.
+func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardOutput(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}

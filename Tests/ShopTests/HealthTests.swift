@@ -1,0 +1,113 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Shop
+import Testing
+
+@Suite("Health")
+struct HealthTests {
+    struct Readiness: Decodable, Equatable {
+        struct Data: Decodable, Equatable {
+            var checks: [DependencyStatus]
+            var instance: String
+            var status: String
+        }
+        var data: Data
+    }
+
+    @Test("live answers 200 with the instance id")
+    func live() async throws {
+        try await withTestApp { client in
+            try await client.execute(uri: "/health/live", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json; charset=utf-8")
+                #expect(response.text == #"{"data":{"instance":"test-instance","status":"up"},"meta":{}}"#)
+            }
+        }
+    }
+
+    @Test("ready answers 200 when PostgreSQL and Redis are up")
+    func readyWhenUp() async throws {
+        try await withTestApp { client in
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(
+                    response.text
+                        == #"{"data":{"checks":[{"name":"postgres","status":"up"},{"name":"redis","status":"up"}],"instance":"test-instance","status":"ready"},"meta":{}}"#
+                )
+            }
+        }
+    }
+
+    @Test("ready answers 503 DEPENDENCY_UNAVAILABLE naming Redis when Redis is down")
+    func readyWhenRedisDown() async throws {
+        let port = try await closedPort()
+        let redisDown: @Sendable (inout ShopConfiguration) throws -> Void = {
+            $0.redis = try RedisURL("redis://127.0.0.1:\(port)/0")
+        }
+        try await withTestApp(configure: redisDown) { client in
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let problem = try response.problem()
+                #expect(problem.code == "DEPENDENCY_UNAVAILABLE")
+                #expect(problem.detail == "Not ready: redis is unavailable.")
+                #expect(problem.checks?.map(\.name) == ["postgres", "redis"])
+                #expect(problem.checks?.map(\.status) == [.up, .down])
+                #expect(problem.checks?[1].detail == "connection refused")
+            }
+            // Liveness does not depend on dependencies.
+            try await client.execute(uri: "/health/live", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test("ready answers 503 DEPENDENCY_UNAVAILABLE naming PostgreSQL when PostgreSQL is down")
+    func readyWhenPostgresDown() async throws {
+        let port = try await closedPort()
+        let postgresDown: @Sendable (inout ShopConfiguration) throws -> Void = {
+            $0.database.port = port
+            $0.migrateOnStart = false  // nothing to migrate against; the service must still serve
+            $0.healthTimeout = .milliseconds(500)
+        }
+        try await withTestApp(configure: postgresDown) { client in
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let problem = try response.problem()
+                #expect(problem.code == "DEPENDENCY_UNAVAILABLE")
+                #expect(problem.detail == "Not ready: postgres is unavailable.")
+                #expect(problem.checks?.map(\.status) == [.down, .up])
+                #expect(!response.text.contains("shop:shop"))
+            }
+        }
+    }
+
+    @Test("ready answers 503 naming both when both are down")
+    func readyWhenBothDown() async throws {
+        let port = try await closedPort()
+        let bothDown: @Sendable (inout ShopConfiguration) throws -> Void = {
+            $0.database.port = port
+            $0.redis.port = port
+            $0.migrateOnStart = false
+            $0.healthTimeout = .milliseconds(500)
+        }
+        try await withTestApp(configure: bothDown) { client in
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let problem = try response.problem()
+                #expect(problem.detail == "Not ready: postgres, redis are unavailable.")
+            }
+        }
+    }
+
+    @Test("metrics answers Prometheus text")
+    func metrics() async throws {
+        try await withTestApp { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+                #expect(response.headers[.xRequestID] != nil)
+            }
+        }
+    }
+}

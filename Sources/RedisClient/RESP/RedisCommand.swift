@@ -1,0 +1,113 @@
+public import NIOCore
+
+/// A command ready to send: its name and its arguments, already encoded as RESP bulk strings.
+///
+/// Build one with an argument list (`RedisCommand("SET", "key", "value")`) or incrementally with the `append`
+/// methods. The encoding happens once, as arguments are added; sending copies the bytes into the connection's
+/// outbound buffer next to the commands of other callers.
+public struct RedisCommand: Sendable, CustomStringConvertible {
+    /// The command name as given (for example `GET` or `XREADGROUP`), used in metrics and errors.
+    public let name: String
+    /// How many bulk strings the command has, its name included.
+    public private(set) var count: Int
+    /// The encoded bulk strings, without the leading `*<count>` array header.
+    @usableFromInline
+    private(set) var encodedArguments: ByteBuffer
+
+    /// Creates a command with no arguments yet.
+    /// - Parameters:
+    ///   - name: The command name; it is sent as the first bulk string.
+    ///   - capacity: Bytes to reserve for the arguments.
+    public init(_ name: String, capacity: Int = 64) {
+        self.name = name
+        self.count = 0
+        self.encodedArguments = ByteBuffer()
+        self.encodedArguments.reserveCapacity(capacity)
+        self.append(name)
+    }
+
+    /// Creates a command from a name and a list of arguments.
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - arguments: The arguments, each sent as one bulk string.
+    public init(_ name: String, _ arguments: any RESPArgument...) {
+        self.init(name, arguments: arguments)
+    }
+
+    /// Creates a command from a name and a list of arguments.
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - arguments: The arguments, each sent as one bulk string.
+    public init(_ name: String, arguments: [any RESPArgument]) {
+        self.init(name)
+        for argument in arguments {
+            argument.append(to: &self)
+        }
+    }
+
+    /// Appends a string argument.
+    /// - Parameter argument: The argument, sent as its UTF-8 bytes.
+    public mutating func append(_ argument: String) {
+        var argument = argument
+        argument.withUTF8 { utf8 in
+            self.encodedArguments.writeBulkHeader(length: utf8.count)
+            self.encodedArguments.writeBytes(utf8)
+            self.encodedArguments.writeCRLF()
+        }
+        self.count += 1
+    }
+
+    /// Appends a binary argument.
+    /// - Parameter argument: The bytes to send.
+    public mutating func append(_ argument: ByteBuffer) {
+        self.encodedArguments.writeBulkHeader(length: argument.readableBytes)
+        self.encodedArguments.writeImmutableBuffer(argument)
+        self.encodedArguments.writeCRLF()
+        self.count += 1
+    }
+
+    /// Appends a binary argument.
+    /// - Parameter bytes: The bytes to send.
+    public mutating func append(bytes: some Collection<UInt8>) {
+        self.encodedArguments.writeBulkHeader(length: bytes.count)
+        self.encodedArguments.writeBytes(bytes)
+        self.encodedArguments.writeCRLF()
+        self.count += 1
+    }
+
+    /// Appends an integer argument, sent in decimal.
+    /// - Parameter argument: The integer.
+    public mutating func append(_ argument: Int) {
+        self.encodedArguments.writeBulkHeader(length: decimalLength(of: argument))
+        self.encodedArguments.writeDecimal(argument)
+        self.encodedArguments.writeCRLF()
+        self.count += 1
+    }
+
+    /// Appends any argument.
+    /// - Parameter argument: The argument.
+    public mutating func append(_ argument: some RESPArgument) {
+        argument.append(to: &self)
+    }
+
+    /// Appends several arguments.
+    /// - Parameter arguments: The arguments, in order.
+    public mutating func append<S: Sequence>(contentsOf arguments: S) where S.Element: RESPArgument {
+        for argument in arguments {
+            argument.append(to: &self)
+        }
+    }
+
+    /// Writes the whole command (array header and arguments) into `buffer`.
+    /// - Parameter buffer: The outbound buffer.
+    @inlinable
+    public func write(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "*"))
+        buffer.writeDecimal(self.count)
+        buffer.writeCRLF()
+        buffer.writeImmutableBuffer(self.encodedArguments)
+    }
+
+    /// The command name only: arguments may hold secrets (`AUTH`) or personal data.
+    public var description: String { self.name }
+}

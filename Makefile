@@ -30,7 +30,7 @@ seed: services build ## Load the demo data (idempotent)
 run: services build ## Start services, migrate, seed, then serve on http://127.0.0.1:8080 (Ctrl-C stops)
 	"$(BIN_DIR)/shop" migrate
 	"$(BIN_DIR)/shop" seed
-	exec "$(BIN_DIR)/shop" serve
+	INSTANCE_ID="$${INSTANCE_ID:-local-1}" exec "$(BIN_DIR)/shop" serve
 
 test: services ## Start services, then run every test against them
 	$(SWIFT) build --build-tests

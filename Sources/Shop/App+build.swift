@@ -55,7 +55,7 @@ public func buildApplication(
     ]
 
     let registry = RouteRegistry()
-    let router = Router(context: ShopRequestContext.self)
+    let router = Router(context: ShopRequestContext.self, options: .autoGenerateHeadEndpoints)
     // Order matters. Metrics sees the final status of every response (the problem middleware never
     // throws); the problem middleware sees every error thrown below it, including the router's not-found.
     router.add(middleware: MetricsMiddleware())

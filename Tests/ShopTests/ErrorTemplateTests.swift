@@ -81,15 +81,15 @@ struct ErrorTemplateTests {
         try await withTestApp(extraRoutes: testRoutes) { client in
             try await client.execute(uri: "/api/v1/products", method: .delete) { response in
                 #expect(response.status == .methodNotAllowed)
-                #expect(response.headers[.allow] == "GET")
+                #expect(response.headers[.allow] == "GET, HEAD")
                 let problem = try response.problem()
                 #expect(problem.code == "METHOD_NOT_ALLOWED")
-                #expect(problem.detail == "DELETE is not allowed on /api/v1/products; allowed: GET.")
+                #expect(problem.detail == "DELETE is not allowed on /api/v1/products; allowed: GET, HEAD.")
             }
             // A parameterised path: any id has GET.
             try await client.execute(uri: "/api/v1/products/anything", method: .post) { response in
                 #expect(response.status == .methodNotAllowed)
-                #expect(response.headers[.allow] == "GET")
+                #expect(response.headers[.allow] == "GET, HEAD")
             }
             // Several methods on one path are all listed, sorted.
             try await client.execute(uri: "/test/echo", method: .delete) { response in

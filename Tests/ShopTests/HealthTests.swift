@@ -23,6 +23,12 @@ struct HealthTests {
                 #expect(response.headers[.contentType] == "application/json; charset=utf-8")
                 #expect(response.text == #"{"data":{"instance":"test-instance","status":"up"},"meta":{}}"#)
             }
+            // Every GET route answers HEAD too, without a body.
+            try await client.execute(uri: "/health/live", method: .head) { response in
+                #expect(response.status == .ok)
+                #expect(response.body.readableBytes == 0)
+                #expect(response.headers[.xRequestID] != nil)
+            }
         }
     }
 

@@ -204,7 +204,7 @@ extension ShopConfiguration {
 
     /// The configuration as log metadata, with passwords masked.
     public var redactedDescription: String {
-        "http=\(self.httpHost):\(self.httpPort) instance=\(self.instanceID) database=\(self.database.redacted) "
+        "http=\(self.httpHost):\(self.httpPort) database=\(self.database.redacted) "
             + "redis=\(self.redis.redacted) logLevel=\(self.logLevel) migrateOnStart=\(self.migrateOnStart)"
     }
 }

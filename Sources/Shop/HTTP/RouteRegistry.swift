@@ -11,7 +11,11 @@ public final class RouteRegistry: Sendable {
     init() {}
 
     func add(_ path: RouterPath, method: HTTPRequest.Method) {
-        self.routes.withLock { $0.append((path, method)) }
+        self.routes.withLock { routes in
+            routes.append((path, method))
+            // The router answers HEAD for every GET (`autoGenerateHeadEndpoints`).
+            if method == .get { routes.append((path, .head)) }
+        }
     }
 
     /// The methods registered for paths that match `path`, sorted, without duplicates.

@@ -42,6 +42,13 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let dependencyUnavailable = ErrorCode("DEPENDENCY_UNAVAILABLE", "Dependency Unavailable")
     public static let serviceUnavailable = ErrorCode("SERVICE_UNAVAILABLE", "Service Unavailable")
 
+    /// Every code with a fixed title, in the order `docs/api/error-response.md` lists them.
+    public static let all: [ErrorCode] = [
+        .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .forbidden, .notFound, .methodNotAllowed,
+        .requestTimeout, .conflict, .payloadTooLarge, .unsupportedMediaType, .validationFailed, .tooManyRequests,
+        .internalError, .dependencyUnavailable, .serviceUnavailable,
+    ]
+
     /// Any other 4xx status: `HTTP_ERROR` titled with the reason phrase.
     static func httpError(_ status: HTTPResponse.Status) -> ErrorCode {
         ErrorCode("HTTP_ERROR", status.reasonPhrase)

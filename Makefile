@@ -51,3 +51,12 @@ lint: ## Fail when the Swift sources are not formatted
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
+.PHONY: bench bench-redis fuzz-resp
+
+bench: bench-redis ## Run every benchmark (prints BENCH lines)
+
+bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
+	bash Benchmarks/scripts/bench-redis.sh
+
+fuzz-resp: ## Fuzz the RESP3 decoder with libFuzzer + ASan for FUZZ_SECONDS (default 60)
+	bash Fuzz/run.sh

@@ -45,6 +45,7 @@ let package = Package(
         .target(
             name: "Shop",
             dependencies: [
+                "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

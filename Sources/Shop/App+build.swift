@@ -2,6 +2,7 @@ public import Hummingbird
 public import Logging
 import PostgresNIO
 public import Prometheus
+import RedisClient
 import ServiceLifecycle
 
 /// What tests may add to the application: extra routes, other readiness checks.
@@ -49,9 +50,16 @@ public func buildApplication(
         configuration: configuration.database.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
         backgroundLogger: logger
     )
+    let redis = RedisClient(
+        configuration: configuration.redis.clientConfiguration(
+            clientName: configuration.instanceID,
+            connectTimeout: min(configuration.healthTimeout, .seconds(2))
+        ),
+        logger: logger
+    )
     let readinessChecks: [any ReadinessCheck] = [
         PostgresReadinessCheck(client: postgres),
-        RedisPingCheck(url: configuration.redis, connectTimeout: configuration.healthTimeout),
+        RedisReadinessCheck(client: redis),
     ]
 
     let registry = RouteRegistry()
@@ -89,7 +97,7 @@ public func buildApplication(
     )
     // Services start in this order and stop in reverse: the HTTP server (added by the application
     // after these) stops first and drains in-flight requests while PostgreSQL is still up.
-    app.addServices(postgres)
+    app.addServices(postgres, redis)
     app.beforeServerStarts {
         if configuration.migrateOnStart {
             try await postgres.waitUntilReachable(url: configuration.database, timeout: .seconds(15))

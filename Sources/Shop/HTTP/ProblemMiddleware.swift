@@ -57,7 +57,8 @@ public struct ProblemMiddleware: RouterMiddleware {
         switch error {
         case let error as APIError:
             if error.status.kind == .serverError {
-                context.logger.error(
+                // A deliberate 5xx (a dependency is down); unexpected errors are logged at `error` below.
+                context.logger.warning(
                     "request failed",
                     metadata: ["error.code": "\(error.code)", "detail": "\(error.detail)"]
                 )

@@ -1,6 +1,7 @@
 public import Hummingbird
 import Logging
 import PostgresNIO
+import RedisClient
 
 /// `GET /health/live` and `GET /health/ready`.
 public struct HealthController: Sendable {
@@ -81,7 +82,8 @@ public struct HealthController: Sendable {
     static func describe(_ error: any Error) -> String {
         switch error {
         case let error as TimeoutError: return error.description
-        case let error as RedisPingError: return error.description
+        case let error as RedisError: return RedisReadinessCheck.describe(error)
+        case let error as RedisReadinessCheck.UnexpectedReply: return error.description
         case let error as PSQLError: return "PostgreSQL error (\(error.code))"
         default:
             let text = String(describing: error).lowercased()

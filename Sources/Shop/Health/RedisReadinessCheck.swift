@@ -1,0 +1,46 @@
+import NIOCore
+import RedisClient
+
+/// Ready when Redis answers `PING` with `PONG` through the service's own ``RedisClient``.
+struct RedisReadinessCheck: ReadinessCheck {
+    let client: RedisClient
+    var name: String { "redis" }
+
+    func check() async throws {
+        let reply = try await self.client.send(RedisCommand("PING"))
+        guard case .simpleString(let text) = reply, String(buffer: text) == "PONG" else {
+            throw UnexpectedReply()
+        }
+    }
+
+    struct UnexpectedReply: Error, CustomStringConvertible {
+        var description: String { "unexpected reply to PING" }
+    }
+
+    /// A short, client-safe reason for a failed check: the error's code, never its message.
+    static func describe(_ error: RedisError) -> String {
+        if error.code == .server {
+            return "redis answered \(error.serverErrorPrefix ?? "an error")"
+        }
+        if let underlying = error.underlying, String(describing: underlying).lowercased().contains("refused") {
+            return "connection refused"
+        }
+        return "\(error.code)"
+    }
+}
+
+extension RedisURL {
+    /// The client configuration for this URL.
+    /// - Parameters:
+    ///   - clientName: Shown in `CLIENT LIST`.
+    ///   - connectTimeout: How long to wait for a connection and its handshake.
+    func clientConfiguration(clientName: String, connectTimeout: Duration) -> RedisConfiguration {
+        var configuration = RedisConfiguration(host: self.host, port: self.port)
+        configuration.username = self.user
+        configuration.password = self.password
+        configuration.database = self.database
+        configuration.clientName = clientName
+        configuration.connectTimeout = connectTimeout
+        return configuration
+    }
+}

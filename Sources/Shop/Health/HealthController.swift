@@ -83,7 +83,6 @@ public struct HealthController: Sendable {
         switch error {
         case let error as TimeoutError: return error.description
         case let error as RedisError: return RedisReadinessCheck.describe(error)
-        case let error as RedisReadinessCheck.UnexpectedReply: return error.description
         case let error as PSQLError: return "PostgreSQL error (\(error.code))"
         default:
             let text = String(describing: error).lowercased()

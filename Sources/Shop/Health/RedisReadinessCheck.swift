@@ -1,4 +1,3 @@
-import NIOCore
 import RedisClient
 
 /// Ready when Redis answers `PING` with `PONG` through the service's own ``RedisClient``.
@@ -7,14 +6,7 @@ struct RedisReadinessCheck: ReadinessCheck {
     var name: String { "redis" }
 
     func check() async throws {
-        let reply = try await self.client.send(RedisCommand("PING"))
-        guard case .simpleString(let text) = reply, String(buffer: text) == "PONG" else {
-            throw UnexpectedReply()
-        }
-    }
-
-    struct UnexpectedReply: Error, CustomStringConvertible {
-        var description: String { "unexpected reply to PING" }
+        try await self.client.ping()
     }
 
     /// A short, client-safe reason for a failed check: the error's code, never its message.

@@ -100,7 +100,10 @@ public func buildApplication(
     app.addServices(postgres, redis)
     app.beforeServerStarts {
         if configuration.migrateOnStart {
-            try await postgres.waitUntilReachable(url: configuration.database, timeout: .seconds(15))
+            try await configuration.database.waitUntilReachable(
+                timeout: configuration.databaseStartupTimeout,
+                logger: logger
+            )
             try await Migrator(client: postgres, logger: logger).migrate()
         }
         logger.info("starting", metadata: ["configuration": "\(configuration.redactedDescription)"])

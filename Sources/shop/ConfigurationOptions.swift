@@ -27,6 +27,12 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var databaseMigrateOnStart: String?
 
+    @Option(
+        name: .customLong("database-startup-timeout-ms"),
+        help: "Milliseconds to wait for PostgreSQL at start, 1-600000 (DATABASE_STARTUP_TIMEOUT_MS, default 15000)."
+    )
+    var databaseStartupTimeoutMs: String?
+
     @Option(name: .customLong("redis-url"), help: "Redis URL (REDIS_URL, default redis://127.0.0.1:6379/0).")
     var redisURL: String?
 
@@ -48,7 +54,8 @@ struct ConfigurationOptions: ParsableArguments {
         let flags: [(ShopConfiguration.Key, String?)] = [
             (.httpHost, self.httpHost), (.httpPort, self.httpPort), (.databaseURL, self.databaseURL),
             (.databaseMaxConnections, self.databaseMaxConnections),
-            (.databaseMigrateOnStart, self.databaseMigrateOnStart), (.redisURL, self.redisURL),
+            (.databaseMigrateOnStart, self.databaseMigrateOnStart),
+            (.databaseStartupTimeoutMs, self.databaseStartupTimeoutMs), (.redisURL, self.redisURL),
             (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.healthTimeoutMs, self.healthTimeoutMs),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]

@@ -18,7 +18,10 @@ struct Migrate: AsyncParsableCommand {
         do {
             let applied = try await PostgresClient.withRunningClient(url: configuration.database, logger: logger) {
                 client in
-                try await client.waitUntilReachable(url: configuration.database, timeout: .seconds(15))
+                try await configuration.database.waitUntilReachable(
+                    timeout: configuration.databaseStartupTimeout,
+                    logger: logger
+                )
                 return try await Migrator(client: client, logger: logger).migrate()
             }
             if applied.isEmpty {

@@ -18,7 +18,10 @@ struct Seed: AsyncParsableCommand {
         do {
             let report = try await PostgresClient.withRunningClient(url: configuration.database, logger: logger) {
                 client in
-                try await client.waitUntilReachable(url: configuration.database, timeout: .seconds(15))
+                try await configuration.database.waitUntilReachable(
+                    timeout: configuration.databaseStartupTimeout,
+                    logger: logger
+                )
                 try await Migrator(client: client, logger: logger).migrate()
                 return try await Seeder(client: client, logger: logger).seed()
             }

@@ -39,6 +39,7 @@ struct ConfigurationTests {
             "DATABASE_URL": "postgresql://app:p%40ss@db.local:6543/appdb?sslmode=require",
             "DATABASE_MAX_CONNECTIONS": "3",
             "DATABASE_MIGRATE_ON_START": "false",
+            "DATABASE_STARTUP_TIMEOUT_MS": "2500",
             "REDIS_URL": "redis://:secret@cache.local:6380/2",
             "INSTANCE_ID": "shop-2",
             "LOG_LEVEL": "DEBUG",
@@ -54,6 +55,7 @@ struct ConfigurationTests {
         #expect(configuration.database.tls == .require)
         #expect(configuration.databaseMaxConnections == 3)
         #expect(!configuration.migrateOnStart)
+        #expect(configuration.databaseStartupTimeout == .milliseconds(2500))
         #expect(configuration.redis.password == "secret")
         #expect(configuration.redis.port == 6380)
         #expect(configuration.redis.database == 2)
@@ -87,6 +89,10 @@ struct ConfigurationTests {
             ),
             ("DATABASE_MAX_CONNECTIONS", "0", #"DATABASE_MAX_CONNECTIONS: "0" is not an integer from 1 to 1000"#),
             ("DATABASE_MIGRATE_ON_START", "sometimes", #"DATABASE_MIGRATE_ON_START: "sometimes" is not true or false"#),
+            (
+                "DATABASE_STARTUP_TIMEOUT_MS", "forever",
+                #"DATABASE_STARTUP_TIMEOUT_MS: "forever" is not an integer from 1 to 600000"#
+            ),
             ("REDIS_URL", "http://localhost", #"REDIS_URL: must start with redis:// (got "http"://)"#),
             ("REDIS_URL", "redis://:pw@localhost:6379/x", #"REDIS_URL: database "x" is not a database number"#),
             ("INSTANCE_ID", "a b", #"INSTANCE_ID: "a b" is not an instance id (1-64 characters of A-Z a-z 0-9 . _ -)"#),

@@ -30,7 +30,18 @@ struct ExecutableTests {
         var description: String { "the shop executable was not found beside the test bundle; run `swift build` first" }
     }
 
-    static func run(_ arguments: [String], environment: [String: String]) throws -> Outcome {
+    /// Runs the binary on a thread of its own: waiting for a process must not block the cooperative pool
+    /// that every other test shares.
+    static func run(_ arguments: [String], environment: [String: String]) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try Self.runBlocking(arguments, environment: environment) })
+            }
+            thread.start()
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Outcome {
         let process = Process()
         process.executableURL = try self.executable()
         process.arguments = arguments
@@ -67,8 +78,8 @@ struct ExecutableTests {
             ),
         ]
     )
-    func badConfiguration(arguments: [String], environment: [String: String], line: String) throws {
-        let outcome = try Self.run(arguments, environment: environment)
+    func badConfiguration(arguments: [String], environment: [String: String], line: String) async throws {
+        let outcome = try await Self.run(arguments, environment: environment)
         #expect(outcome.status != 0)
         #expect(outcome.standardError == line + "\n")
         #expect(outcome.standardOutput.isEmpty)
@@ -76,10 +87,10 @@ struct ExecutableTests {
     }
 
     @Test("an unreachable database stops migrate with one clear line")
-    func unreachableDatabase() throws {
+    func unreachableDatabase() async throws {
         // Port 1 on loopback: nothing listens there.
-        let outcome = try Self.run(
-            ["migrate", "--log-level", "critical"],
+        let outcome = try await Self.run(
+            ["migrate", "--log-level", "critical", "--database-startup-timeout-ms", "1000"],
             environment: ["DATABASE_URL": "postgres://shop:topsecret@127.0.0.1:1/shop"]
         )
         #expect(outcome.status != 0)
@@ -91,5 +102,22 @@ struct ExecutableTests {
             ) == true
         )
         #expect(!outcome.standardError.contains("topsecret"))
+    }
+
+    @Test("a wrong password stops migrate at once with the server's reason")
+    func wrongPassword() async throws {
+        let database = try TestServers.database
+        let outcome = try await Self.run(
+            ["migrate", "--log-level", "critical"],
+            environment: [
+                "DATABASE_URL":
+                    "postgres://\(database.user):not-the-password@\(database.host):\(database.port)/\(database.database)"
+            ]
+        )
+        #expect(outcome.status != 0)
+        #expect(
+            outcome.standardError
+                == "error: migrate failed: PostgreSQL at postgres://\(database.user):***@\(database.host):\(database.port)/\(database.database) refused the connection: password authentication failed for user \"\(database.user)\"\n"
+        )
     }
 }

@@ -44,6 +44,12 @@ extension ShopConfiguration {
             "DATABASE_MIGRATE_ON_START",
             "--database-migrate-on-start"
         )
+        /// `DATABASE_STARTUP_TIMEOUT_MS`: how long to wait for PostgreSQL at start, 1–600000. Default `15000`.
+        public static let databaseStartupTimeoutMs = Key(
+            "database.startupTimeoutMs",
+            "DATABASE_STARTUP_TIMEOUT_MS",
+            "--database-startup-timeout-ms"
+        )
         /// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`. Default `redis://127.0.0.1:6379/0`.
         public static let redisURL = Key("redis.url", "REDIS_URL", "--redis-url", isSecret: true)
         /// `INSTANCE_ID`: 1–64 characters of `A-Z a-z 0-9 . _ -`. Default `<hostname>-<pid>`.
@@ -55,7 +61,8 @@ extension ShopConfiguration {
 
         /// Every key, in the order `docs/operations.md` lists them.
         public static let all: [Key] = [
-            .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart, .redisURL,
+            .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
+            .databaseStartupTimeoutMs, .redisURL,
             .instanceID, .logLevel, .healthTimeoutMs,
         ]
     }
@@ -88,6 +95,11 @@ extension ShopConfiguration {
         }
         if let value = read(.databaseMigrateOnStart) {
             self.migrateOnStart = try Self.bool(value, key: .databaseMigrateOnStart)
+        }
+        if let value = read(.databaseStartupTimeoutMs) {
+            self.databaseStartupTimeout = .milliseconds(
+                try Self.integer(value, in: 1...600_000, key: .databaseStartupTimeoutMs)
+            )
         }
         if let value = read(.redisURL) {
             do {

@@ -21,6 +21,8 @@ public struct ShopConfiguration: Sendable {
     public var databaseMaxConnections: Int
     /// Whether `serve` applies pending migrations before it accepts requests.
     public var migrateOnStart: Bool
+    /// How long `serve`, `migrate` and `seed` wait for PostgreSQL to answer at start.
+    public var databaseStartupTimeout: Duration
     /// How long one readiness check may take before it counts as down.
     public var healthTimeout: Duration
 
@@ -36,6 +38,7 @@ public struct ShopConfiguration: Sendable {
         self.logLevel = .info
         self.databaseMaxConnections = 10
         self.migrateOnStart = true
+        self.databaseStartupTimeout = .seconds(15)
         self.healthTimeout = .milliseconds(1000)
     }
 

@@ -1,4 +1,5 @@
 public import Logging
+import NIOSSL
 public import PostgresNIO
 
 extension PostgresClient {
@@ -35,34 +36,75 @@ extension PostgresClient {
     }
 }
 
-extension PostgresClient {
-    /// Waits until the database answers `SELECT 1`, for at most `timeout`.
+extension DatabaseURL {
+    /// Waits until PostgreSQL accepts a login to this database, for at most `timeout`.
+    ///
+    /// Each attempt is a direct connection (not the pool), so a refused connection is retried quickly and a
+    /// server error — a wrong password, a database that does not exist — stops at once with its message.
     ///
     /// - Parameters:
-    ///   - url: Named in the error (password masked).
     ///   - timeout: How long to keep trying.
-    /// - Throws: ``DatabaseUnavailableError`` when it never answers.
-    public func waitUntilReachable(url: DatabaseURL, timeout: Duration) async throws {
-        do {
-            try await withTimeout(timeout) {
-                let rows = try await self.query("SELECT 1 AS ok")
-                for try await _ in rows {}
+    ///   - logger: For the connection attempts.
+    /// - Throws: ``DatabaseUnavailableError`` naming the database (password masked) and the reason.
+    public func waitUntilReachable(timeout: Duration, logger: Logger) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var reason = "no answer within \(timeout.milliseconds) ms"
+        var attempt = 0
+        while clock.now < deadline {
+            attempt += 1
+            let remaining = clock.now.duration(to: deadline)
+            do {
+                var configuration = PostgresConnection.Configuration(
+                    host: self.host,
+                    port: self.port,
+                    username: self.user,
+                    password: self.password,
+                    database: self.database,
+                    tls: try self.connectionTLS()
+                )
+                configuration.options.connectTimeout = .milliseconds(max(1, min(remaining, .seconds(5)).milliseconds))
+                let connection = try await PostgresConnection.connect(
+                    configuration: configuration,
+                    id: attempt,
+                    logger: logger
+                )
+                try await connection.close()
+                return
+            } catch let error as PSQLError where error.code == .server {
+                throw DatabaseUnavailableError(
+                    url: self,
+                    reason: error.serverInfo?[.message] ?? "server error",
+                    serverAnswered: true
+                )
+            } catch {
+                reason = HealthController.describe(error)
             }
-        } catch let error as PSQLError where error.code == .server {
-            throw DatabaseUnavailableError(url: url, reason: error.serverInfo?[.message] ?? "server error")
-        } catch let error as PSQLError {
-            throw DatabaseUnavailableError(url: url, reason: "\(error.code)")
-        } catch let error as TimeoutError {
-            throw DatabaseUnavailableError(url: url, reason: error.description)
+            try await Task.sleep(for: min(.milliseconds(250), clock.now.duration(to: deadline)))
+        }
+        throw DatabaseUnavailableError(url: self, reason: reason, serverAnswered: false)
+    }
+
+    private func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch self.tls {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
     }
 }
 
-/// PostgreSQL did not answer at start.
+/// PostgreSQL did not answer at start, or refused the login.
 public struct DatabaseUnavailableError: Error, CustomStringConvertible, Sendable {
     let url: DatabaseURL
     let reason: String
+    let serverAnswered: Bool
+
     public var description: String {
-        "cannot reach PostgreSQL at \(self.url.redacted) (\(self.reason)); is it running? (scripts/services.sh starts it)"
+        if self.serverAnswered {
+            return "PostgreSQL at \(self.url.redacted) refused the connection: \(self.reason)"
+        }
+        return "cannot reach PostgreSQL at \(self.url.redacted) (\(self.reason)); is it running? "
+            + "(scripts/services.sh starts it)"
     }
 }

@@ -83,12 +83,17 @@ public struct HealthController: Sendable {
         switch error {
         case let error as TimeoutError: return error.description
         case let error as RedisError: return RedisReadinessCheck.describe(error)
+        case let error as PSQLError where error.code == .connectionError:
+            return error.underlying.map(Self.describeConnectionFailure) ?? "cannot connect"
         case let error as PSQLError: return "PostgreSQL error (\(error.code))"
-        default:
-            let text = String(describing: error).lowercased()
-            if text.contains("refused") { return "connection refused" }
-            if text.contains("timeout") || text.contains("timed out") { return "connection timed out" }
-            return "cannot connect"
+        default: return Self.describeConnectionFailure(error)
         }
+    }
+
+    private static func describeConnectionFailure(_ error: any Error) -> String {
+        let text = String(describing: error).lowercased()
+        if text.contains("refused") { return "connection refused" }
+        if text.contains("timeout") || text.contains("timed out") { return "connection timed out" }
+        return "cannot connect"
     }
 }

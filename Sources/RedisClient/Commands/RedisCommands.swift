@@ -22,7 +22,7 @@ public protocol RedisCommands: Sendable {
 
 extension RedisClient: RedisCommands {
     public func sendBlocking(_ command: RedisCommand, blockingFor: Duration) async throws -> RESPValue {
-        let timeout = (self.configuration.commandTimeout ?? .seconds(5)) + blockingFor
+        let timeout = (self.configuration.commandTimeout ?? .seconds(5)) + blockingFor.clampedToInt64Nanoseconds
         return try await self.withConnection { connection in
             try await connection.send(command, timeout: timeout)
         }
@@ -35,7 +35,7 @@ extension RedisConnection: RedisCommands {
     }
 
     public func sendBlocking(_ command: RedisCommand, blockingFor: Duration) async throws -> RESPValue {
-        try await self.send(command, timeout: .seconds(5) + blockingFor)
+        try await self.send(command, timeout: .seconds(5) + blockingFor.clampedToInt64Nanoseconds)
     }
 }
 
@@ -60,12 +60,18 @@ public enum RedisSetCondition: Sendable, Hashable {
 }
 
 extension Duration {
-    /// Whole milliseconds, rounded up so a positive duration never becomes 0.
+    /// `self` limited to what Int64 nanoseconds hold (about ±292 years).
     ///
-    /// Durations beyond what Int64 nanoseconds hold (such as `.seconds(Int64.max)`, a natural "forever") are
-    /// clamped by ``nanoseconds``; dividing before rounding keeps the result from overflowing.
+    /// `.seconds(Int64.max)` is a natural way to say "forever", but adding the command timeout to it gives a
+    /// duration whose `components` no longer fit in Int64, and reading them traps. Helpers clamp first.
+    var clampedToInt64Nanoseconds: Duration {
+        Swift.min(Swift.max(self, .nanoseconds(Int64.min)), .nanoseconds(Int64.max))
+    }
+
+    /// Whole milliseconds, rounded up so a positive duration never becomes 0; clamped to about ±292 years.
     var roundedUpMilliseconds: Int {
-        let (milliseconds, remainder) = self.nanoseconds.quotientAndRemainder(dividingBy: 1_000_000)
+        let (milliseconds, remainder) = self.clampedToInt64Nanoseconds.nanoseconds
+            .quotientAndRemainder(dividingBy: 1_000_000)
         return Int(remainder > 0 ? milliseconds + 1 : milliseconds)
     }
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_TO_RUN=${FUZZ_SECONDS:-60}
-swift build -c release --product RESPFuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+swift build -c release --product RESPFuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld
 BIN="$(swift build -c release --show-bin-path)/RESPFuzz"
 mkdir -p corpus
 # Seeds: one of every RESP3 type.

@@ -292,7 +292,10 @@ extension RequestQueue<RedisConnection.Waiter>.Completion {
 }
 
 extension Duration {
+    /// The duration in nanoseconds, clamped to the range of Int64 (about ±292 years).
     var nanoseconds: Int64 {
+        if self >= .nanoseconds(Int64.max) { return .max }
+        if self <= .nanoseconds(Int64.min) { return .min }
         let (seconds, attoseconds) = self.components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }

@@ -91,6 +91,10 @@ final class RedisSubscriber: Sendable {
             }
         } catch {
             await self.unsubscribe(id: id)
+            // A subscription interrupted by shutdown reports the shutdown, not the connection it closed.
+            if self.state.withLockedValue({ $0.isShutdown }) {
+                throw RedisError(.shutdown, "the Redis client has shut down")
+            }
             throw error
         }
         return (id, stream)

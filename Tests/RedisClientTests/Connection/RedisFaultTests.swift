@@ -51,7 +51,7 @@ import Testing
                 // deliberately occupies the shared connection).
                 let inFlight = Task { try await client.send(RedisCommand("BLPOP", "never-pushed", "10")) }
                 try await Task.sleep(for: .milliseconds(100))
-                let killed = try server.cli(["CLIENT", "KILL", "ID", "\(sharedID)"])
+                let killed = try await server.cli(["CLIENT", "KILL", "ID", "\(sharedID)"])
                 #expect(killed.contains("1"))
                 do {
                     _ = try await inFlight.value
@@ -82,7 +82,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(50))
                 // Traffic on the shared connection while the other one is killed.
                 async let reads = (0..<200).asyncMap { _ in try await client.get("k") }
-                try server.cli(["CLIENT", "KILL", "ID", "\(dedicatedID)"])
+                try await server.cli(["CLIENT", "KILL", "ID", "\(dedicatedID)"])
                 await #expect(throws: RedisError.self) { try await blocked.value }
                 #expect(try await reads.allSatisfy { $0 == "v" })
                 // A new dedicated connection replaces the killed one.
@@ -189,7 +189,7 @@ import Testing
 
     @Test func aclUserWithLimitedRights() async throws {
         try await self.withServer { server in
-            let created = try server.cli([
+            let created = try await server.cli([
                 "ACL", "SETUSER", "reader", "on", ">reader-pass", "~allowed:*", "+@connection", "+get", "+set",
             ])
             #expect(created.contains("OK"))
@@ -224,8 +224,8 @@ import Testing
         try await self.withServer { server in
             let db3 = try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/3")
             try await TestRedis.withClient(db3) { client in try await client.set("where", to: "db3") }
-            #expect(try server.cli(["-n", "3", "GET", "where"]).contains("db3"))
-            #expect(!(try server.cli(["-n", "0", "GET", "where"]).contains("db3")))
+            #expect(try await server.cli(["-n", "3", "GET", "where"]).contains("db3"))
+            #expect(!(try await server.cli(["-n", "0", "GET", "where"]).contains("db3")))
             let outOfRange = try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/99")
             try await TestRedis.withClient(outOfRange) { client in
                 do {

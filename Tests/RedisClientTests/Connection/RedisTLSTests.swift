@@ -6,25 +6,24 @@ import Testing
 
 /// `rediss://` against a redis-server listening with TLS only, using a throwaway CA made with openssl.
 @Suite struct RedisTLSTests {
-    private func makeCertificates(in directory: URL) throws {
-        func openssl(_ arguments: [String]) throws {
-            let output = try RedisTestServer.run("openssl", arguments)
-            _ = output
+    private func makeCertificates(in directory: URL) async throws {
+        func openssl(_ arguments: [String]) async throws {
+            _ = try await RedisTestServer.run("openssl", arguments)
         }
         let path = directory.path
-        try openssl(["genrsa", "-out", "\(path)/ca.key", "2048"])
-        try openssl(["req", "-x509", "-new", "-nodes", "-key", "\(path)/ca.key", "-sha256", "-days", "1", "-subj", "/CN=redis-jobs test CA", "-out", "\(path)/ca.crt"])
-        try openssl(["genrsa", "-out", "\(path)/server.key", "2048"])
-        try openssl(["req", "-new", "-key", "\(path)/server.key", "-subj", "/CN=localhost", "-out", "\(path)/server.csr"])
+        try await openssl(["genrsa", "-out", "\(path)/ca.key", "2048"])
+        try await openssl(["req", "-x509", "-new", "-nodes", "-key", "\(path)/ca.key", "-sha256", "-days", "1", "-subj", "/CN=redis-jobs test CA", "-out", "\(path)/ca.crt"])
+        try await openssl(["genrsa", "-out", "\(path)/server.key", "2048"])
+        try await openssl(["req", "-new", "-key", "\(path)/server.key", "-subj", "/CN=localhost", "-out", "\(path)/server.csr"])
         try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: "\(path)/san.ext", atomically: true, encoding: .utf8)
-        try openssl(["x509", "-req", "-in", "\(path)/server.csr", "-CA", "\(path)/ca.crt", "-CAkey", "\(path)/ca.key", "-CAcreateserial", "-days", "1", "-sha256", "-extfile", "\(path)/san.ext", "-out", "\(path)/server.crt"])
+        try await openssl(["x509", "-req", "-in", "\(path)/server.csr", "-CA", "\(path)/ca.crt", "-CAkey", "\(path)/ca.key", "-CAcreateserial", "-days", "1", "-sha256", "-extfile", "\(path)/san.ext", "-out", "\(path)/server.crt"])
     }
 
     @Test func connectsOverTLSAndRejectsAnUntrustedServer() async throws {
         let certificates = FileManager.default.temporaryDirectory.appendingPathComponent("redis-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: certificates, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: certificates) }
-        try self.makeCertificates(in: certificates)
+        try await self.makeCertificates(in: certificates)
         let tlsPort = Int.random(in: 40_000..<50_000)
         let server = try await RedisTestServer.start([
             "--tls-port", "\(tlsPort)",
@@ -33,8 +32,16 @@ import Testing
             "--tls-ca-cert-file", certificates.appendingPathComponent("ca.crt").path,
             "--tls-auth-clients", "no",
         ])
-        defer { Task { await server.destroy() } }
+        do {
+            try await self.exercise(server: server, tlsPort: tlsPort, certificates: certificates)
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
+        }
+    }
 
+    private func exercise(server: RedisTestServer, tlsPort: Int, certificates: URL) async throws {
         var configuration = try RedisConfiguration(url: "rediss://localhost:\(tlsPort)/0")
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(certificates.appendingPathComponent("ca.crt").path)

@@ -132,12 +132,15 @@ import Testing
     @Test func shutdownEndsSubscriptionsWithAnError() async throws {
         let channel = TestRedis.prefix() + "bye"
         let client = RedisClient(configuration: TestRedis.configuration)
+        let (subscribed, markSubscribed) = AsyncStream<Void>.makeStream()
         let consumer = Task {
             try await client.subscribe(to: [channel]) { subscription in
+                markSubscribed.yield()
                 for try await _ in subscription {}
             }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        var wait = subscribed.makeAsyncIterator()
+        await wait.next()
         await client.shutdown()
         do {
             try await consumer.value

@@ -63,7 +63,7 @@ final class RedisTestServer: @unchecked Sendable {
     func stop() async {
         guard let process else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try? await Self.offPool { process.waitUntilExit() }
         self.process = nil
         // Wait until the port is closed.
         for _ in 0..<100 where await self.acceptsConnections() {
@@ -81,21 +81,35 @@ final class RedisTestServer: @unchecked Sendable {
 
     /// Runs `redis-cli` against this server with `arguments`; returns its output.
     @discardableResult
-    func cli(_ arguments: [String], password: String? = nil) throws -> String {
+    func cli(_ arguments: [String], password: String? = nil) async throws -> String {
         var all = ["-h", "127.0.0.1", "-p", "\(self.port)"]
         if let password { all += ["--no-auth-warning", "-a", password] }
-        return try Self.run("redis-cli", all + arguments)
+        return try await Self.run("redis-cli", all + arguments)
     }
 
     private func acceptsConnections() async -> Bool {
-        (try? Self.run("redis-cli", ["-h", "127.0.0.1", "-p", "\(self.port)", "PING"]))?.contains("PONG") == true
-            || (try? Self.run("redis-cli", ["-h", "127.0.0.1", "-p", "\(self.port)", "PING"]))?.contains("NOAUTH")
-                == true
+        let reply = (try? await Self.run("redis-cli", ["-h", "127.0.0.1", "-p", "\(self.port)", "PING"])) ?? ""
+        return reply.contains("PONG") || reply.contains("NOAUTH")
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
+    /// Runs a command-line tool to completion and returns what it printed. The waiting happens on a Dispatch
+    /// thread, never on the Swift concurrency pool (which has only as many threads as cores).
+    static func run(_ tool: String, _ arguments: [String]) async throws -> String {
+        let url = try self.executable(tool)
+        return try await self.offPool { try self.runBlocking(url, arguments) }
+    }
+
+    /// Runs blocking work on a Dispatch thread and awaits it.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: Result { try work() }) }
+        }
+        return try result.get()
+    }
+
+    private static func runBlocking(_ executable: URL, _ arguments: [String]) throws -> String {
         let process = Process()
-        process.executableURL = try self.executable(tool)
+        process.executableURL = executable
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe

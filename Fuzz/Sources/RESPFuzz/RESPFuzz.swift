@@ -28,7 +28,12 @@ private let fuzzOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32 =
     let bytes = UnsafeBufferPointer(start: data, count: size)
     let step = Int(bytes[0] % 17) + 1
     let input = bytes.dropFirst()
-    let limits = RESPDecoder.Limits(maxDepth: 16, maxBulkLength: 1 << 20, maxAggregateLength: 1 << 16, maxLineLength: 4096)
+    let limits = RESPDecoder.Limits(
+        maxDepth: 16,
+        maxBulkLength: 1 << 20,
+        maxAggregateLength: 1 << 16,
+        maxLineLength: 4096
+    )
 
     func decode(step: Int) -> (values: [RESPValue], failed: Bool) {
         var decoder = RESPDecoder(limits: limits)

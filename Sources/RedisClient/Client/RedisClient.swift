@@ -42,7 +42,10 @@ public final class RedisClient: Sendable, Service {
 
     /// Runs connection maintenance until graceful shutdown, then drains and closes every connection.
     public func run() async throws {
-        let interval = min(self.configuration.keepAliveInterval, max(self.configuration.idleTimeout / 2, .milliseconds(10)))
+        let interval = min(
+            self.configuration.keepAliveInterval,
+            max(self.configuration.idleTimeout / 2, .milliseconds(10))
+        )
         await withDiscardingTaskGroup { group in
             group.addTask {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {

@@ -17,7 +17,9 @@ final class RedisMetrics: Sendable {
     private let instruments = NIOLockedValueBox(Instruments())
 
     func recordSuccess(command: String, since start: NIODeadline) {
-        self.timer(for: command).recordNanoseconds(Int64(NIODeadline.now().uptimeNanoseconds &- start.uptimeNanoseconds))
+        self.timer(for: command).recordNanoseconds(
+            Int64(NIODeadline.now().uptimeNanoseconds &- start.uptimeNanoseconds)
+        )
     }
 
     func recordFailure(command: String, since start: NIODeadline, error: any Error) {

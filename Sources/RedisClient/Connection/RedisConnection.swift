@@ -1,5 +1,5 @@
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 import Synchronization
 
 /// One connection to Redis, safe to share between tasks.

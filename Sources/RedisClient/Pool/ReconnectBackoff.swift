@@ -18,7 +18,11 @@ struct ReconnectBackoff: Sendable {
     func refusal(now: UInt64) -> RedisError? {
         guard self.consecutiveFailures > 0, now < self.retryAt else { return nil }
         let reason = self.lastError.map { ": \($0.message)" } ?? ""
-        return RedisError(.connectionUnavailable, "Redis is unreachable, retrying shortly\(reason)", underlying: self.lastError)
+        return RedisError(
+            .connectionUnavailable,
+            "Redis is unreachable, retrying shortly\(reason)",
+            underlying: self.lastError
+        )
     }
 
     /// Records a failed attempt; returns the delay before the next one.

@@ -141,7 +141,9 @@ import Testing
         try await self.waitForInFlight(connection, 1)
         await channel.testingEventLoop.run()
         _ = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
-        try await channel.writeInbound(ByteBuffer(string: ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n|1\r\n+a\r\n+b\r\n+PONG\r\n"))
+        try await channel.writeInbound(
+            ByteBuffer(string: ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n|1\r\n+a\r\n+b\r\n+PONG\r\n")
+        )
         #expect(try await waiting.value == .simpleString(ByteBuffer(string: "PONG")))
         let received = pushes.received.withLockedValue { $0 }
         #expect(received.count == 1)

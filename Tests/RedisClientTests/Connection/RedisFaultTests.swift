@@ -126,7 +126,12 @@ import Testing
                 try await client.subscribe(to: ["news"]) { subscription in
                     var events = subscription.makeAsyncIterator()
                     try await client.publish("one", to: "news")
-                    #expect(try await events.next() == .message(RedisPubSubMessage(channel: "news", pattern: nil, payload: ByteBuffer(string: "one"))))
+                    #expect(
+                        try await events.next()
+                            == .message(
+                                RedisPubSubMessage(channel: "news", pattern: nil, payload: ByteBuffer(string: "one"))
+                            )
+                    )
 
                     await server.stop()
                     try await server.launch()
@@ -135,7 +140,12 @@ import Testing
                     #expect(gap == .gap(RedisSubscriptionGap(reason: .reconnected)))
                     let receivers = try await self.eventually { try await client.publish("two", to: "news") }
                     #expect(receivers == 1)
-                    #expect(try await events.next() == .message(RedisPubSubMessage(channel: "news", pattern: nil, payload: ByteBuffer(string: "two"))))
+                    #expect(
+                        try await events.next()
+                            == .message(
+                                RedisPubSubMessage(channel: "news", pattern: nil, payload: ByteBuffer(string: "two"))
+                            )
+                    )
                 }
                 // Leaving the scope unsubscribed: nobody listens on the server any more.
                 let numsub = try await client.send(RedisCommand("PUBSUB", "NUMSUB", "news"))

@@ -12,15 +12,29 @@ import Testing
         }
         let path = directory.path
         try await openssl(["genrsa", "-out", "\(path)/ca.key", "2048"])
-        try await openssl(["req", "-x509", "-new", "-nodes", "-key", "\(path)/ca.key", "-sha256", "-days", "1", "-subj", "/CN=redis-jobs test CA", "-out", "\(path)/ca.crt"])
+        try await openssl([
+            "req", "-x509", "-new", "-nodes", "-key", "\(path)/ca.key", "-sha256", "-days", "1", "-subj",
+            "/CN=redis-jobs test CA", "-out", "\(path)/ca.crt",
+        ])
         try await openssl(["genrsa", "-out", "\(path)/server.key", "2048"])
-        try await openssl(["req", "-new", "-key", "\(path)/server.key", "-subj", "/CN=localhost", "-out", "\(path)/server.csr"])
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: "\(path)/san.ext", atomically: true, encoding: .utf8)
-        try await openssl(["x509", "-req", "-in", "\(path)/server.csr", "-CA", "\(path)/ca.crt", "-CAkey", "\(path)/ca.key", "-CAcreateserial", "-days", "1", "-sha256", "-extfile", "\(path)/san.ext", "-out", "\(path)/server.crt"])
+        try await openssl([
+            "req", "-new", "-key", "\(path)/server.key", "-subj", "/CN=localhost", "-out", "\(path)/server.csr",
+        ])
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(
+            toFile: "\(path)/san.ext",
+            atomically: true,
+            encoding: .utf8
+        )
+        try await openssl([
+            "x509", "-req", "-in", "\(path)/server.csr", "-CA", "\(path)/ca.crt", "-CAkey", "\(path)/ca.key",
+            "-CAcreateserial", "-days", "1", "-sha256", "-extfile", "\(path)/san.ext", "-out", "\(path)/server.crt",
+        ])
     }
 
     @Test func connectsOverTLSAndRejectsAnUntrustedServer() async throws {
-        let certificates = FileManager.default.temporaryDirectory.appendingPathComponent("redis-tls-\(UUID().uuidString)")
+        let certificates = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "redis-tls-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: certificates, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: certificates) }
         try await self.makeCertificates(in: certificates)

@@ -22,7 +22,16 @@ import Testing
                     #expect(try await publisher.publish("hello", to: channel) == 1)
                     #expect(try await publisher.publish(ByteBuffer(bytes: [0, 255]), to: channel) == 1)
                     #expect(try await events.next() == self.message(channel, "hello"))
-                    #expect(try await events.next() == .message(RedisPubSubMessage(channel: channel, pattern: nil, payload: ByteBuffer(bytes: [0, 255]))))
+                    #expect(
+                        try await events.next()
+                            == .message(
+                                RedisPubSubMessage(
+                                    channel: channel,
+                                    pattern: nil,
+                                    payload: ByteBuffer(bytes: [0, 255])
+                                )
+                            )
+                    )
                 }
                 #expect(try await self.numsub(publisher, channel) == 0)
             }
@@ -95,7 +104,9 @@ import Testing
                     #expect(try await slowEvents.next() == self.message(channel, "m1"))
                     #expect(try await slowEvents.next() == self.message(channel, "m2"))
                     try await client.publish("m11", to: channel)
-                    #expect(try await slowEvents.next() == .gap(RedisSubscriptionGap(reason: .bufferOverflow(dropped: 8))))
+                    #expect(
+                        try await slowEvents.next() == .gap(RedisSubscriptionGap(reason: .bufferOverflow(dropped: 8)))
+                    )
                     #expect(try await slowEvents.next() == self.message(channel, "m11"))
                 }
             }

@@ -39,7 +39,16 @@ import Testing
             let bytes: [UInt8] = (0..<length).map { _ in
                 Bool.random(using: &rng) ? alphabet.randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
             }
-            self.feed(bytes, limits: RESPDecoder.Limits(maxDepth: 8, maxBulkLength: 1 << 16, maxAggregateLength: 1 << 12, maxLineLength: 256), rng: &rng)
+            self.feed(
+                bytes,
+                limits: RESPDecoder.Limits(
+                    maxDepth: 8,
+                    maxBulkLength: 1 << 16,
+                    maxAggregateLength: 1 << 12,
+                    maxLineLength: 256
+                ),
+                rng: &rng
+            )
         }
     }
 
@@ -57,7 +66,16 @@ import Testing
                 default: bytes[index] = Array("*$%:-\r\n9".utf8).randomElement(using: &rng)!
                 }
             }
-            self.feed(bytes, limits: RESPDecoder.Limits(maxDepth: 16, maxBulkLength: 1 << 20, maxAggregateLength: 1 << 16, maxLineLength: 1024), rng: &rng)
+            self.feed(
+                bytes,
+                limits: RESPDecoder.Limits(
+                    maxDepth: 16,
+                    maxBulkLength: 1 << 20,
+                    maxAggregateLength: 1 << 16,
+                    maxLineLength: 1024
+                ),
+                rng: &rng
+            )
         }
     }
 

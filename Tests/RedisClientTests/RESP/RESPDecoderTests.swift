@@ -52,7 +52,9 @@ import Testing
         #expect(try self.one(text) == .number(expected))
     }
 
-    @Test(arguments: [":9223372036854775808\r\n", ":-9223372036854775809\r\n", ":\r\n", ":-\r\n", ":12a\r\n", ": 1\r\n"])
+    @Test(arguments: [
+        ":9223372036854775808\r\n", ":-9223372036854775809\r\n", ":\r\n", ":-\r\n", ":12a\r\n", ": 1\r\n",
+    ])
     func malformedNumbers(text: String) {
         #expect(throws: RESPDecodingError.malformedNumber) { try self.decodeAll(text) }
     }
@@ -151,7 +153,9 @@ import Testing
 
     @Test func emptyAttributeAndAttributeBeforePush() throws {
         let values = try self.decodeAll("|0\r\n:1\r\n|1\r\n+k\r\n+v\r\n>2\r\n+message\r\n+x\r\n")
-        #expect(values == [.number(1), .push([.simpleString(self.string("message")), .simpleString(self.string("x"))])])
+        #expect(
+            values == [.number(1), .push([.simpleString(self.string("message")), .simpleString(self.string("x"))])]
+        )
     }
 
     @Test func pushBetweenRepliesIsItsOwnValue() throws {
@@ -161,7 +165,10 @@ import Testing
         #expect(values[2] == .number(2))
         #expect(
             values[1]
-                == .push([.simpleString(self.string("message")), .simpleString(self.string("ch")), .blobString(self.string("hi"))])
+                == .push([
+                    .simpleString(self.string("message")), .simpleString(self.string("ch")),
+                    .blobString(self.string("hi")),
+                ])
         )
     }
 
@@ -219,7 +226,10 @@ import Testing
         #expect(try decoder.decode(from: &buffer) == nil)
         #expect(String(buffer: buffer) == ":4")
         buffer.writeString("\r\n")
-        #expect(try decoder.decode(from: &buffer) == .array([.number(1), .blobString(self.string("abc")), .number(3), .number(4)]))
+        #expect(
+            try decoder.decode(from: &buffer)
+                == .array([.number(1), .blobString(self.string("abc")), .number(3), .number(4)])
+        )
         #expect(!decoder.isInsideValue)
     }
 
@@ -257,9 +267,13 @@ import Testing
     @Test func bulkAndAggregateLengthsAreCapped() {
         let limits = RESPDecoder.Limits(maxBulkLength: 10, maxAggregateLength: 3)
         #expect(throws: RESPDecodingError.bulkTooLong) { try self.decodeAll("$11\r\n", limits: limits) }
-        #expect(throws: RESPDecodingError.bulkTooLong) { try self.decodeAll("!9223372036854775807\r\n", limits: limits) }
+        #expect(throws: RESPDecodingError.bulkTooLong) {
+            try self.decodeAll("!9223372036854775807\r\n", limits: limits)
+        }
         #expect(throws: RESPDecodingError.aggregateTooLong) { try self.decodeAll("*4\r\n", limits: limits) }
-        #expect(throws: RESPDecodingError.aggregateTooLong) { try self.decodeAll("%9223372036854775807\r\n", limits: limits) }
+        #expect(throws: RESPDecodingError.aggregateTooLong) {
+            try self.decodeAll("%9223372036854775807\r\n", limits: limits)
+        }
     }
 
     @Test func overlongLineIsRejectedBeforeItsEnd() {

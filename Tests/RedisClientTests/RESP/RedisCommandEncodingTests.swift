@@ -15,10 +15,19 @@ import Testing
     }
 
     @Test func encodesIntegersDoublesAndBinaryArguments() {
-        #expect(self.wire(RedisCommand("X", 0, -42, Int.max)) == "*4\r\n$1\r\nX\r\n$1\r\n0\r\n$3\r\n-42\r\n$19\r\n9223372036854775807\r\n")
+        #expect(
+            self.wire(RedisCommand("X", 0, -42, Int.max))
+                == "*4\r\n$1\r\nX\r\n$1\r\n0\r\n$3\r\n-42\r\n$19\r\n9223372036854775807\r\n"
+        )
         #expect(self.wire(RedisCommand("X", Int.min)) == "*2\r\n$1\r\nX\r\n$20\r\n-9223372036854775808\r\n")
-        #expect(self.wire(RedisCommand("X", 1.5, Double.infinity, -Double.infinity)) == "*4\r\n$1\r\nX\r\n$3\r\n1.5\r\n$4\r\n+inf\r\n$4\r\n-inf\r\n")
-        #expect(self.wire(RedisCommand("X", ByteBuffer(bytes: [0, 13, 10, 255]))) == "*2\r\n$1\r\nX\r\n$4\r\n\u{0}\r\n\u{FFFD}\r\n")
+        #expect(
+            self.wire(RedisCommand("X", 1.5, Double.infinity, -Double.infinity))
+                == "*4\r\n$1\r\nX\r\n$3\r\n1.5\r\n$4\r\n+inf\r\n$4\r\n-inf\r\n"
+        )
+        #expect(
+            self.wire(RedisCommand("X", ByteBuffer(bytes: [0, 13, 10, 255])))
+                == "*2\r\n$1\r\nX\r\n$4\r\n\u{0}\r\n\u{FFFD}\r\n"
+        )
         var command = RedisCommand("X")
         command.append(bytes: [UInt8]())
         command.append("é")

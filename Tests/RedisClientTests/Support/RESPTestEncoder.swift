@@ -82,22 +82,38 @@ enum RESPValueGenerator {
         switch Int.random(in: 0..<kinds, using: &rng) {
         case 0: return .simpleString(ByteBuffer(string: word(&rng)))
         case 1: return .simpleError(ByteBuffer(string: "ERR " + word(&rng)))
-        case 2: return .blobString(ByteBuffer(bytes: (0..<Int.random(in: 0..<40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        case 2:
+            return .blobString(
+                ByteBuffer(
+                    bytes: (0..<Int.random(in: 0..<40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                )
+            )
         case 3: return .blobError(ByteBuffer(string: "SYNTAX " + word(&rng)))
         case 4: return .number(Int64.random(in: .min ... .max, using: &rng))
         case 5:
-            let choices: [Double] = [.infinity, -.infinity, 0, -1.5, 3.25, 1e300, Double(Int.random(in: -1000...1000, using: &rng)) / 8]
+            let choices: [Double] = [
+                .infinity, -.infinity, 0, -1.5, 3.25, 1e300, Double(Int.random(in: -1000...1000, using: &rng)) / 8,
+            ]
             return .double(choices.randomElement(using: &rng)!)
         case 6: return .null
         case 7: return .boolean(Bool.random(using: &rng))
         case 8: return .verbatimString(format: "txt", text: ByteBuffer(string: word(&rng) + "\r\n" + word(&rng)))
-        case 9: return .bigNumber((Bool.random(using: &rng) ? "-" : "") + String(UInt64.random(in: 0 ... .max, using: &rng)) + "123456789012345678901234567890")
+        case 9:
+            return .bigNumber(
+                (Bool.random(using: &rng) ? "-" : "") + String(UInt64.random(in: 0 ... .max, using: &rng))
+                    + "123456789012345678901234567890"
+            )
         case 10: return .array(children(depth, &rng))
         case 11: return .set(children(depth, &rng))
         case 12:
-            return .map((0..<Int.random(in: 0..<4, using: &rng)).map { _ in
-                RESPMapEntry(key: value(depth: depth + 1, topLevel: false, using: &rng), value: value(depth: depth + 1, topLevel: false, using: &rng))
-            })
+            return .map(
+                (0..<Int.random(in: 0..<4, using: &rng)).map { _ in
+                    RESPMapEntry(
+                        key: value(depth: depth + 1, topLevel: false, using: &rng),
+                        value: value(depth: depth + 1, topLevel: false, using: &rng)
+                    )
+                }
+            )
         case 13: return .array([])
         default: return .push(children(depth, &rng))
         }

@@ -15,8 +15,14 @@ import Testing
 
     @Test func repliesCompleteRequestsInOrderAndOneFlushIsScheduled() {
         var queue = Queue()
-        #expect(queue.enqueue(id: 1, commands: [RedisCommand("GET", "a")], waiter: 1, deadline: .max, collectsAll: false).isScheduleFlush)
-        #expect(!queue.enqueue(id: 2, commands: [RedisCommand("GET", "b")], waiter: 2, deadline: .max, collectsAll: false).isScheduleFlush)
+        #expect(
+            queue.enqueue(id: 1, commands: [RedisCommand("GET", "a")], waiter: 1, deadline: .max, collectsAll: false)
+                .isScheduleFlush
+        )
+        #expect(
+            !queue.enqueue(id: 2, commands: [RedisCommand("GET", "b")], waiter: 2, deadline: .max, collectsAll: false)
+                .isScheduleFlush
+        )
         let bytes = queue.takeOutbound()
         #expect(bytes.map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
         #expect(queue.takeOutbound() == nil)
@@ -27,7 +33,13 @@ import Testing
 
     @Test func pipelineCollectsEveryReply() {
         var queue = Queue()
-        _ = queue.enqueue(id: 1, commands: [RedisCommand("A"), RedisCommand("B")], waiter: 7, deadline: .max, collectsAll: true)
+        _ = queue.enqueue(
+            id: 1,
+            commands: [RedisCommand("A"), RedisCommand("B")],
+            waiter: 7,
+            deadline: .max,
+            collectsAll: true
+        )
         guard case .consumed = queue.receive(.number(1)) else {
             Issue.record("first reply should not complete a pipeline of two")
             return
@@ -57,7 +69,15 @@ import Testing
     @Test func cancelBeforeEnqueueRefusesTheLaterEnqueue() {
         var queue = Queue()
         #expect(queue.cancel(id: 5, error: RedisError(.connectionClosed, "x")) == nil)
-        guard case .cancelled = queue.enqueue(id: 5, commands: [RedisCommand("A")], waiter: 5, deadline: .max, collectsAll: false) else {
+        guard
+            case .cancelled = queue.enqueue(
+                id: 5,
+                commands: [RedisCommand("A")],
+                waiter: 5,
+                deadline: .max,
+                collectsAll: false
+            )
+        else {
             Issue.record("expected cancelled")
             return
         }
@@ -68,7 +88,10 @@ import Testing
     @Test func pushFramesNeverConsumeAReply() {
         var queue = Queue()
         _ = queue.enqueue(id: 1, commands: [RedisCommand("GET", "a")], waiter: 1, deadline: .max, collectsAll: false)
-        let push = RESPValue.push([.blobString(ByteBuffer(string: "message")), .blobString(ByteBuffer(string: "ch")), .blobString(ByteBuffer(string: "x"))])
+        let push = RESPValue.push([
+            .blobString(ByteBuffer(string: "message")), .blobString(ByteBuffer(string: "ch")),
+            .blobString(ByteBuffer(string: "x")),
+        ])
         guard case .push = queue.receive(push) else {
             Issue.record("push must go to the push handler")
             return
@@ -79,22 +102,53 @@ import Testing
 
     @Test func subscriptionConfirmationsCompleteASubscribeRequest() {
         var queue = Queue()
-        _ = queue.enqueue(id: 1, commands: [RedisCommand("SUBSCRIBE", "a", "b")], waiter: 1, deadline: .max, kind: .pushConfirmations, expectedReplies: 2, collectsAll: true)
+        _ = queue.enqueue(
+            id: 1,
+            commands: [RedisCommand("SUBSCRIBE", "a", "b")],
+            waiter: 1,
+            deadline: .max,
+            kind: .pushConfirmations,
+            expectedReplies: 2,
+            collectsAll: true
+        )
         func confirmation(_ channel: String, _ count: Int64) -> RESPValue {
-            .push([.blobString(ByteBuffer(string: "subscribe")), .blobString(ByteBuffer(string: channel)), .number(count)])
+            .push([
+                .blobString(ByteBuffer(string: "subscribe")), .blobString(ByteBuffer(string: channel)), .number(count),
+            ])
         }
         // A message for an already subscribed channel, arriving in between, is not a confirmation.
-        let message = RESPValue.push([.blobString(ByteBuffer(string: "message")), .blobString(ByteBuffer(string: "a")), .blobString(ByteBuffer(string: "x"))])
-        guard case .consumed = queue.receive(confirmation("a", 1)) else { Issue.record("1st"); return }
-        guard case .push = queue.receive(message) else { Issue.record("message"); return }
-        guard case .completed(.values(1, let values)) = queue.receive(confirmation("b", 2)) else { Issue.record("2nd"); return }
+        let message = RESPValue.push([
+            .blobString(ByteBuffer(string: "message")), .blobString(ByteBuffer(string: "a")),
+            .blobString(ByteBuffer(string: "x")),
+        ])
+        guard case .consumed = queue.receive(confirmation("a", 1)) else {
+            Issue.record("1st")
+            return
+        }
+        guard case .push = queue.receive(message) else {
+            Issue.record("message")
+            return
+        }
+        guard case .completed(.values(1, let values)) = queue.receive(confirmation("b", 2)) else {
+            Issue.record("2nd")
+            return
+        }
         #expect(values.count == 2)
     }
 
     @Test func errorReplyToSubscribeEndsIt() {
         var queue = Queue()
-        _ = queue.enqueue(id: 1, commands: [RedisCommand("SUBSCRIBE", "a", "b")], waiter: 1, deadline: .max, kind: .pushConfirmations, expectedReplies: 2, collectsAll: true)
-        guard case .completed(.values(1, let values)) = queue.receive(.simpleError(ByteBuffer(string: "NOPERM no"))) else {
+        _ = queue.enqueue(
+            id: 1,
+            commands: [RedisCommand("SUBSCRIBE", "a", "b")],
+            waiter: 1,
+            deadline: .max,
+            kind: .pushConfirmations,
+            expectedReplies: 2,
+            collectsAll: true
+        )
+        guard case .completed(.values(1, let values)) = queue.receive(.simpleError(ByteBuffer(string: "NOPERM no")))
+        else {
             Issue.record("an error reply ends the subscribe request")
             return
         }
@@ -118,10 +172,17 @@ import Testing
         #expect(early.isEmpty && !deadEarly)
         let (completions, dead) = queue.expire(now: 200, deadAfter: 1_000)
         #expect(completions.count == 1)
-        if case .failure(1, let error) = completions.first { #expect(error.code == .commandTimeout) } else { Issue.record("waiter 1 should time out") }
+        if case .failure(1, let error) = completions.first {
+            #expect(error.code == .commandTimeout)
+        } else {
+            Issue.record("waiter 1 should time out")
+        }
         #expect(!dead)
         #expect(queue.inFlightCount == 2)
-        guard case .consumed = queue.receive(self.ok("late")) else { Issue.record("late reply discarded"); return }
+        guard case .consumed = queue.receive(self.ok("late")) else {
+            Issue.record("late reply discarded")
+            return
+        }
         #expect(self.waiterAndValue(queue.receive(self.ok("B")))! == (2, self.ok("B")))
         // A head request overdue by `deadAfter` marks the connection as dead.
         _ = queue.enqueue(id: 3, commands: [RedisCommand("C")], waiter: 3, deadline: 1_000, collectsAll: false)
@@ -134,7 +195,15 @@ import Testing
         _ = queue.enqueue(id: 2, commands: [RedisCommand("B")], waiter: 2, deadline: .max, collectsAll: false)
         let completions = queue.close(error: RedisError(.connectionClosed, "bye"))
         #expect(completions.count == 2)
-        guard case .refused(let error) = queue.enqueue(id: 3, commands: [RedisCommand("C")], waiter: 3, deadline: .max, collectsAll: false) else {
+        guard
+            case .refused(let error) = queue.enqueue(
+                id: 3,
+                commands: [RedisCommand("C")],
+                waiter: 3,
+                deadline: .max,
+                collectsAll: false
+            )
+        else {
             Issue.record("closed queue must refuse")
             return
         }

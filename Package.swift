@@ -85,6 +85,7 @@ let package = Package(
             name: "ShopTests",
             dependencies: [
                 "Shop",
+                "RedisClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -50,13 +50,10 @@ public func buildApplication(
         configuration: configuration.database.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
         backgroundLogger: logger
     )
-    let redis = RedisClient(
-        configuration: configuration.redis.clientConfiguration(
-            clientName: configuration.instanceID,
-            connectTimeout: min(configuration.healthTimeout, .seconds(2))
-        ),
-        logger: logger
-    )
+    var redisConfiguration = configuration.redis
+    redisConfiguration.clientName = configuration.instanceID
+    redisConfiguration.connectTimeout = min(configuration.healthTimeout, .seconds(2))
+    let redis = RedisClient(configuration: redisConfiguration, logger: logger)
     let readinessChecks: [any ReadinessCheck] = [
         PostgresReadinessCheck(client: postgres),
         RedisReadinessCheck(client: redis),

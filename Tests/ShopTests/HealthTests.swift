@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import RedisClient
 import Shop
 import Testing
 
@@ -49,7 +50,7 @@ struct HealthTests {
     func readyWhenRedisDown() async throws {
         let port = try await closedPort()
         let redisDown: @Sendable (inout ShopConfiguration) throws -> Void = {
-            $0.redis = try RedisURL("redis://127.0.0.1:\(port)/0")
+            $0.redis = try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0")
         }
         try await withTestApp(configure: redisDown) { client in
             try await client.execute(uri: "/health/ready", method: .get) { response in

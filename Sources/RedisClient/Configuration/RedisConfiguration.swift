@@ -101,7 +101,8 @@ struct RedisURL {
             self.tls = true
             rest = rest.dropFirst("rediss://".count)
         } else {
-            throw invalid("expected redis:// or rediss://")
+            let scheme = rest.range(of: "://").map { "\"\(rest[..<$0.lowerBound].prefix(16))\"://" } ?? "no scheme"
+            throw invalid("must start with redis:// or rediss:// (got \(scheme))")
         }
         if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             rest = rest[..<query]
@@ -149,7 +150,7 @@ struct RedisURL {
         }
         if let portText {
             guard let port = Int(portText), (1...65535).contains(port) else {
-                throw invalid("port must be a number from 1 to 65535")
+                throw invalid("port \"\(portText.prefix(16))\" is not a port number (1-65535)")
             }
             self.port = port
         } else {
@@ -159,7 +160,7 @@ struct RedisURL {
             self.database = 0
         } else {
             guard let database = Int(path), database >= 0 else {
-                throw invalid("database must be a non-negative number")
+                throw invalid("database \"\(path.prefix(16))\" is not a database number")
             }
             self.database = database
         }

@@ -1,5 +1,6 @@
 public import Configuration
 import Logging
+import RedisClient
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -103,9 +104,11 @@ extension ShopConfiguration {
         }
         if let value = read(.redisURL) {
             do {
-                self.redis = try RedisURL(value)
-            } catch {
-                throw ConfigurationError(variable: Key.redisURL.variable, problem: error.problem)
+                self.redis = try RedisConfiguration(url: value)
+            } catch let error as RedisError {
+                let prefix = "invalid Redis URL: "
+                let problem = error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
+                throw ConfigurationError(variable: Key.redisURL.variable, problem: problem)
             }
         }
         if let value = read(.instanceID) {
@@ -217,6 +220,6 @@ extension ShopConfiguration {
     /// The configuration as log metadata, with passwords masked.
     public var redactedDescription: String {
         "http=\(self.httpHost):\(self.httpPort) database=\(self.database.redacted) "
-            + "redis=\(self.redis.redacted) logLevel=\(self.logLevel) migrateOnStart=\(self.migrateOnStart)"
+            + "redis=\(self.redis) logLevel=\(self.logLevel) migrateOnStart=\(self.migrateOnStart)"
     }
 }

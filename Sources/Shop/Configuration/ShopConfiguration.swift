@@ -1,4 +1,5 @@
 public import Logging
+public import RedisClient
 
 /// Everything the reference service needs to start, validated.
 ///
@@ -11,8 +12,8 @@ public struct ShopConfiguration: Sendable {
     public var httpPort: Int
     /// PostgreSQL, as a parsed `postgres://` URL.
     public var database: DatabaseURL
-    /// Redis, as a parsed `redis://` URL.
-    public var redis: RedisURL
+    /// Redis, parsed from a `redis://` or `rediss://` URL by the client library itself.
+    public var redis: RedisConfiguration
     /// This instance's name in logs, metrics and health answers.
     public var instanceID: String
     /// The minimum level of log lines written.
@@ -33,7 +34,7 @@ public struct ShopConfiguration: Sendable {
         // swift-format-ignore: NeverUseForceTry
         self.database = try! DatabaseURL(Self.defaultDatabaseURL)
         // swift-format-ignore: NeverUseForceTry
-        self.redis = try! RedisURL(Self.defaultRedisURL)
+        self.redis = try! RedisConfiguration(url: Self.defaultRedisURL)
         self.instanceID = Self.defaultInstanceID()
         self.logLevel = .info
         self.databaseMaxConnections = 10

@@ -20,19 +20,3 @@ struct RedisReadinessCheck: ReadinessCheck {
         return "\(error.code)"
     }
 }
-
-extension RedisURL {
-    /// The client configuration for this URL.
-    /// - Parameters:
-    ///   - clientName: Shown in `CLIENT LIST`.
-    ///   - connectTimeout: How long to wait for a connection and its handshake.
-    func clientConfiguration(clientName: String, connectTimeout: Duration) -> RedisConfiguration {
-        var configuration = RedisConfiguration(host: self.host, port: self.port)
-        configuration.username = self.user
-        configuration.password = self.password
-        configuration.database = self.database
-        configuration.clientName = clientName
-        configuration.connectTimeout = connectTimeout
-        return configuration
-    }
-}

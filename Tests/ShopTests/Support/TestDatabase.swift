@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import RedisClient
 import Shop
 
 #if canImport(FoundationEssentials)
@@ -17,9 +18,9 @@ enum TestServers {
         }
     }
 
-    static var redis: RedisURL {
+    static var redis: RedisConfiguration {
         get throws {
-            try RedisURL(ProcessInfo.processInfo.environment["REDIS_URL"] ?? ShopConfiguration.defaultRedisURL)
+            try RedisConfiguration(url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? ShopConfiguration.defaultRedisURL)
         }
     }
 

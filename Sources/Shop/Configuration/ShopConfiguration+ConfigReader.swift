@@ -107,7 +107,8 @@ extension ShopConfiguration {
                 self.redis = try RedisConfiguration(url: value)
             } catch let error as RedisError {
                 let prefix = "invalid Redis URL: "
-                let problem = error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
+                let problem =
+                    error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
                 throw ConfigurationError(variable: Key.redisURL.variable, problem: problem)
             }
         }

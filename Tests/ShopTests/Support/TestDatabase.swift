@@ -20,7 +20,9 @@ enum TestServers {
 
     static var redis: RedisConfiguration {
         get throws {
-            try RedisConfiguration(url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? ShopConfiguration.defaultRedisURL)
+            try RedisConfiguration(
+                url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? ShopConfiguration.defaultRedisURL
+            )
         }
     }
 

@@ -6,13 +6,13 @@
 #
 #   REQUESTS   commands per unpipelined run   (default 200000)
 #   PREQUESTS  commands per pipelined run     (default 1000000)
-#   ROUNDS     rounds per scenario            (default 3)
+#   ROUNDS     rounds per scenario            (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 REQUESTS=${REQUESTS:-200000}
 PREQUESTS=${PREQUESTS:-1000000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CLIENTS=50
 
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || bash scripts/services.sh >/dev/null

@@ -220,6 +220,7 @@ public final class RedisConnection: Sendable {
 extension RedisConnection: RedisReplySink {
     func received(_ values: [RESPValue]) {
         var completions: [Queue.Completion] = []
+        completions.reserveCapacity(values.count)
         var pushes: [[RESPValue]] = []
         var outOfStep = false
         self.state.withLockedValue { queue in

@@ -18,8 +18,8 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         let id: UInt64
         /// Nil once the caller stopped waiting (cancelled or timed out): replies are then discarded.
         var waiter: Waiter?
-        var remaining: Int
-        var values: [RESPValue]
+        /// How many replies complete the request.
+        let expected: Int
         let deadline: UInt64
         let kind: ReplyKind
         /// Whether the caller wants every reply (a pipeline) or only one.
@@ -55,6 +55,9 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
     }
 
     private(set) var pending = CircularBuffer<Pending>(initialCapacity: 16)
+    /// Progress of the oldest request, kept outside the buffer so appending never copies an array.
+    private var headReceived = 0
+    private var headValues: [RESPValue] = []
     private(set) var outbound = ByteBuffer()
     private(set) var flushScheduled = false
     private(set) var closedError: RedisError?
@@ -80,15 +83,11 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         for command in commands {
             command.write(into: &self.outbound)
         }
-        let expected = expectedReplies ?? commands.count
-        var values: [RESPValue] = []
-        if collectsAll { values.reserveCapacity(expected) }
         self.pending.append(
             Pending(
                 id: id,
                 waiter: waiter,
-                remaining: expected,
-                values: values,
+                expected: expectedReplies ?? commands.count,
                 deadline: deadline,
                 kind: kind,
                 collectsAll: collectsAll
@@ -115,20 +114,21 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
                 Self.isSubscriptionConfirmation(elements)
             else { return .push(elements) }
         }
-        guard !self.pending.isEmpty else { return .unexpected }
-        let index = self.pending.startIndex
-        if self.pending[index].kind == .pushConfirmations, !(value.isPush) {
-            // An ordinary reply to a SUBSCRIBE-family command is an error; it ends the whole request.
-            self.pending[index].remaining = 1
+        guard let head = self.pending.first else { return .unexpected }
+        self.headReceived += 1
+        if head.collectsAll, head.waiter != nil {
+            if self.headValues.isEmpty { self.headValues.reserveCapacity(head.expected) }
+            self.headValues.append(value)
         }
-        self.pending[index].remaining -= 1
-        if self.pending[index].collectsAll, self.pending[index].waiter != nil {
-            self.pending[index].values.append(value)
-        }
-        guard self.pending[index].remaining == 0 else { return .consumed }
-        let done = self.pending.removeFirst()
-        guard let waiter = done.waiter else { return .consumed }
-        return .completed(done.collectsAll ? .values(waiter, done.values) : .value(waiter, value))
+        // An ordinary reply to a SUBSCRIBE-family command is an error; it ends the whole request.
+        let endsEarly = head.kind == .pushConfirmations && !value.isPush
+        guard self.headReceived >= head.expected || endsEarly else { return .consumed }
+        self.pending.removeFirst()
+        self.headReceived = 0
+        let values = self.headValues
+        self.headValues = []
+        guard let waiter = head.waiter else { return .consumed }
+        return .completed(head.collectsAll ? .values(waiter, values) : .value(waiter, value))
     }
 
     /// Stops waiting for a request's replies; they will be discarded when they arrive.
@@ -136,7 +136,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         if let index = self.pending.firstIndex(where: { $0.id == id }) {
             guard let waiter = self.pending[index].waiter else { return nil }
             self.pending[index].waiter = nil
-            self.pending[index].values = []
+            if index == self.pending.startIndex { self.headValues = [] }
             return .failure(waiter, error)
         }
         if !self.isClosed { self.cancelledBeforeEnqueue.insert(id) }
@@ -151,7 +151,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         while index != self.pending.endIndex {
             if self.pending[index].deadline <= now, let waiter = self.pending[index].waiter {
                 self.pending[index].waiter = nil
-                self.pending[index].values = []
+                if index == self.pending.startIndex { self.headValues = [] }
                 completions.append(.failure(waiter, RedisError(.commandTimeout, "no reply within the command timeout")))
             }
             index = self.pending.index(after: index)
@@ -171,6 +171,8 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         while let request = self.pending.popFirst() {
             if let waiter = request.waiter { completions.append(.failure(waiter, error)) }
         }
+        self.headReceived = 0
+        self.headValues = []
         self.outbound.clear()
         self.cancelledBeforeEnqueue.removeAll()
         return completions

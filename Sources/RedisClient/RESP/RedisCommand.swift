@@ -26,6 +26,26 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         self.append(name)
     }
 
+    /// Creates a command with one argument (no argument array is allocated).
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - first: The argument.
+    public init(_ name: String, _ first: some RESPArgument) {
+        self.init(name)
+        first.append(to: &self)
+    }
+
+    /// Creates a command with two arguments (no argument array is allocated).
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - first: The first argument.
+    ///   - second: The second argument.
+    public init(_ name: String, _ first: some RESPArgument, _ second: some RESPArgument) {
+        self.init(name)
+        first.append(to: &self)
+        second.append(to: &self)
+    }
+
     /// Creates a command from a name and a list of arguments.
     /// - Parameters:
     ///   - name: The command name.
@@ -48,12 +68,9 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
     /// Appends a string argument.
     /// - Parameter argument: The argument, sent as its UTF-8 bytes.
     public mutating func append(_ argument: String) {
-        var argument = argument
-        argument.withUTF8 { utf8 in
-            self.encodedArguments.writeBulkHeader(length: utf8.count)
-            self.encodedArguments.writeBytes(utf8)
-            self.encodedArguments.writeCRLF()
-        }
+        self.encodedArguments.writeBulkHeader(length: argument.utf8.count)
+        self.encodedArguments.writeString(argument)
+        self.encodedArguments.writeCRLF()
         self.count += 1
     }
 

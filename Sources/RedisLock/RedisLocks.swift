@@ -1,0 +1,289 @@
+public import Logging
+import Metrics
+import NIOConcurrencyHelpers
+public import RedisClient
+public import ServiceLifecycle
+
+/// Distributed locks on Redis: `SET NX PX` with a unique token, release and renewal only by the holder,
+/// fencing tokens, waiters woken by release notices, and a watchdog that keeps a lease alive while work runs.
+///
+/// Run it as a `Service` (after its `RedisClient`): ``run()`` listens for release notices so waiters wake
+/// within a round trip of a release instead of polling. Without it, waiters still work but retry at
+/// ``RedisLockConfiguration/fallbackPollInterval``.
+///
+/// ```swift
+/// let locks = RedisLocks(client: redis, configuration: .init(), logger: logger)
+/// try await locks.withLock("product:42") { lease in
+///     // ... work; pass lease.fencingToken to the database write ...
+/// }
+/// if let lease = try await locks.tryAcquire("nightly-report") { ...; try await lease.release() }
+/// ```
+///
+/// Locks are not fair (no FIFO among waiters) and not reentrant.
+public final class RedisLocks: Sendable, Service {
+    /// The settings.
+    public let configuration: RedisLockConfiguration
+    let client: RedisClient
+    let logger: Logger
+    let waiters = LockWaiters()
+    private let listening = NIOLockedValueBox(false)
+    private let metrics = RedisLockMetrics()
+
+    /// Creates a lock manager.
+    /// - Parameters:
+    ///   - client: The Redis client (run it as a service too).
+    ///   - configuration: Lease, wait, key prefix.
+    ///   - logger: Where to log.
+    public init(client: RedisClient, configuration: RedisLockConfiguration = .init(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The pub/sub channel release notices are published on (the payload is the lock name).
+    public var channel: String { self.configuration.keyPrefix + "released" }
+
+    func key(_ name: String) -> String { "\(self.configuration.keyPrefix){\(name)}" }
+    func fenceKey(_ name: String) -> String { "\(self.configuration.keyPrefix){\(name)}:fence" }
+
+    // MARK: Service
+
+    /// Listens for release notices until graceful shutdown, resubscribing after failures.
+    public func run() async throws {
+        var attempt = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await self.client.subscribe(to: [self.channel]) { subscription in
+                        self.listening.withLockedValue { $0 = true }
+                        defer { self.listening.withLockedValue { $0 = false } }
+                        // Attempts made before the subscription was active may have missed a notice.
+                        self.waiters.wakeAll()
+                        for try await event in subscription {
+                            switch event {
+                            case .message(let message): self.waiters.wake(message.payloadString)
+                            case .gap: self.waiters.wakeAll()
+                            }
+                        }
+                    }
+                }
+            } catch let error as RedisError where error.code == .shutdown {
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                attempt += 1
+                self.logger.warning(
+                    "lock release notices unavailable, waiters fall back to polling",
+                    metadata: ["error": "\(error)"]
+                )
+                try? await Task.sleep(for: .milliseconds(min(2_000, 50 << min(attempt, 6))))
+            }
+        }
+    }
+
+    // MARK: Acquiring
+
+    /// Tries once to take the lock.
+    /// - Parameters:
+    ///   - name: The lock's name (1–200 characters, no `{`, `}` or control characters).
+    ///   - lease: How long the lease lasts; defaults to the configured lease.
+    /// - Returns: The lease, or nil when someone else holds the lock.
+    public func tryAcquire(_ name: String, lease: Duration? = nil) async throws -> RedisLockLease? {
+        try Self.validate(name)
+        let token = self.makeToken()
+        switch try await self.attempt(name, token: token, lease: lease ?? self.configuration.lease) {
+        case .acquired(let fence):
+            self.metrics.acquired(waited: .zero)
+            return RedisLockLease(name: name, token: token, fencingToken: fence, locks: self)
+        case .held:
+            self.metrics.busy()
+            return nil
+        }
+    }
+
+    /// Takes the lock, waiting up to `wait` while someone else holds it. Waiters are woken by the holder's
+    /// release (through ``run()``), or when the holder's lease runs out.
+    /// - Parameters:
+    ///   - name: The lock's name.
+    ///   - lease: How long the lease lasts; defaults to the configured lease.
+    ///   - wait: How long to wait; defaults to the configured wait.
+    /// - Returns: The lease.
+    /// - Throws: ``RedisLockError/timedOut(_:)`` when the wait ends first; `CancellationError` when cancelled.
+    public func acquire(_ name: String, lease: Duration? = nil, wait: Duration? = nil) async throws -> RedisLockLease {
+        try Self.validate(name)
+        let leaseDuration = lease ?? self.configuration.lease
+        let start = ContinuousClock.now
+        let deadline = start.advanced(by: wait ?? self.configuration.wait)
+        let token = self.makeToken()
+        let waiter = self.waiters.register(name)
+        defer { self.waiters.unregister(waiter, name: name) }
+        while true {
+            try Task.checkCancellation()
+            switch try await self.attempt(name, token: token, lease: leaseDuration) {
+            case .acquired(let fence):
+                self.metrics.acquired(waited: ContinuousClock.now - start)
+                return RedisLockLease(name: name, token: token, fencingToken: fence, locks: self)
+            case .held(let remainingLease):
+                let remainingWait = deadline - ContinuousClock.now
+                guard remainingWait > .zero else {
+                    self.metrics.timedOut()
+                    throw RedisLockError.timedOut(name)
+                }
+                // Sleep until a release notice, the holder's lease ends, or the wait ends.
+                var nap = remainingWait
+                if let remainingLease { nap = min(nap, remainingLease + .milliseconds(1)) }
+                if !self.listening.withLockedValue({ $0 }) || remainingLease == nil {
+                    nap = min(nap, self.configuration.fallbackPollInterval)
+                }
+                await self.waiters.wait(waiter, name: name, timeout: nap)
+            }
+        }
+    }
+
+    /// Runs `body` while holding the lock, renewing the lease in the background, and releases it afterwards.
+    ///
+    /// If a renewal finds the lease lost (it expired during a stall, or was taken over), the body is cancelled
+    /// and this throws ``RedisLockError/leaseLost(_:)``; the body can also check ``RedisLockLease/isHeld`` or
+    /// call ``RedisLockLease/checkHeld()``. Protect the resource with ``RedisLockLease/fencingToken`` as well:
+    /// cancellation reaches the body only at its next suspension point.
+    /// - Parameters:
+    ///   - name: The lock's name.
+    ///   - lease: The lease, renewed every `renewInterval` while the body runs.
+    ///   - wait: How long to wait for the lock.
+    ///   - body: The work.
+    /// - Returns: What `body` returns.
+    public func withLock<Result: Sendable>(
+        _ name: String,
+        lease: Duration? = nil,
+        wait: Duration? = nil,
+        _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
+    ) async throws -> Result {
+        let held = try await self.acquire(name, lease: lease, wait: wait)
+        return try await self.run(body, holding: held, lease: lease ?? self.configuration.lease)
+    }
+
+    /// Runs `body` while holding the lock if it is free right now; returns nil at once if it is held
+    /// (the "skip if someone else is already doing it" mode).
+    /// - Parameters:
+    ///   - name: The lock's name.
+    ///   - lease: The lease, renewed while the body runs.
+    ///   - body: The work.
+    /// - Returns: What `body` returns, or nil when the lock was held.
+    public func withLockIfAvailable<Result: Sendable>(
+        _ name: String,
+        lease: Duration? = nil,
+        _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
+    ) async throws -> Result? {
+        guard let held = try await self.tryAcquire(name, lease: lease) else { return nil }
+        return try await self.run(body, holding: held, lease: lease ?? self.configuration.lease)
+    }
+
+    // MARK: Internals
+
+    private enum Attempt {
+        case acquired(fence: Int64)
+        /// Held by someone else, whose lease ends in this long (nil: unknown or no expiry).
+        case held(remaining: Duration?)
+    }
+
+    private func attempt(_ name: String, token: String, lease: Duration) async throws -> Attempt {
+        let reply = try await self.client.eval(
+            RedisLockScripts.acquire,
+            keys: [self.key(name), self.fenceKey(name)],
+            arguments: [token, lease.leaseMilliseconds]
+        ).decode(as: [Int].self)
+        guard reply.count == 2 else {
+            throw RedisError(.unexpectedReply, "lock acquire script returned \(reply.count) values")
+        }
+        if reply[0] == 1 { return .acquired(fence: Int64(reply[1])) }
+        return .held(remaining: reply[1] >= 0 ? .milliseconds(reply[1]) : nil)
+    }
+
+    private func run<Result: Sendable>(
+        _ body: @escaping @Sendable (RedisLockLease) async throws -> Result,
+        holding held: RedisLockLease,
+        lease: Duration
+    ) async throws -> Result {
+        let start = ContinuousClock.now
+        defer { self.metrics.held(ContinuousClock.now - start) }
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            let value = try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask { try await body(held) }
+                group.addTask {
+                    try await self.watchdog(held, lease: lease)
+                    return nil
+                }
+                // The body's value, or the watchdog's lease-lost error (the group then cancels the body).
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw RedisLockError.leaseLost(held.name)
+            }
+            outcome = .success(value)
+        } catch {
+            outcome = .failure(error)
+        }
+        // Release even when the body failed; a release that finds the lease gone is reported, not thrown,
+        // when the body itself succeeded (its effects already happened).
+        do {
+            let released = try await held.release()
+            if !released, case .success = outcome {
+                self.metrics.leaseLost()
+                self.logger.warning("lock lease expired before release", metadata: ["lock": "\(held.name)"])
+            }
+        } catch {
+            self.logger.warning(
+                "lock release failed; the lease will expire",
+                metadata: ["lock": "\(held.name)", "error": "\(error)"]
+            )
+        }
+        if case .failure(let error) = outcome, (error as? RedisLockError)?.isLeaseLost == true {
+            self.metrics.leaseLost()
+        }
+        return try outcome.get()
+    }
+
+    /// Renews the lease until cancelled; throws ``RedisLockError/leaseLost(_:)`` when it cannot be kept.
+    private func watchdog(_ held: RedisLockLease, lease: Duration) async throws {
+        var lastRenewal = ContinuousClock.now
+        while true {
+            try await Task.sleep(for: self.configuration.effectiveRenewInterval)
+            do {
+                try await held.extend(by: lease)
+                lastRenewal = ContinuousClock.now
+            } catch let error as RedisLockError {
+                _ = error
+                held.markLost()
+                throw RedisLockError.leaseLost(held.name)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // Redis unreachable: keep trying while the last renewal may still be in force.
+                if ContinuousClock.now - lastRenewal >= lease {
+                    held.markLost()
+                    throw RedisLockError.leaseLost(held.name)
+                }
+            }
+        }
+    }
+
+    private func makeToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return "\(self.configuration.owner)/\(String(high, radix: 16))\(String(low, radix: 16))"
+    }
+
+    static func validate(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 200,
+            !name.contains(where: {
+                $0 == "{" || $0 == "}" || $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false)
+            })
+        else { throw RedisLockError.invalidName(name) }
+    }
+}

@@ -66,5 +66,28 @@ extension Migration {
                 "CREATE INDEX order_items_product_id_idx ON order_items (product_id)",
             ]
         ),
+        Migration(
+            version: 4,
+            name: "inventory_fencing_and_idempotency",
+            statements: [
+                // The highest lock fencing token that wrote a product's stock (inventory strategy "lock").
+                "ALTER TABLE products ADD COLUMN lock_fence bigint NOT NULL DEFAULT 0",
+                // Backs up Redis's Idempotency-Key records: written in the order's transaction, so one key
+                // can never create two orders, even if Redis lost its record.
+                """
+                CREATE TABLE idempotency_records (
+                    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    key text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+                    request_hash text NOT NULL,
+                    order_id uuid NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+                    response_status integer NOT NULL,
+                    response_body text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (user_id, key)
+                )
+                """,
+                "CREATE INDEX idempotency_records_created_at_idx ON idempotency_records (created_at)",
+            ]
+        ),
     ]
 }

@@ -97,14 +97,19 @@ public final class RedisClient: Sendable, Service {
     ///
     /// The commands are not atomic: other clients' commands may run between them. Use ``transaction(_:)``
     /// for all-or-nothing execution.
-    /// - Parameter commands: The commands.
+    /// - Parameters:
+    ///   - commands: The commands.
+    ///   - timeout: How long to wait for all the replies instead of the configured command timeout.
     /// - Returns: One result per command, in order.
-    public func pipeline(_ commands: [RedisCommand]) async throws -> [Result<RESPValue, RedisError>] {
+    public func pipeline(
+        _ commands: [RedisCommand],
+        timeout: Duration? = nil
+    ) async throws -> [Result<RESPValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
         let start = NIODeadline.now()
         do {
             let connection = try await self.pool.sharedConnection()
-            let replies = try await connection.pipeline(commands)
+            let replies = try await connection.pipeline(commands, timeout: timeout)
             self.metrics.recordSuccess(command: "PIPELINE", since: start)
             return replies.map { reply in RedisError.fromReply(reply).map { .failure($0) } ?? .success(reply) }
         } catch {

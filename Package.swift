@@ -59,6 +59,7 @@ let package = Package(
             name: "Shop",
             dependencies: [
                 "RedisClient",
+                "RedisSessions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -109,6 +110,7 @@ let package = Package(
             dependencies: [
                 "Shop",
                 "RedisClient",
+                "RedisSessions",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 public import Prometheus
 import RedisClient
+import RedisSessions
 import ServiceLifecycle
 
 /// What tests may add to the application: extra routes, other readiness checks.
@@ -66,6 +67,11 @@ public func buildApplication(
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(registry: registry))
     router.add(middleware: LogRequestsMiddleware(.debug))
+    // Accounts: refuse cross-site state changes before any work, then load the session the cookie names
+    // (one Redis round trip, none without the cookie). Both apply to every route registered below.
+    let accounts = Accounts(configuration: configuration.accounts, redis: redis, postgres: postgres, logger: logger)
+    router.add(middleware: accounts.crossSiteGuard)
+    router.add(middleware: accounts.sessionMiddleware)
 
     let routes = RegisteringRouter(router: router, registry: registry)
     routes.addRoutes(
@@ -82,6 +88,8 @@ public func buildApplication(
         CatalogController(repository: PostgresProductRepository(client: postgres, logger: logger)).routes,
         atPath: "/api/v1/products"
     )
+    routes.addRoutes(accounts.controller.authRoutes, atPath: "/api/v1/auth")
+    routes.addRoutes(accounts.controller.meRoutes, atPath: "/api/v1/me")
     options.extraRoutes?(routes)
 
     var app = Application(

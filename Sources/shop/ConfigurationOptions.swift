@@ -48,6 +48,73 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var healthTimeoutMs: String?
 
+    @Option(
+        name: .customLong("session-idle-timeout-seconds"),
+        help: "Sliding session idle timeout, 1-604800 (SESSION_IDLE_TIMEOUT_SECONDS, default 1800)."
+    )
+    var sessionIdleTimeoutSeconds: String?
+
+    @Option(
+        name: .customLong("session-absolute-lifetime-seconds"),
+        help: "Absolute session lifetime, 1-31536000 (SESSION_ABSOLUTE_LIFETIME_SECONDS, default 43200)."
+    )
+    var sessionAbsoluteLifetimeSeconds: String?
+
+    @Option(
+        name: .customLong("session-touch-interval-seconds"),
+        help: "Least seconds between two last-seen writes, 0-3600 (SESSION_TOUCH_INTERVAL_SECONDS, default 60)."
+    )
+    var sessionTouchIntervalSeconds: String?
+
+    @Option(
+        name: .customLong("session-cookie-secure"),
+        help: "Mark the session cookie Secure (SESSION_COOKIE_SECURE, default false)."
+    )
+    var sessionCookieSecure: String?
+
+    @Option(
+        name: .customLong("session-key-prefix"),
+        help: "Prefix of session and sign-in limit keys in Redis (SESSION_KEY_PREFIX, default shop:auth:)."
+    )
+    var sessionKeyPrefix: String?
+
+    @Option(
+        name: .customLong("login-rate-limit-window-seconds"),
+        help: "Sign-in rate-limit window, 1-86400 (LOGIN_RATE_LIMIT_WINDOW_SECONDS, default 900)."
+    )
+    var loginRateLimitWindowSeconds: String?
+
+    @Option(
+        name: .customLong("login-max-attempts-per-account"),
+        help: "Sign-in attempts per account and window (LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, default 10)."
+    )
+    var loginMaxAttemptsPerAccount: String?
+
+    @Option(
+        name: .customLong("login-max-attempts-per-address"),
+        help:
+            "Sign-in and registration attempts per client address and window (LOGIN_MAX_ATTEMPTS_PER_ADDRESS, default 100)."
+    )
+    var loginMaxAttemptsPerAddress: String?
+
+    @Option(
+        name: .customLong("trust-proxy"),
+        help: "Take the client address from the last X-Forwarded-For entry (TRUST_PROXY, default false)."
+    )
+    var trustProxy: String?
+
+    @Option(
+        name: .customLong("password-hash-cost"),
+        help: "bcrypt cost of new password hashes, 4-16 (PASSWORD_HASH_COST, default 12)."
+    )
+    var passwordHashCost: String?
+
+    @Option(
+        name: .customLong("csrf-trusted-origins"),
+        help: "Comma-separated extra origins allowed to send state-changing requests (CSRF_TRUSTED_ORIGINS)."
+    )
+    var csrfTrustedOrigins: String?
+
     /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
     /// the key to standard error and exits with status 1.
     func load() throws -> ShopConfiguration {
@@ -57,6 +124,14 @@ struct ConfigurationOptions: ParsableArguments {
             (.databaseMigrateOnStart, self.databaseMigrateOnStart),
             (.databaseStartupTimeoutMs, self.databaseStartupTimeoutMs), (.redisURL, self.redisURL),
             (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.healthTimeoutMs, self.healthTimeoutMs),
+            (.sessionIdleTimeoutSeconds, self.sessionIdleTimeoutSeconds),
+            (.sessionAbsoluteLifetimeSeconds, self.sessionAbsoluteLifetimeSeconds),
+            (.sessionTouchIntervalSeconds, self.sessionTouchIntervalSeconds),
+            (.sessionCookieSecure, self.sessionCookieSecure), (.sessionKeyPrefix, self.sessionKeyPrefix),
+            (.loginRateLimitWindowSeconds, self.loginRateLimitWindowSeconds),
+            (.loginMaxAttemptsPerAccount, self.loginMaxAttemptsPerAccount),
+            (.loginMaxAttemptsPerAddress, self.loginMaxAttemptsPerAddress), (.trustProxy, self.trustProxy),
+            (.passwordHashCost, self.passwordHashCost), (.csrfTrustedOrigins, self.csrfTrustedOrigins),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags {

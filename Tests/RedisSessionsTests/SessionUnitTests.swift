@@ -175,7 +175,7 @@ struct SessionUnitTests {
             userID: nil,
             createdAt: now,
             lastSeenAt: now,
-            expiresAt: now.addingTimeInterval(3600.9),
+            expiresAt: now.addingTimeInterval(3600.4),
             client: SessionClient(userAgent: "", address: "")
         )
         let plain = SessionCookie(name: "sid", secure: false)

@@ -46,7 +46,8 @@ struct DocumentationTests {
         }
         let expectedStatus: [String: String] = [
             "BAD_REQUEST": "400", "MALFORMED_JSON": "400", "INVALID_PARAMETER": "400", "UNAUTHORIZED": "401",
-            "FORBIDDEN": "403", "NOT_FOUND": "404", "METHOD_NOT_ALLOWED": "405", "REQUEST_TIMEOUT": "408",
+            "INVALID_CREDENTIALS": "401", "FORBIDDEN": "403", "CROSS_SITE_REQUEST": "403", "NOT_FOUND": "404",
+            "METHOD_NOT_ALLOWED": "405", "REQUEST_TIMEOUT": "408",
             "CONFLICT": "409", "PAYLOAD_TOO_LARGE": "413", "UNSUPPORTED_MEDIA_TYPE": "415",
             "VALIDATION_FAILED": "422", "TOO_MANY_REQUESTS": "429", "INTERNAL_ERROR": "500",
             "DEPENDENCY_UNAVAILABLE": "503", "SERVICE_UNAVAILABLE": "503", "HTTP_ERROR": "4xx",

@@ -47,7 +47,7 @@ public struct SessionCookie: Sendable, Equatable {
     ///   - session: The session.
     ///   - now: The current time.
     public func setCookieValue(for session: Session<some Codable & Sendable>, now: Date = Date()) -> String {
-        let maxAge = max(1, Int(session.expiresAt.timeIntervalSince(now).rounded(.down)))
+        let maxAge = max(1, Int(session.expiresAt.timeIntervalSince(now).rounded()))
         return self.header(value: session.id.cookieValue, maxAge: maxAge)
     }
 

@@ -49,11 +49,14 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
                 )
             }
         }
+        if context.sessions.current == nil, context.sessions.lookupError == nil {
+            context.sessions.clearingSetCookie = self.cookie.expiredSetCookieValue
+        }
         var response = try await next(request, context)
-        if context.sessions.current == nil, context.sessions.lookupError == nil,
+        if let clearing = context.sessions.clearingSetCookie,
             !self.cookie.isSet(in: response.headers[values: .setCookie])
         {
-            response.headers[values: .setCookie].append(self.cookie.expiredSetCookieValue)
+            response.headers[values: .setCookie].append(clearing)
         }
         return response
     }

@@ -28,11 +28,17 @@ public struct SessionContext<Value: Codable & Sendable>: Sendable {
     /// client may well be signed in, so protected routes should answer "unavailable" rather than
     /// "unauthorized".
     public internal(set) var lookupError: (any Error)?
+    /// When the request's cookie names no live session: the `Set-Cookie` value that removes it.
+    ///
+    /// The middleware adds it to responses that handlers return; code that answers with an error (for
+    /// example "401, sign in first") can add it to the error's headers so the client drops the dead cookie.
+    public internal(set) var clearingSetCookie: String?
 
     /// No session.
     public init() {
         self.current = nil
         self.cookiePresented = false
         self.lookupError = nil
+        self.clearingSetCookie = nil
     }
 }

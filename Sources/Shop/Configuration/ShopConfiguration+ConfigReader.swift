@@ -61,11 +61,12 @@ extension ShopConfiguration {
         public static let healthTimeoutMs = Key("health.timeoutMs", "HEALTH_TIMEOUT_MS", "--health-timeout-ms")
 
         /// Every key, in the order `docs/operations.md` lists them.
-        public static let all: [Key] = [
-            .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
-            .databaseStartupTimeoutMs, .redisURL,
-            .instanceID, .logLevel, .healthTimeoutMs,
-        ]
+        public static let all: [Key] =
+            [
+                .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
+                .databaseStartupTimeoutMs, .redisURL,
+                .instanceID, .logLevel, .healthTimeoutMs,
+            ] + Key.accounts
     }
 
     /// Reads and validates every key from `reader`; missing keys keep their defaults.
@@ -134,6 +135,7 @@ extension ShopConfiguration {
         if let value = read(.healthTimeoutMs) {
             self.healthTimeout = .milliseconds(try Self.integer(value, in: 1...60_000, key: .healthTimeoutMs))
         }
+        try self.accounts.read(from: reader)
     }
 
     static func host(_ value: String, key: Key) throws -> String {

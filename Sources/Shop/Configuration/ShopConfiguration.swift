@@ -26,6 +26,8 @@ public struct ShopConfiguration: Sendable {
     public var databaseStartupTimeout: Duration
     /// How long one readiness check may take before it counts as down.
     public var healthTimeout: Duration
+    /// Sessions, sign-in limits and password hashing (`SESSION_*`, `LOGIN_*`, `TRUST_PROXY`, ...).
+    public var accounts: AccountsConfiguration
 
     /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
     public init() {
@@ -41,6 +43,7 @@ public struct ShopConfiguration: Sendable {
         self.migrateOnStart = true
         self.databaseStartupTimeout = .seconds(15)
         self.healthTimeout = .milliseconds(1000)
+        self.accounts = AccountsConfiguration()
     }
 
     /// The default `DATABASE_URL`.

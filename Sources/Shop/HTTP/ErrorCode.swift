@@ -30,6 +30,10 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let invalidParameter = ErrorCode("INVALID_PARAMETER", "Invalid Parameter")
     public static let unauthorized = ErrorCode("UNAUTHORIZED", "Unauthorized")
     public static let forbidden = ErrorCode("FORBIDDEN", "Forbidden")
+    /// Sign-in with an unknown e-mail address or a wrong password (one answer for both).
+    public static let invalidCredentials = ErrorCode("INVALID_CREDENTIALS", "Invalid Credentials")
+    /// A state-changing request a browser sent from another site (CSRF protection).
+    public static let crossSiteRequest = ErrorCode("CROSS_SITE_REQUEST", "Cross-Site Request")
     public static let notFound = ErrorCode("NOT_FOUND", "Not Found")
     public static let methodNotAllowed = ErrorCode("METHOD_NOT_ALLOWED", "Method Not Allowed")
     public static let requestTimeout = ErrorCode("REQUEST_TIMEOUT", "Request Timeout")
@@ -44,7 +48,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
 
     /// Every code with a fixed title, in the order `docs/api/error-response.md` lists them.
     public static let all: [ErrorCode] = [
-        .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .forbidden, .notFound, .methodNotAllowed,
+        .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .invalidCredentials, .forbidden,
+        .crossSiteRequest, .notFound, .methodNotAllowed,
         .requestTimeout, .conflict, .payloadTooLarge, .unsupportedMediaType, .validationFailed, .tooManyRequests,
         .internalError, .dependencyUnavailable, .serviceUnavailable,
     ]

@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 public import NIOCore
+public import RedisSessions
 
 #if canImport(FoundationEssentials)
     public import FoundationEssentials
@@ -13,10 +14,16 @@ public struct ShopRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The request id (`X-Request-Id`), set by ``ProblemMiddleware`` before any handler runs.
     public var requestID: String
+    /// The session the request's cookie named, loaded by the session middleware (see `Accounts/`).
+    public var sessions: SessionContext<AuthenticatedUser>
+    /// The socket's peer (nil in router tests without a socket).
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.requestID = ""
+        self.sessions = SessionContext()
+        self.remoteAddress = source.channel.remoteAddress
     }
 
     /// Bodies larger than this are refused with `413 PAYLOAD_TOO_LARGE`.

@@ -203,6 +203,25 @@ struct SessionUnitTests {
         #expect(!cookie.isSet(in: ["xsid=abc"]))
     }
 
+    @Test("the default JSON codec round-trips a value")
+    func jsonCodec() throws {
+        let codec = SessionValueCodec<Cart>.json
+        let cart = Cart(items: ["a", "b\"c"], role: "admin")
+        let text = try codec.encode(cart)
+        #expect(try Array(text.utf8).withUnsafeBytes { try codec.decode($0) } == cart)
+        #expect(throws: (any Error).self) { try Array("{".utf8).withUnsafeBytes { try codec.decode($0) } }
+    }
+
+    @Test("cookie parsing tolerates spaces, tabs and empty pairs")
+    func cookieParsingEdges() {
+        let cookie = SessionCookie(name: "sid", secure: false)
+        #expect(cookie.value(in: [";;  sid=v1 ;x=1"]) == "v1")
+        #expect(cookie.value(in: ["\tsid=\tv2\t"]) == "\tv2")
+        #expect(cookie.value(in: ["sid"]) == nil)
+        #expect(cookie.value(in: ["sid="]) == "")
+        #expect(cookie.value(in: ["si=1; sid2=2"]) == nil)
+    }
+
     @Test("user agents are cut to 256 characters")
     func userAgentLimit() {
         #expect(SessionClient(userAgent: String(repeating: "x", count: 1000), address: "").userAgent.count == 256)

@@ -346,7 +346,8 @@ struct AccountsTests {
     func documentedExamples() async throws {
         let documentation = try repositoryFile("docs/api/accounts.md")
         let readme = try repositoryFile("README.md")
-        try await withAccountsApp(seed: true) { client, _ in
+        try await withAccountsApp { client, fixture in
+            try await fixture.insertDemoUser()
             let login = try await client.post(
                 "/api/v1/auth/login",
                 json: #"{"email":"demo@example.com","password":"demo-password-local"}"#

@@ -202,3 +202,86 @@ struct AccountsUnitTests {
         }
     }
 }
+
+@Suite("Accounts: hand-written encodings match the generic ones (no servers)")
+struct AccountsEncodingTests {
+    static let dates: [Date] = [
+        Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_767_225_600),
+        Date(timeIntervalSince1970: 951_782_400.999),  // 2000-02-29, a fraction before midnight
+        Date(timeIntervalSince1970: 4_102_444_799), Date(timeIntervalSince1970: 1_709_164_800),  // 2024-02-29
+        Date(timeIntervalSince1970: 1_795_587_326.5),
+    ]
+
+    @Test("RFC 3339 text is what the API's JSONEncoder writes for a date")
+    func rfc3339() throws {
+        var dates = Self.dates
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            dates.append(Date(timeIntervalSince1970: Double.random(in: 0..<4_102_444_800, using: &generator)))
+        }
+        for date in dates {
+            let viaEncoder = String(decoding: try JSONCoding.encoder.encode([date]), as: UTF8.self)
+            #expect(viaEncoder == "[\"\(RFC3339.string(from: date))\"]", "\(date.timeIntervalSince1970)")
+        }
+    }
+
+    @Test(
+        "the user envelope is byte for byte the generic envelope",
+        arguments: [
+            "demo@example.com", "a/b+tag@example.co", "ümlaut@example.com", "quote\"d@example.com", "back\\slash@x.io",
+        ]
+    )
+    func userEnvelope(email: String) throws {
+        for date in Self.dates {
+            let user = AuthenticatedUser(id: UUID(), email: email, role: .admin, createdAt: date)
+            let generic = String(
+                decoding: try JSONCoding.encoder.encode(Envelope(data: UserResource(user))),
+                as: UTF8.self
+            )
+            if let buffer = UserEnvelope(user).handWritten() {
+                #expect(String(buffer: buffer) == generic)
+            } else {
+                #expect(email.contains("\"") || email.contains("\\"))
+            }
+        }
+    }
+
+    @Test("the session codec round-trips a user and refuses anything else")
+    func sessionCodec() throws {
+        let codec = AuthenticatedUser.sessionCodec
+        for date in Self.dates {
+            let user = AuthenticatedUser(
+                id: UUID(),
+                email: "pipe|and\ttab@example.com",
+                role: .user,
+                createdAt: Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+            )
+            let text = try codec.encode(user)
+            let back = try Array(text.utf8).withUnsafeBytes { try codec.decode($0) }
+            #expect(back == user)
+        }
+        for bad in [
+            "", "2\tx", "1\tnot-a-uuid\tuser\t0\ta@b.c", "1\t5eed0000-0000-4000-8000-000000000002\tking\t0\ta@b.c",
+            "1\t5eed0000-0000-4000-8000-000000000002\tuser\tsoon\ta@b.c",
+            "1\t5eed0000-0000-4000-8000-000000000002\tuser\t0\t",
+            #"{"id":"x"}"#,
+        ] {
+            #expect(throws: (any Error).self) { try Array(bad.utf8).withUnsafeBytes { try codec.decode($0) } }
+        }
+    }
+
+    @Test("the fast UUID parser agrees with Foundation's")
+    func uuids() {
+        for _ in 0..<200 {
+            let uuid = UUID()
+            #expect(fastUUID(Substring(uuid.uuidString)) == uuid)
+            #expect(fastUUID(Substring(uuid.uuidString.lowercased())) == uuid)
+        }
+        for bad in [
+            "", "5eed0000-0000-4000-8000-00000000000g", "5eed0000x0000-4000-8000-000000000002",
+            "5eed0000-0000-4000-8000-0000000000020",
+        ] {
+            #expect(fastUUID(Substring(bad)) == nil)
+        }
+    }
+}

@@ -66,14 +66,26 @@ public struct SessionCookie: Sendable, Equatable {
     /// The value of this cookie in `Cookie` request headers: the first occurrence, or nil.
     /// - Parameter cookieHeaders: The values of every `Cookie` header of the request.
     public func value(in cookieHeaders: some Sequence<String>) -> Substring? {
+        let semicolon = UInt8(ascii: ";")
         for header in cookieHeaders {
-            for pair in header.split(separator: ";") {
-                let trimmed = pair.drop { $0 == " " || $0 == "\t" }
-                guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == self.name else { continue }
-                var value = trimmed[trimmed.index(after: equals)...]
-                while value.last == " " || value.last == "\t" { value = value.dropLast() }
-                if value.count >= 2, value.first == "\"", value.last == "\"" {
-                    value = value.dropFirst().dropLast()
+            var rest = header[...]
+            while !rest.isEmpty {
+                let end = rest.utf8.firstIndex(of: semicolon) ?? rest.endIndex
+                var pair = rest[..<end]
+                rest = end == rest.endIndex ? rest[end...] : rest[rest.utf8.index(after: end)...]
+                while let first = pair.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+                    pair = pair[pair.utf8.index(after: pair.startIndex)...]
+                }
+                guard pair.hasPrefix(self.name) else { continue }
+                var value = pair[pair.utf8.index(pair.startIndex, offsetBy: self.name.utf8.count)...]
+                guard value.utf8.first == UInt8(ascii: "=") else { continue }
+                value = value[value.utf8.index(after: value.startIndex)...]
+                while let last = value.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+                    value = value[..<value.utf8.index(before: value.endIndex)]
+                }
+                if value.utf8.count >= 2, value.utf8.first == UInt8(ascii: "\""), value.utf8.last == UInt8(ascii: "\"")
+                {
+                    value = value[value.utf8.index(after: value.startIndex)..<value.utf8.index(before: value.endIndex)]
                 }
                 return value
             }

@@ -37,6 +37,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     let keys: SessionKeys
     let logger: Logger
     let now: @Sendable () -> Date
+    let codec: SessionValueCodec<Value>
     let metrics: SessionMetrics
 
     /// Creates a store.
@@ -44,6 +45,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     ///   - redis: The client (run it as a service in your `ServiceGroup`).
     ///   - configuration: Key prefix and timeouts.
     ///   - logger: Where problems are logged (never with a session identifier).
+    ///   - codec: How values are stored (default JSON).
     ///   - now: The clock, for the timestamps and the absolute deadline (tests may inject one). Redis expires
     ///     keys on its own clock, relative to when the TTL was set.
     /// - Throws: ``SessionStoreError`` when the configuration is invalid.
@@ -51,6 +53,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         redis: RedisClient,
         configuration: RedisSessionConfiguration = RedisSessionConfiguration(),
         logger: Logger = Logger(label: "redis-sessions"),
+        codec: SessionValueCodec<Value> = .json,
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(SessionStoreError) {
         try configuration.validate()
@@ -60,6 +63,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         self.keys = SessionKeys(prefix: configuration.keyPrefix)
         self.logger = logger
         self.now = now
+        self.codec = codec
         self.metrics = SessionMetrics()
     }
 
@@ -123,13 +127,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     /// - Returns: The session, or nil when it does not exist, was revoked, or has expired.
     public func load(_ id: SessionID) async throws -> Session<Value>? {
         let key = self.keys.session(hash: id.storageHash)
-        let reply = try await self.redis.eval(
-            SessionScripts.load,
-            keys: [key],
-            arguments: [
-                self.nowMilliseconds(), self.lifetime.idleMilliseconds, self.lifetime.touchMilliseconds,
-            ]
-        )
+        let reply = try await self.runLoad(key: key, now: self.nowMilliseconds())
         guard case .array(let fields) = reply, fields.count == 7 else {
             self.metrics.miss.increment()
             return nil
@@ -343,6 +341,25 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         }
     }
 
+    /// The load script, built without intermediate arrays (it runs on every request with a session).
+    private func runLoad(key: String, now: Int64) async throws -> RESPValue {
+        func command(_ name: String, _ body: String) -> RedisCommand {
+            var command = RedisCommand(name, capacity: 96 + key.utf8.count + body.utf8.count)
+            command.append(body)
+            command.append(1)
+            command.append(key)
+            command.append(Int(now))
+            command.append(Int(self.lifetime.idleMilliseconds))
+            command.append(Int(self.lifetime.touchMilliseconds))
+            return command
+        }
+        do {
+            return try await self.redis.send(command("EVALSHA", SessionScripts.load.sha1))
+        } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
+            return try await self.redis.send(command("EVAL", SessionScripts.load.source))
+        }
+    }
+
     private func indexMembers(_ index: String) async throws -> [String] {
         try await self.redis.eval(SessionScripts.indexList, keys: [index], arguments: [self.nowMilliseconds()])
             .decode(as: [String].self)
@@ -351,11 +368,10 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     private func decodeSession(id: SessionID, fields: [RESPValue]) throws -> Session<Value> {
         guard case .blobString(let data) = fields[0] else { throw SessionDecodingError("value is not a string") }
         let user = try fields[1].decode(as: String?.self) ?? ""
-        guard let created = Int64(try fields[2].decode(as: String.self)),
-            let seen = Int64(try fields[3].decode(as: String.self)),
-            let deadline = Int64(try fields[4].decode(as: String.self))
+        guard let created = Self.integer(fields[2]), let seen = Self.integer(fields[3]),
+            let deadline = Self.integer(fields[4])
         else { throw SessionDecodingError("timestamps are not integers") }
-        let value = try JSONDecoder().decode(Value.self, from: Data(data.readableBytesView))
+        let value = try data.withUnsafeReadableBytes { try self.codec.decode($0) }
         return Session(
             id: id,
             value: value,
@@ -370,9 +386,20 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         )
     }
 
+    /// A non-negative decimal integer held in a bulk string, read without making a `String`.
+    static func integer(_ value: RESPValue) -> Int64? {
+        guard case .blobString(let bytes) = value, (1...18).contains(bytes.readableBytes) else { return nil }
+        var result: Int64 = 0
+        for byte in bytes.readableBytesView {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            result = result * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        return result
+    }
+
     private func encode(_ value: Value) throws(SessionStoreError) -> String {
         do {
-            return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+            return try self.codec.encode(value)
         } catch {
             throw SessionStoreError(.encodingFailed, "the session value cannot be encoded: \(type(of: error))")
         }

@@ -46,7 +46,8 @@ public struct AccountService: Sendable {
                 absoluteLifetime: configuration.sessionAbsoluteLifetime,
                 touchInterval: configuration.sessionTouchInterval
             ),
-            logger: logger
+            logger: logger,
+            codec: AuthenticatedUser.sessionCodec
         )
         self.users = users
         self.hasher = PasswordHasher(cost: configuration.passwordHashCost)

@@ -56,7 +56,7 @@ public struct AccountsController: Sendable {
     @Sendable func register(
         _ request: Request,
         context: ShopRequestContext
-    ) async throws -> EditedResponse<Envelope<UserResource, EmptyMeta>> {
+    ) async throws -> EditedResponse<UserEnvelope> {
         let body = try await request.decodeJSON(as: CredentialsBody.self, context: context)
         var validator = Validator()
         for error in Credentials.problems(email: body.email, password: body.password) { validator.add(error) }
@@ -66,7 +66,7 @@ public struct AccountsController: Sendable {
             let user = try await Self.redisGuarded {
                 try await self.service.register(email: body.email, password: body.password, address: address)
             }
-            return EditedResponse(status: .created, response: Envelope(data: UserResource(user)))
+            return EditedResponse(status: .created, response: UserEnvelope(user))
         } catch is DuplicateEmailError {
             throw APIError(
                 status: .conflict,
@@ -79,7 +79,7 @@ public struct AccountsController: Sendable {
     @Sendable func login(
         _ request: Request,
         context: ShopRequestContext
-    ) async throws -> EditedResponse<Envelope<UserResource, EmptyMeta>> {
+    ) async throws -> EditedResponse<UserEnvelope> {
         let body = try await request.decodeJSON(as: CredentialsBody.self, context: context)
         let client = SessionClient(
             userAgent: request.headers[.userAgent] ?? "",
@@ -95,7 +95,7 @@ public struct AccountsController: Sendable {
         }
         return EditedResponse(
             headers: [.setCookie: self.cookie.setCookieValue(for: session)],
-            response: Envelope(data: UserResource(session.value))
+            response: UserEnvelope(session.value)
         )
     }
 
@@ -109,9 +109,8 @@ public struct AccountsController: Sendable {
 
     // MARK: - /me
 
-    @Sendable func me(_ request: Request, context: ShopRequestContext) async throws -> Envelope<UserResource, EmptyMeta>
-    {
-        Envelope(data: UserResource(try context.requireUser()))
+    @Sendable func me(_ request: Request, context: ShopRequestContext) async throws -> UserEnvelope {
+        UserEnvelope(try context.requireUser())
     }
 
     @Sendable func listSessions(
@@ -190,18 +189,18 @@ public struct AccountsController: Sendable {
 struct SessionResource: Codable, Sendable, Equatable {
     /// The public handle (never the cookie value).
     var id: String
-    var createdAt: Date
-    var lastSeenAt: Date
-    var expiresAt: Date
+    var createdAt: String
+    var lastSeenAt: String
+    var expiresAt: String
     var userAgent: String
     var ipAddress: String
     var current: Bool
 
     init(_ info: SessionInfo, current: Bool) {
         self.id = info.handle
-        self.createdAt = info.createdAt
-        self.lastSeenAt = info.lastSeenAt
-        self.expiresAt = info.expiresAt
+        self.createdAt = RFC3339.string(from: info.createdAt)
+        self.lastSeenAt = RFC3339.string(from: info.lastSeenAt)
+        self.expiresAt = RFC3339.string(from: info.expiresAt)
         self.userAgent = info.client.userAgent
         self.ipAddress = info.client.address
         self.current = current

@@ -4,6 +4,7 @@ import RedisClient
 public import RedisSessions
 
 extension ShopRequestContext: SessionRequestContext, RemoteAddressRequestContext {
+    /// Sessions hold the signed-in user.
     public typealias SessionValue = AuthenticatedUser
 
     /// The signed-in user, or nil for an anonymous request.
@@ -56,11 +57,13 @@ extension APIError {
 /// routes.add(middleware: RequireUser())      // every route added after this needs a session
 /// ```
 public struct RequireUser: RouterMiddleware {
+    /// The service's request context.
     public typealias Context = ShopRequestContext
 
     /// Creates the middleware.
     public init() {}
 
+    /// Refuses the request unless it has a session, then calls the next responder.
     public func handle(
         _ request: Request,
         context: ShopRequestContext,
@@ -78,6 +81,7 @@ public struct RequireUser: RouterMiddleware {
 /// routes.group("admin").add(middleware: RequireRole(.admin)).get("jobs", use: listJobs)
 /// ```
 public struct RequireRole: RouterMiddleware {
+    /// The service's request context.
     public typealias Context = ShopRequestContext
     /// The role the routes need.
     public let role: Role
@@ -88,6 +92,7 @@ public struct RequireRole: RouterMiddleware {
         self.role = role
     }
 
+    /// Refuses the request unless its user has the role, then calls the next responder.
     public func handle(
         _ request: Request,
         context: ShopRequestContext,

@@ -47,6 +47,7 @@ public struct PostgresUserRepository: UserRepository {
         self.logger = logger
     }
 
+    /// The user with this e-mail address, compared case-insensitively.
     public func find(email: String) async throws -> StoredUser? {
         let rows = try await self.client.query(
             """
@@ -68,6 +69,7 @@ public struct PostgresUserRepository: UserRepository {
         return nil
     }
 
+    /// Inserts a user; a taken address (unique index on `lower(email)`) throws ``DuplicateEmailError``.
     public func create(email: String, passwordHash: PasswordHash, role: Role) async throws -> AuthenticatedUser {
         let id = UUID()
         do {
@@ -88,6 +90,7 @@ public struct PostgresUserRepository: UserRepository {
         }
     }
 
+    /// Changes the role; false when there is no such user.
     public func setRole(id: UUID, role: Role) async throws -> Bool {
         let rows = try await self.client.query(
             "UPDATE users SET role = \(role.rawValue) WHERE id = \(id) RETURNING id",

@@ -35,7 +35,8 @@ struct AccountsFixture: Sendable {
                 absoluteLifetime: self.configuration.accounts.sessionAbsoluteLifetime,
                 touchInterval: self.configuration.accounts.sessionTouchInterval
             ),
-            logger: TestServers.logger
+            logger: TestServers.logger,
+            codec: AuthenticatedUser.sessionCodec
         )
     }
 
@@ -52,6 +53,21 @@ struct AccountsFixture: Sendable {
             let hash = Bcrypt.hash(password, cost: 4)
             return try await PostgresUserRepository(client: client, logger: TestServers.logger)
                 .create(email: email, passwordHash: PasswordHash(hash), role: role).id
+        }
+    }
+
+    /// The seed's demo user (same id, e-mail, password and creation time) with a cheap hash; the seeder's
+    /// cost-12 hashes would hold a test thread for seconds in a debug build.
+    func insertDemoUser() async throws {
+        try await withClient(self.database) { client in
+            let hash = Bcrypt.hash(Seeder.demoPassword, cost: 4)
+            try await client.query(
+                """
+                INSERT INTO users (id, email, password_hash, role, created_at)
+                VALUES ('5eed0000-0000-4000-8000-000000000002', \(Seeder.demoEmail), \(hash), 'user',
+                        '2026-01-01T00:00:00Z')
+                """
+            )
         }
     }
 
@@ -122,7 +138,6 @@ struct TestRoutes: Sendable {
 func withAccountsApp<Result: Sendable>(
     _ setup: TestingSetup = .router,
     logger: Logger = TestServers.logger,
-    seed: Bool = false,
     configure: ConfigurationTweak = .with { _ in },
     extraRoutes: TestRoutes? = nil,
     _ test: @escaping @Sendable (any TestClientProtocol, AccountsFixture) async throws -> Result
@@ -132,7 +147,6 @@ func withAccountsApp<Result: Sendable>(
         return try await withTestRedis(prefix: configuration.accounts.sessionKeyPrefix) { redis in
             try await withClient(database) { client in
                 try await Migrator(client: client, logger: TestServers.logger).migrate()
-                if seed { try await Seeder(client: client, logger: TestServers.logger).seed() }
             }
             let fixture = AccountsFixture(configuration: configuration, database: database, redis: redis)
             let app = buildApplication(

@@ -149,7 +149,7 @@ final class PrivateRedisServer: @unchecked Sendable {
                 if await server.answers() { return server }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            if process.isRunning { process.terminate() }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         throw TestFailure("could not start redis-server")
     }
@@ -163,9 +163,11 @@ final class PrivateRedisServer: @unchecked Sendable {
         return answered
     }
 
-    /// Stops the server (SIGTERM, then polls: `waitUntilExit` would block a cooperative thread).
+    /// Stops the server with SIGKILL (its data is throw-away), then polls: `waitUntilExit` would block a
+    /// cooperative thread. Not SIGTERM: a child spawned from a thread of this process inherits its blocked
+    /// signal mask, and redis-server would never see the SIGTERM.
     func stop() async {
-        if self.process.isRunning { self.process.terminate() }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
         for _ in 0..<250 where self.process.isRunning {
             try? await Task.sleep(for: .milliseconds(20))
         }

@@ -33,7 +33,10 @@ final class LockWaiters: Sendable {
         }
     }
 
-    func unregister(_ id: UInt64, name: String) {
+    ///
+    /// A waiter that leaves without the lock (its wait ended, it was cancelled, an attempt failed) passes
+    /// `passingWake` so the next waiter tries in its place: the wake it may have taken is not lost.
+    func unregister(_ id: UInt64, name: String, passingWake: Bool = false) {
         let waiter = self.state.withLockedValue { state -> Waiter? in
             let waiter = state.waiters[name]?.removeValue(forKey: id)
             if state.waiters[name]?.isEmpty == true { state.waiters[name] = nil }
@@ -43,6 +46,7 @@ final class LockWaiters: Sendable {
             timer.cancel()
             continuation.resume()
         }
+        if passingWake { self.wake(name) }
     }
 
     /// Suspends until a release notice for `name` arrives, `timeout` passes, or the task is cancelled.
@@ -72,8 +76,31 @@ final class LockWaiters: Sendable {
         }
     }
 
-    /// Wakes every waiter of `name` (a release notice arrived).
+    /// Wakes the longest-waiting waiter of `name` (a release notice arrived).
+    ///
+    /// One waiter per instance competes for a released lock instead of all of them: the others would only
+    /// find it taken again, and their attempts would slow the holder down. A waiter that was woken but
+    /// leaves without the lock passes the wake on (``unregister(_:name:passingWake:)``), so none is lost.
     func wake(_ name: String) {
+        let ready = self.state.withLockedValue { state -> (CheckedContinuation<Void, Never>, Scheduled<Void>)? in
+            guard let waiters = state.waiters[name], let oldest = waiters.keys.min() else { return nil }
+            switch waiters[oldest]! {
+            case .idle:
+                state.waiters[name]?[oldest] = .idle(woken: true)
+                return nil
+            case .waiting(let continuation, let timer):
+                state.waiters[name]?[oldest] = .idle(woken: false)
+                return (continuation, timer)
+            }
+        }
+        if let (continuation, timer) = ready {
+            timer.cancel()
+            continuation.resume()
+        }
+    }
+
+    /// Wakes every waiter of `name` (notices may have been missed).
+    private func wakeEvery(_ name: String) {
         let continuations = self.state.withLockedValue {
             state -> [(CheckedContinuation<Void, Never>, Scheduled<Void>)] in
             guard let waiters = state.waiters[name] else { return [] }
@@ -97,7 +124,7 @@ final class LockWaiters: Sendable {
     /// Wakes every waiter of every lock (notices may have been missed).
     func wakeAll() {
         let names = self.state.withLockedValue { Array($0.waiters.keys) }
-        for name in names { self.wake(name) }
+        for name in names { self.wakeEvery(name) }
     }
 
     private func resume(_ id: UInt64, name: String) {

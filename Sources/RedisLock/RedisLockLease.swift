@@ -1,5 +1,5 @@
 import NIOConcurrencyHelpers
-public import RedisClient
+import RedisClient
 
 /// A held lock: its token, its fencing token, and the operations only the holder may do.
 ///

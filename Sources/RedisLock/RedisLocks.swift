@@ -19,7 +19,8 @@ public import ServiceLifecycle
 /// if let lease = try await locks.tryAcquire("nightly-report") { ...; try await lease.release() }
 /// ```
 ///
-/// Locks are not fair (no FIFO among waiters) and not reentrant.
+/// Locks are not reentrant and not strictly fair: a release wakes the longest-waiting waiter of each instance
+/// (FIFO within an instance), and those race across instances.
 public final class RedisLocks: Sendable, Service {
     /// The settings.
     public let configuration: RedisLockConfiguration
@@ -117,11 +118,13 @@ public final class RedisLocks: Sendable, Service {
         let deadline = start.advanced(by: wait ?? self.configuration.wait)
         let token = self.makeToken()
         let waiter = self.waiters.register(name)
-        defer { self.waiters.unregister(waiter, name: name) }
+        var acquired = false
+        defer { self.waiters.unregister(waiter, name: name, passingWake: !acquired) }
         while true {
             try Task.checkCancellation()
             switch try await self.attempt(name, token: token, lease: leaseDuration) {
             case .acquired(let fence):
+                acquired = true
                 self.metrics.acquired(waited: ContinuousClock.now - start)
                 return RedisLockLease(name: name, token: token, fencingToken: fence, locks: self)
             case .held(let remainingLease):

@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 public import Prometheus
 import RedisClient
+import RedisLock
 import RedisSessions
 import ServiceLifecycle
 
@@ -55,6 +56,8 @@ public func buildApplication(
     redisConfiguration.clientName = configuration.instanceID
     redisConfiguration.connectTimeout = min(configuration.healthTimeout, .seconds(2))
     let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+    // Catalog reads through Redis (nil with CACHE_ENABLED=false); its manager runs after the Redis client.
+    let catalogCache = CatalogCache.make(configuration: configuration.cache, redis: redis, logger: logger)
     let readinessChecks: [any ReadinessCheck] = [
         PostgresReadinessCheck(client: postgres),
         RedisReadinessCheck(client: redis),
@@ -85,9 +88,31 @@ public func buildApplication(
     )
     MetricsController(registry: options.metricsRegistry).addRoutes(to: routes)
     routes.addRoutes(
-        CatalogController(repository: PostgresProductRepository(client: postgres, logger: logger)).routes,
+        CatalogController(
+            service: CatalogService(
+                repository: PostgresProductRepository(client: postgres, logger: logger),
+                cache: catalogCache
+            )
+        ).routes,
         atPath: "/api/v1/products"
     )
+    routes.addRoutes(
+        CacheAdminController(instanceID: configuration.instanceID, cache: catalogCache).routes,
+        atPath: "/api/v1/admin/cache"
+    )
+    // Orders: stock taken with the configured strategy; the lock manager wakes lock waiters on release.
+    var lockConfiguration = RedisLockConfiguration()
+    lockConfiguration.keyPrefix = configuration.orders.keyPrefix + "lock:"
+    lockConfiguration.owner = configuration.instanceID
+    let locks = RedisLocks(client: redis, configuration: lockConfiguration, logger: logger)
+    let orders = Orders(
+        configuration: configuration.orders,
+        postgres: postgres,
+        redis: redis,
+        locks: locks,
+        logger: logger
+    )
+    routes.addRoutes(orders.controller.routes, atPath: "/api/v1/orders")
     routes.addRoutes(accounts.controller.authRoutes, atPath: "/api/v1/auth")
     routes.addRoutes(accounts.controller.meRoutes, atPath: "/api/v1/me")
     options.extraRoutes?(routes)
@@ -103,6 +128,8 @@ public func buildApplication(
     // Services start in this order and stop in reverse: the HTTP server (added by the application
     // after these) stops first and drains in-flight requests while PostgreSQL is still up.
     app.addServices(postgres, redis)
+    if let catalogCache { app.addServices(catalogCache.manager) }
+    app.addServices(locks)
     app.beforeServerStarts {
         if configuration.migrateOnStart {
             try await configuration.database.waitUntilReachable(

@@ -115,6 +115,110 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var csrfTrustedOrigins: String?
 
+    @Option(
+        name: .customLong("cache-enabled"),
+        help: "Read the catalog through Redis (CACHE_ENABLED, default true)."
+    )
+    var cacheEnabled: String?
+
+    @Option(
+        name: .customLong("cache-key-prefix"),
+        help: "Prefix of the catalog cache's Redis keys (CACHE_KEY_PREFIX, default shop:cache:)."
+    )
+    var cacheKeyPrefix: String?
+
+    @Option(
+        name: .customLong("cache-ttl-seconds"),
+        help: "Seconds a cached product stays fresh, 1-86400 (CACHE_TTL_SECONDS, default 300)."
+    )
+    var cacheTTLSeconds: String?
+
+    @Option(
+        name: .customLong("cache-list-ttl-seconds"),
+        help: "Seconds a cached list page stays fresh, 1-86400 (CACHE_LIST_TTL_SECONDS, default 60)."
+    )
+    var cacheListTTLSeconds: String?
+
+    @Option(
+        name: .customLong("cache-negative-ttl-seconds"),
+        help: "Seconds a missing product stays cached as missing, 0-3600 (CACHE_NEGATIVE_TTL_SECONDS, default 10)."
+    )
+    var cacheNegativeTTLSeconds: String?
+
+    @Option(
+        name: .customLong("cache-stale-seconds"),
+        help: "Seconds an expired entry may be served while it is refreshed, 0-86400 (CACHE_STALE_SECONDS, default 30)."
+    )
+    var cacheStaleSeconds: String?
+
+    @Option(
+        name: .customLong("cache-ttl-jitter-percent"),
+        help: "TTL spread in percent, 0-50 (CACHE_TTL_JITTER_PERCENT, default 10)."
+    )
+    var cacheTTLJitterPercent: String?
+
+    @Option(
+        name: .customLong("cache-redis-timeout-ms"),
+        help: "Milliseconds one cache call to Redis may take, 1-10000 (CACHE_REDIS_TIMEOUT_MS, default 100)."
+    )
+    var cacheRedisTimeoutMs: String?
+
+    @Option(
+        name: .customLong("cache-stampede-wait-ms"),
+        help: "Milliseconds a miss waits for another caller's fill, 0-60000 (CACHE_STAMPEDE_WAIT_MS, default 1000)."
+    )
+    var cacheStampedeWaitMs: String?
+
+    @Option(
+        name: .customLong("cache-breaker-failures"),
+        help: "Consecutive Redis failures that open the cache breaker, 1-1000 (CACHE_BREAKER_FAILURES, default 5)."
+    )
+    var cacheBreakerFailures: String?
+
+    @Option(
+        name: .customLong("cache-breaker-cooldown-ms"),
+        help: "Milliseconds the open breaker bypasses Redis, 0-600000 (CACHE_BREAKER_COOLDOWN_MS, default 2000)."
+    )
+    var cacheBreakerCooldownMs: String?
+
+    @Option(
+        name: .customLong("inventory-strategy"),
+        help:
+            "conditional-update, select-for-update, redis-counter or lock (INVENTORY_STRATEGY, default conditional-update)."
+    )
+    var inventoryStrategy: String?
+
+    @Option(
+        name: .customLong("inventory-lock-lease-ms"),
+        help: "Product lock lease of the lock strategy, 10-600000 (INVENTORY_LOCK_LEASE_MS, default 5000)."
+    )
+    var inventoryLockLeaseMs: String?
+
+    @Option(
+        name: .customLong("inventory-lock-wait-ms"),
+        help: "How long an order waits for a product lock, 0-600000 (INVENTORY_LOCK_WAIT_MS, default 10000)."
+    )
+    var inventoryLockWaitMs: String?
+
+    @Option(
+        name: .customLong("idempotency-retention-seconds"),
+        help:
+            "How long Idempotency-Key outcomes are replayed, 1-2592000 (IDEMPOTENCY_RETENTION_SECONDS, default 86400)."
+    )
+    var idempotencyRetentionSeconds: String?
+
+    @Option(
+        name: .customLong("idempotency-claim-timeout-seconds"),
+        help: "Lifetime of a running request's key claim, 1-3600 (IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, default 60)."
+    )
+    var idempotencyClaimTimeoutSeconds: String?
+
+    @Option(
+        name: .customLong("orders-key-prefix"),
+        help: "Prefix of the Redis keys of orders (ORDERS_KEY_PREFIX, default shop:orders:)."
+    )
+    var ordersKeyPrefix: String?
+
     /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
     /// the key to standard error and exits with status 1.
     func load() throws -> ShopConfiguration {
@@ -132,6 +236,23 @@ struct ConfigurationOptions: ParsableArguments {
             (.loginMaxAttemptsPerAccount, self.loginMaxAttemptsPerAccount),
             (.loginMaxAttemptsPerAddress, self.loginMaxAttemptsPerAddress), (.trustProxy, self.trustProxy),
             (.passwordHashCost, self.passwordHashCost), (.csrfTrustedOrigins, self.csrfTrustedOrigins),
+            (.cacheEnabled, self.cacheEnabled),
+            (.cacheKeyPrefix, self.cacheKeyPrefix),
+            (.cacheTTLSeconds, self.cacheTTLSeconds),
+            (.cacheListTTLSeconds, self.cacheListTTLSeconds),
+            (.cacheNegativeTTLSeconds, self.cacheNegativeTTLSeconds),
+            (.cacheStaleSeconds, self.cacheStaleSeconds),
+            (.cacheTTLJitterPercent, self.cacheTTLJitterPercent),
+            (.cacheRedisTimeoutMs, self.cacheRedisTimeoutMs),
+            (.cacheStampedeWaitMs, self.cacheStampedeWaitMs),
+            (.cacheBreakerFailures, self.cacheBreakerFailures),
+            (.cacheBreakerCooldownMs, self.cacheBreakerCooldownMs),
+            (.inventoryStrategy, self.inventoryStrategy),
+            (.inventoryLockLeaseMs, self.inventoryLockLeaseMs),
+            (.inventoryLockWaitMs, self.inventoryLockWaitMs),
+            (.idempotencyRetentionSeconds, self.idempotencyRetentionSeconds),
+            (.idempotencyClaimTimeoutSeconds, self.idempotencyClaimTimeoutSeconds),
+            (.ordersKeyPrefix, self.ordersKeyPrefix),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags {

@@ -108,19 +108,21 @@ private actor FencedResource {
     }
 
     @Test func theWatchdogKeepsTheLockThroughABodyLongerThanTheLease() async throws {
-        try await withLocks(renewInterval: .milliseconds(50)) { locks, client in
+        // Renewals every 100 ms keep a 500 ms lease: a stall of up to ~400 ms on a busy machine (the whole
+        // suite runs in parallel) does not lose it, yet the body runs for four times the lease.
+        try await withLocks(renewInterval: .milliseconds(100)) { locks, client in
             let key = locks.configuration.keyPrefix + "{long-job}"
-            let outcome = try await locks.withLock("long-job", lease: .milliseconds(200)) { lease in
+            let outcome = try await locks.withLock("long-job", lease: .milliseconds(500)) { lease in
                 var contended = 0
-                for _ in 0..<8 {
-                    try await Task.sleep(for: .milliseconds(100))
+                for _ in 0..<10 {
+                    try await Task.sleep(for: .milliseconds(200))
                     if try await locks.tryAcquire("long-job") == nil { contended += 1 }
                     try lease.checkHeld()
                 }
                 return (contended, lease.token)
             }
-            // 800 ms of work under a 200 ms lease: held the whole time, released afterwards.
-            #expect(outcome.0 == 8)
+            // 2 s of work under a 500 ms lease: held the whole time, released afterwards.
+            #expect(outcome.0 == 10)
             #expect(try await client.get(key) == nil)
         }
     }
@@ -236,7 +238,7 @@ private actor FencedResource {
 
     @Test(arguments: ["", "a{b", "a}b", "line\nbreak", String(repeating: "x", count: 201)])
     func invalidNamesAreRejected(name: String) async throws {
-        try await withLocks { locks, _ in
+        _ = try await withLocks { locks, _ in
             await #expect(throws: RedisLockError.self) { _ = try await locks.tryAcquire(name) }
         }
     }

@@ -81,15 +81,15 @@ struct ErrorTemplateTests {
         try await withTestApp(extraRoutes: testRoutes) { client in
             try await client.execute(uri: "/api/v1/products", method: .delete) { response in
                 #expect(response.status == .methodNotAllowed)
-                #expect(response.headers[.allow] == "GET, HEAD")
+                #expect(response.headers[.allow] == "GET, HEAD, POST")
                 let problem = try response.problem()
                 #expect(problem.code == "METHOD_NOT_ALLOWED")
-                #expect(problem.detail == "DELETE is not allowed on /api/v1/products; allowed: GET, HEAD.")
+                #expect(problem.detail == "DELETE is not allowed on /api/v1/products; allowed: GET, HEAD, POST.")
             }
-            // A parameterised path: any id has GET.
+            // A parameterised path: any id has GET (and PUT, DELETE for admins).
             try await client.execute(uri: "/api/v1/products/anything", method: .post) { response in
                 #expect(response.status == .methodNotAllowed)
-                #expect(response.headers[.allow] == "GET, HEAD")
+                #expect(response.headers[.allow] == "DELETE, GET, HEAD, PUT")
             }
             // Several methods on one path are all listed, sorted.
             try await client.execute(uri: "/test/echo", method: .delete) { response in

@@ -155,34 +155,36 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
     /// source (computed results, tokens).
     /// - Parameters:
     ///   - key: The key within the namespace.
-    ///   - value: The value; nil stores "not found" for ``RedisCacheOptions/negativeTTL`` (or the TTL).
+    ///   - value: The value; nil stores "not found" for ``RedisCacheOptions/negativeTTL``, or evicts the key when
+    ///     negative caching is off.
     ///   - ttl: How long it is fresh; nil uses ``RedisCacheOptions/ttl``.
     /// - Returns: True when it was stored, false when Redis was unavailable.
+    /// - Throws: What the codec throws for `value` (Redis problems are not thrown).
     @discardableResult
     public func put(_ key: String, _ value: Value?, ttl: Duration? = nil) async throws -> Bool {
+        if value == nil && self.options.negativeTTL == nil {
+            return await self.evict(key) == .evicted
+        }
+        var payload = ByteBuffer()
+        if let value { try self.codec.encode(value, into: &payload) }
         let entry = self.layout.entry(key)
         let lease = self.layout.lease(ofEntry: entry)
-        let attempt = try await self.manager.perform(self.counters) { () async throws -> Bool in
+        let attempt = try await self.manager.perform(self.counters) { () async throws -> Void in
             let epochReply = try await self.manager.send(RedisCommand("GET", self.layout.epoch))
             let epoch = try await self.currentEpoch(from: epochReply)
-            guard
-                let (bytes, lifetime) = try self.encodeEntry(
-                    value,
-                    epoch: epoch,
-                    ttl: ttl ?? self.options.ttl,
-                    loadTime: .zero
-                )
-            else {
-                return false
-            }
+            let (bytes, lifetime) = self.entryBytes(
+                payload: value == nil ? nil : payload,
+                epoch: epoch,
+                ttl: ttl ?? self.options.ttl,
+                loadTime: .zero
+            )
             _ = try await self.manager.eval(
                 CacheScripts.put,
                 keys: [entry, lease],
                 arguments: [bytes, lifetime.roundedUpMilliseconds, self.manager.fillChannel]
             )
-            return true
         }
-        if case .done(let stored) = attempt { return stored }
+        if case .done = attempt { return true }
         return false
     }
 
@@ -504,11 +506,26 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         ttl: Duration,
         loadTime: Duration
     ) throws -> (ByteBuffer, Duration)? {
+        guard let value else {
+            if self.options.negativeTTL == nil { return nil }
+            return self.entryBytes(payload: nil, epoch: epoch, ttl: ttl, loadTime: loadTime)
+        }
+        var payload = ByteBuffer()
+        try self.codec.encode(value, into: &payload)
+        return self.entryBytes(payload: payload, epoch: epoch, ttl: ttl, loadTime: loadTime)
+    }
+
+    /// Header plus encoded value (nil: a "not found" entry, which needs a negative TTL), and the key's lifetime.
+    private func entryBytes(
+        payload: ByteBuffer?,
+        epoch: String,
+        ttl: Duration,
+        loadTime: Duration
+    ) -> (ByteBuffer, Duration) {
         let fresh: Duration
         let lifetime: Duration
-        if value == nil {
-            guard let negativeTTL = self.options.negativeTTL else { return nil }
-            fresh = CacheTime.jittered(negativeTTL, by: self.options.ttlJitter)
+        if payload == nil {
+            fresh = CacheTime.jittered(self.options.negativeTTL ?? ttl, by: self.options.ttlJitter)
             lifetime = fresh
         } else {
             fresh = CacheTime.jittered(ttl, by: self.options.ttlJitter)
@@ -516,14 +533,14 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         }
         let header = CacheEntryHeader(
             epoch: epoch,
-            isNegative: value == nil,
+            isNegative: payload == nil,
             expiresAtMilliseconds: CacheTime.nowMilliseconds() + Int64(fresh.roundedUpMilliseconds),
             loadMilliseconds: Int64(loadTime.roundedUpMilliseconds)
         )
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(256)
+        buffer.reserveCapacity(96 + (payload?.readableBytes ?? 0))
         header.write(to: &buffer)
-        if let value { try self.codec.encode(value, into: &buffer) }
+        if let payload { buffer.writeImmutableBuffer(payload) }
         return (buffer, lifetime)
     }
 

@@ -1,4 +1,5 @@
 public import Hummingbird
+import NIOCore
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -6,14 +7,15 @@ public import Hummingbird
     import Foundation
 #endif
 
-/// `GET /api/v1/products` and `GET /api/v1/products/{id}`.
+/// `GET /api/v1/products`, `GET /api/v1/products/{id}` (anyone), and `POST /api/v1/products`,
+/// `PUT /api/v1/products/{id}`, `DELETE /api/v1/products/{id}` (admins).
 public struct CatalogController<Repository: ProductRepository>: Sendable {
-    let repository: Repository
+    let service: CatalogService<Repository>
 
     /// Creates the controller.
-    /// - Parameter repository: Where products come from.
-    public init(repository: Repository) {
-        self.repository = repository
+    /// - Parameter service: The catalog logic (reads through the cache, writes evict it).
+    public init(service: CatalogService<Repository>) {
+        self.service = service
     }
 
     /// The routes, to add under `/api/v1/products`.
@@ -21,26 +23,83 @@ public struct CatalogController<Repository: ProductRepository>: Sendable {
         let routes = RouteCollection(context: ShopRequestContext.self)
         routes.get(use: self.list)
         routes.get(":id", use: self.show)
+        let admin = routes.group().add(middleware: RequireRole(.admin))
+        admin.post(use: self.create)
+        admin.put(":id", use: self.update)
+        admin.delete(":id", use: self.delete)
         return routes
     }
 
     @Sendable func list(_ request: Request, context: ShopRequestContext) async throws -> Envelope<[Product], PageMeta> {
         let pagination = try Pagination(request: request)
-        let page = try await self.repository.list(offset: pagination.offset, limit: pagination.size)
+        let page = try await self.service.page(offset: pagination.offset, limit: pagination.size)
         return Envelope(
             data: page.items,
             meta: PageMeta(page: pagination.page, size: pagination.size, totalItems: page.totalItems)
         )
     }
 
-    @Sendable func show(_ request: Request, context: ShopRequestContext) async throws -> Envelope<Product, EmptyMeta> {
+    @Sendable func show(_ request: Request, context: ShopRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        guard let product = try await self.service.productJSON(id: id) else {
+            throw Self.notFound(id)
+        }
+        // The product's API JSON (cached as such) inside the envelope: byte for byte what
+        // `Envelope(data: product)` encodes, without decoding and re-encoding it on every hit.
+        let body = ProductJSON.envelope(product)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes)],
+            body: ResponseBody(byteBuffer: body)
+        )
+    }
+
+    @Sendable func create(
+        _ request: Request,
+        context: ShopRequestContext
+    ) async throws -> EditedResponse<Envelope<Product, EmptyMeta>> {
+        let draft = try await request.decodeJSON(as: ProductInput.self, context: context).validated()
+        let product = try await self.service.create(draft)
+        return EditedResponse(
+            status: .created,
+            headers: [.location: "/api/v1/products/\(product.id.uuidString.lowercased())"],
+            response: Envelope(data: product)
+        )
+    }
+
+    @Sendable func update(_ request: Request, context: ShopRequestContext) async throws -> Envelope<Product, EmptyMeta>
+    {
+        let id = try Self.id(context)
+        let draft = try await request.decodeJSON(as: ProductInput.self, context: context).validated()
+        guard let product = try await self.service.update(id: id, draft) else {
+            throw Self.notFound(id)
+        }
+        return Envelope(data: product)
+    }
+
+    @Sendable func delete(_ request: Request, context: ShopRequestContext) async throws -> HTTPResponse.Status {
+        let id = try Self.id(context)
+        do {
+            guard try await self.service.delete(id: id) else { throw Self.notFound(id) }
+        } catch is ProductInUseError {
+            throw APIError(
+                status: .conflict,
+                code: .conflict,
+                detail: "The product \(id.uuidString.lowercased()) is part of orders and cannot be deleted."
+            )
+        }
+        return .noContent
+    }
+
+    static func id(_ context: ShopRequestContext) throws(APIError) -> UUID {
         let text = context.parameters.get("id") ?? ""
         guard let id = UUID(uuidString: text) else {
             throw APIError.invalidParameters([FieldError(field: "id", code: .invalidFormat, message: "must be a UUID")])
         }
-        guard let product = try await self.repository.find(id: id) else {
-            throw APIError.notFound("No product has the id \(id.uuidString.lowercased()).")
-        }
-        return Envelope(data: product)
+        return id
+    }
+
+    static func notFound(_ id: UUID) -> APIError {
+        APIError.notFound("No product has the id \(id.uuidString.lowercased()).")
     }
 }

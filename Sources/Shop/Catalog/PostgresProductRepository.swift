@@ -81,4 +81,71 @@ public struct PostgresProductRepository: ProductRepository {
         }
         return nil
     }
+
+    public func create(id: UUID, _ draft: ProductDraft) async throws -> Product {
+        let rows = try await self.client.query(
+            """
+            INSERT INTO products (id, name, description, price, currency, stock)
+            VALUES (\(id), \(draft.name), \(draft.description), \(draft.price)::numeric, \(draft.currency),
+                    \(draft.stock))
+            RETURNING id, name, description, price::text, currency, stock, updated_at
+            """,
+            logger: self.logger
+        )
+        guard let product = try await Self.firstProduct(rows) else {
+            throw PostgresProductRepositoryError(message: "INSERT returned no row")
+        }
+        return product
+    }
+
+    public func update(id: UUID, _ draft: ProductDraft) async throws -> Product? {
+        let rows = try await self.client.query(
+            """
+            UPDATE products
+            SET name = \(draft.name), description = \(draft.description), price = \(draft.price)::numeric,
+                currency = \(draft.currency), stock = \(draft.stock), version = version + 1, updated_at = now()
+            WHERE id = \(id)
+            RETURNING id, name, description, price::text, currency, stock, updated_at
+            """,
+            logger: self.logger
+        )
+        return try await Self.firstProduct(rows)
+    }
+
+    public func delete(id: UUID) async throws -> Bool {
+        do {
+            let rows = try await self.client.query(
+                "DELETE FROM products WHERE id = \(id) RETURNING id",
+                logger: self.logger
+            )
+            var deleted = false
+            for try await _ in rows { deleted = true }
+            return deleted
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            // foreign_key_violation: order lines refer to it.
+            throw ProductInUseError(id: id)
+        }
+    }
+
+    private static func firstProduct(_ rows: PostgresRowSequence) async throws -> Product? {
+        for try await (id, name, description, price, currency, stock, updatedAt) in rows.decode(
+            (UUID, String, String, String, String, Int, Date).self
+        ) {
+            return Product(
+                id: id,
+                name: name,
+                description: description,
+                price: price,
+                currency: currency,
+                stock: stock,
+                updatedAt: updatedAt
+            )
+        }
+        return nil
+    }
+}
+
+struct PostgresProductRepositoryError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { "PostgresProductRepository: \(self.message)" }
 }

@@ -58,7 +58,7 @@ public struct Product: Codable, Sendable, Equatable {
 }
 
 /// One page of products and the total count.
-public struct ProductPage: Sendable, Equatable {
+public struct ProductPage: Codable, Sendable, Equatable {
     /// The products of the page.
     public var items: [Product]
     /// How many products there are in all.

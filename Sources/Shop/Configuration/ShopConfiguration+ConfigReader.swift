@@ -66,7 +66,7 @@ extension ShopConfiguration {
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
                 .databaseStartupTimeoutMs, .redisURL,
                 .instanceID, .logLevel, .healthTimeoutMs,
-            ] + Key.accounts
+            ] + Key.accounts + Key.cache + Key.orders
     }
 
     /// Reads and validates every key from `reader`; missing keys keep their defaults.
@@ -136,6 +136,8 @@ extension ShopConfiguration {
             self.healthTimeout = .milliseconds(try Self.integer(value, in: 1...60_000, key: .healthTimeoutMs))
         }
         try self.accounts.read(from: reader)
+        try self.cache.read(from: reader)
+        try self.orders.read(from: reader)
     }
 
     static func host(_ value: String, key: Key) throws -> String {

@@ -28,6 +28,10 @@ public struct ShopConfiguration: Sendable {
     public var healthTimeout: Duration
     /// Sessions, sign-in limits and password hashing (`SESSION_*`, `LOGIN_*`, `TRUST_PROXY`, ...).
     public var accounts: AccountsConfiguration
+    /// The catalog cache (`CACHE_*`).
+    public var cache: CatalogCacheConfiguration
+    /// Inventory strategy and idempotency (`INVENTORY_*`, `IDEMPOTENCY_*`, `ORDERS_KEY_PREFIX`).
+    public var orders: OrdersConfiguration
 
     /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
     public init() {
@@ -44,6 +48,8 @@ public struct ShopConfiguration: Sendable {
         self.databaseStartupTimeout = .seconds(15)
         self.healthTimeout = .milliseconds(1000)
         self.accounts = AccountsConfiguration()
+        self.cache = CatalogCacheConfiguration()
+        self.orders = OrdersConfiguration()
     }
 
     /// The default `DATABASE_URL`.

@@ -38,9 +38,12 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let methodNotAllowed = ErrorCode("METHOD_NOT_ALLOWED", "Method Not Allowed")
     public static let requestTimeout = ErrorCode("REQUEST_TIMEOUT", "Request Timeout")
     public static let conflict = ErrorCode("CONFLICT", "Conflict")
+    public static let outOfStock = ErrorCode("OUT_OF_STOCK", "Out of Stock")
+    public static let idempotencyKeyInUse = ErrorCode("IDEMPOTENCY_KEY_IN_USE", "Idempotency Key In Use")
     public static let payloadTooLarge = ErrorCode("PAYLOAD_TOO_LARGE", "Payload Too Large")
     public static let unsupportedMediaType = ErrorCode("UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type")
     public static let validationFailed = ErrorCode("VALIDATION_FAILED", "Validation Failed")
+    public static let idempotencyKeyReused = ErrorCode("IDEMPOTENCY_KEY_REUSED", "Idempotency Key Reused")
     public static let tooManyRequests = ErrorCode("TOO_MANY_REQUESTS", "Too Many Requests")
     public static let internalError = ErrorCode("INTERNAL_ERROR", "Internal Server Error")
     public static let dependencyUnavailable = ErrorCode("DEPENDENCY_UNAVAILABLE", "Dependency Unavailable")
@@ -50,7 +53,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ErrorCode] = [
         .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .invalidCredentials, .forbidden,
         .crossSiteRequest, .notFound, .methodNotAllowed,
-        .requestTimeout, .conflict, .payloadTooLarge, .unsupportedMediaType, .validationFailed, .tooManyRequests,
+        .requestTimeout, .conflict, .outOfStock, .idempotencyKeyInUse, .payloadTooLarge, .unsupportedMediaType,
+        .validationFailed, .idempotencyKeyReused, .tooManyRequests,
         .internalError, .dependencyUnavailable, .serviceUnavailable,
     ]
 

@@ -102,6 +102,13 @@ struct CacheBasicsTests {
             #expect(try await cache.get("k") { "loaded" } == "two")
             #expect(try await cache.put("gone", nil))
             #expect(try await cache.get("gone") { () -> String? in "loaded" } == nil)
+
+            var options = RedisCacheOptions()
+            options.negativeTTL = nil
+            let noNegative = try managers[0].cache(namespace: "put-no-negative", of: String.self, options: options)
+            #expect(try await noNegative.put("k", "one"))
+            #expect(try await noNegative.put("k", nil))
+            #expect(try await noNegative.get("k") { () -> String? in "loaded" } == "loaded")
         }
     }
 

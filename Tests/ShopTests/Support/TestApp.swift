@@ -23,6 +23,8 @@ func testConfiguration(database: DatabaseURL) throws -> ShopConfiguration {
     configuration.logLevel = .critical
     configuration.databaseMaxConnections = 2
     configuration.healthTimeout = .seconds(2)
+    // Cache keys of its own: tests on different databases must never read each other's cached catalog.
+    configuration.cache.keyPrefix = "test:cache:\(UUID().uuidString.prefix(8).lowercased()):"
     return configuration
 }
 
@@ -48,7 +50,14 @@ func withTestApp<Result: Sendable>(
             logger: TestServers.logger,
             options: ApplicationOptions(extraRoutes: extraRoutes)
         )
-        return try await app.test(setup, test)
+        do {
+            let result = try await app.test(setup, test)
+            await deleteTestKeys(configuration, prefixes: [configuration.cache.keyPrefix])
+            return result
+        } catch {
+            await deleteTestKeys(configuration, prefixes: [configuration.cache.keyPrefix])
+            throw error
+        }
     }
 }
 

@@ -1,0 +1,60 @@
+import Logging
+import PostgresNIO
+import RedisClient
+import RedisLock
+
+/// The orders module, assembled: the stock strategy `INVENTORY_STRATEGY` names, idempotency records, routes.
+struct Orders {
+    let strategy: any StockStrategy
+    let repository: OrderRepository
+    let service: OrderService
+    let controller: OrdersController
+
+    init(
+        configuration: OrdersConfiguration,
+        postgres: PostgresClient,
+        redis: RedisClient,
+        locks: RedisLocks,
+        logger: Logger
+    ) {
+        self.strategy = Self.strategy(configuration, postgres: postgres, redis: redis, locks: locks)
+        self.repository = OrderRepository(client: postgres, logger: logger)
+        self.service = OrderService(
+            strategy: self.strategy,
+            repository: self.repository,
+            idempotency: IdempotencyStore(
+                redis: redis,
+                keyPrefix: configuration.keyPrefix + "idem:",
+                retention: configuration.idempotencyRetention,
+                claimTimeout: configuration.idempotencyClaimTimeout,
+                logger: logger
+            ),
+            retention: configuration.idempotencyRetention,
+            logger: logger
+        )
+        self.controller = OrdersController(service: self.service, repository: self.repository)
+    }
+
+    static func strategy(
+        _ configuration: OrdersConfiguration,
+        postgres: PostgresClient,
+        redis: RedisClient,
+        locks: RedisLocks
+    ) -> any StockStrategy {
+        switch configuration.strategy {
+        case .conditionalUpdate:
+            ConditionalUpdateStrategy(client: postgres)
+        case .selectForUpdate:
+            SelectForUpdateStrategy(client: postgres)
+        case .lock:
+            RedisLockStrategy(
+                client: postgres,
+                locks: locks,
+                lease: configuration.lockLease,
+                wait: configuration.lockWait
+            )
+        case .redisCounter:
+            RedisCounterStrategy(client: postgres, redis: redis, keyPrefix: configuration.keyPrefix + "stock:")
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import RedisClient
+import Shop
+import Testing
+
+@Suite("Orders")
+struct OrdersTests {
+    @Test("an order takes stock, is listed, and other users cannot see it")
+    func placeListAndShow() async throws {
+        try await withOrderInstances(count: 1) { shop in
+            let product = try await shop.insertProduct(stock: 5, price: "2.50")
+            let alice = try await shop.signIn("alice@example.com")
+            let bob = try await shop.signIn("bob@example.com")
+
+            let placed = try await shop.order(product, quantity: 2, cookie: alice, key: "first")
+            #expect(placed.status == 201, "\(placed.body)")
+            let order = try JSONDecoder().decode(OrderEnvelope.self, from: Data(placed.body.utf8)).data
+            #expect(order.total == "5.00")
+            #expect(order.currency == "USD")
+            #expect(order.status == "confirmed")
+            #expect(order.items.count == 1 && order.items[0].quantity == 2 && order.items[0].unitPrice == "2.50")
+            #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(product)") == 3)
+
+            let shown = try await shop.send(.GET, "/api/v1/orders/\(order.id)", cookie: alice)
+            #expect(shown.status == 200)
+            #expect(shown.body == placed.body)
+            let listed = try await shop.send(.GET, "/api/v1/orders", cookie: alice)
+            #expect(listed.status == 200)
+            #expect(listed.body.contains(order.id) && listed.body.contains(#""totalItems":1"#))
+
+            // Another user's order is as absent as a missing one; their list is empty.
+            let hidden = try await shop.send(.GET, "/api/v1/orders/\(order.id)", cookie: bob)
+            #expect(hidden.status == 404 && hidden.body.contains(#""code":"NOT_FOUND""#))
+            #expect(try await shop.send(.GET, "/api/v1/orders", cookie: bob).body.contains(#""totalItems":0"#))
+        }
+    }
+
+    @Test("orders need a session, an Idempotency-Key and valid lines")
+    func badRequests() async throws {
+        try await withOrderInstances(count: 1) { shop in
+            let product = try await shop.insertProduct(stock: 5)
+            let anonymous = try await shop.send(
+                .POST,
+                "/api/v1/orders",
+                idempotencyKey: "k",
+                body: #"{"items":[]}"#
+            )
+            #expect(anonymous.status == 401 && anonymous.body.contains(#""code":"UNAUTHORIZED""#))
+
+            let cookie = try await shop.signIn("carol@example.com")
+            let noKey = try await shop.send(.POST, "/api/v1/orders", cookie: cookie, body: #"{"items":[]}"#)
+            #expect(noKey.status == 400 && noKey.body.contains(#""field":"Idempotency-Key""#))
+            let badKey = try await shop.send(
+                .POST,
+                "/api/v1/orders",
+                cookie: cookie,
+                idempotencyKey: String(repeating: "x", count: 300),
+                body: #"{"items":[]}"#
+            )
+            #expect(badKey.status == 400)
+
+            let invalid = try await shop.send(
+                .POST,
+                "/api/v1/orders",
+                cookie: cookie,
+                idempotencyKey: "v1",
+                body: #"{"items":[{"productId":"nope","quantity":0},{"quantity":2}]}"#
+            )
+            #expect(invalid.status == 422, "\(invalid.body)")
+            for field in ["items[0].productId", "items[0].quantity", "items[1].productId"] {
+                #expect(invalid.body.contains(#""field":"\#(field)""#), "\(field)")
+            }
+            let unknown = try await shop.order(UUID(), cookie: cookie, key: "v2")
+            #expect(unknown.status == 422 && unknown.body.contains("no product has the id"))
+            let malformed = try await shop.send(
+                .POST,
+                "/api/v1/orders",
+                cookie: cookie,
+                idempotencyKey: "v3",
+                body: "{"
+            )
+            #expect(malformed.status == 400 && malformed.body.contains(#""code":"MALFORMED_JSON""#))
+            // Nothing above took stock.
+            #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(product)") == 5)
+        }
+    }
+
+    @Test("short stock answers 409 OUT_OF_STOCK and takes nothing, even for the lines that had enough")
+    func outOfStockTakesNothing() async throws {
+        try await withOrderInstances(count: 1) { shop in
+            let plenty = try await shop.insertProduct(stock: 10)
+            let scarce = try await shop.insertProduct(stock: 1)
+            let cookie = try await shop.signIn("dan@example.com")
+            let body =
+                #"{"items":[{"productId":"\#(plenty.uuidString)","quantity":3},{"productId":"\#(scarce.uuidString)","quantity":2}]}"#
+            let reply = try await shop.send(
+                .POST,
+                "/api/v1/orders",
+                cookie: cookie,
+                idempotencyKey: "short",
+                body: body
+            )
+            #expect(reply.status == 409, "\(reply.body)")
+            #expect(reply.body.contains(#""code":"OUT_OF_STOCK""#))
+            #expect(reply.headers["content-type"].first == "application/problem+json")
+            #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(plenty)") == 10)
+            #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(scarce)") == 1)
+            #expect(try await shop.scalar("SELECT count(*)::int FROM orders") == 0)
+        }
+    }
+}
+
+struct OrderEnvelope: Decodable {
+    struct Order: Decodable {
+        struct Item: Decodable {
+            var productId: String
+            var quantity: Int
+            var unitPrice: String
+        }
+        var id: String
+        var status: String
+        var total: String
+        var currency: String
+        var items: [Item]
+    }
+    var data: Order
+}

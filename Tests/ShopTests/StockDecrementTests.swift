@@ -1,0 +1,55 @@
+import AsyncHTTPClient
+import Foundation
+import Shop
+import Testing
+
+/// The brief's stock-decrement safety experiment, for every strategy: three instances, one product with 1,000
+/// units, 10,000 purchase attempts from 200 concurrent callers.
+@Suite("Stock never oversells", .serialized)
+struct StockDecrementTests {
+    @Test(arguments: StockStrategyKind.allCases)
+    func tenThousandAttemptsForAThousandUnits(strategy: StockStrategyKind) async throws {
+        try await withOrderInstances(count: 3, strategy: strategy) { shop in
+            let product = try await shop.insertProduct(stock: 1_000, price: "1.00")
+            var cookies: [String] = []
+            for index in 0..<20 {
+                cookies.append(try await shop.signIn("buyer\(index)@example.com", instance: index % 3))
+            }
+            let cookieList = cookies
+
+            let attempts = 10_000
+            let concurrency = 200
+            let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for worker in 0..<concurrency {
+                    group.addTask {
+                        var seen: [Int] = []
+                        var attempt = worker
+                        while attempt < attempts {
+                            let reply = try await shop.order(
+                                product,
+                                cookie: cookieList[attempt % cookieList.count],
+                                key: "attempt-\(attempt)",
+                                instance: attempt % 3
+                            )
+                            if reply.status == 409 { #expect(reply.body.contains("OUT_OF_STOCK"), "\(reply.body)") }
+                            seen.append(reply.status)
+                            attempt += concurrency
+                        }
+                        return seen
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append(contentsOf: $1) }
+            }
+            #expect(statuses.count == attempts)
+            #expect(statuses.filter { $0 == 201 }.count == 1_000, "\(strategy)")
+            #expect(statuses.filter { $0 == 409 }.count == 9_000, "\(strategy): \(Set(statuses))")
+            #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(product)") == 0)
+            #expect(try await shop.scalar("SELECT count(*)::int FROM orders") == 1_000)
+            #expect(
+                try await shop.scalar(
+                    "SELECT coalesce(sum(quantity), 0)::int FROM order_items WHERE product_id = \(product)"
+                ) == 1_000
+            )
+        }
+    }
+}

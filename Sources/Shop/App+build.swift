@@ -87,19 +87,6 @@ public func buildApplication(
         atPath: "/health"
     )
     MetricsController(registry: options.metricsRegistry).addRoutes(to: routes)
-    routes.addRoutes(
-        CatalogController(
-            service: CatalogService(
-                repository: PostgresProductRepository(client: postgres, logger: logger),
-                cache: catalogCache
-            )
-        ).routes,
-        atPath: "/api/v1/products"
-    )
-    routes.addRoutes(
-        CacheAdminController(instanceID: configuration.instanceID, cache: catalogCache).routes,
-        atPath: "/api/v1/admin/cache"
-    )
     // Orders: stock taken with the configured strategy; the lock manager wakes lock waiters on release.
     var lockConfiguration = RedisLockConfiguration()
     lockConfiguration.keyPrefix = configuration.orders.keyPrefix + "lock:"
@@ -111,6 +98,20 @@ public func buildApplication(
         redis: redis,
         locks: locks,
         logger: logger
+    )
+    routes.addRoutes(
+        CatalogController(
+            service: CatalogService(
+                repository: PostgresProductRepository(client: postgres, logger: logger),
+                cache: catalogCache,
+                productWritten: { id in await orders.productWritten(id, logger: logger) }
+            )
+        ).routes,
+        atPath: "/api/v1/products"
+    )
+    routes.addRoutes(
+        CacheAdminController(instanceID: configuration.instanceID, cache: catalogCache).routes,
+        atPath: "/api/v1/admin/cache"
     )
     routes.addRoutes(orders.controller.routes, atPath: "/api/v1/orders")
     routes.addRoutes(accounts.controller.authRoutes, atPath: "/api/v1/auth")

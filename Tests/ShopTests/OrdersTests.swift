@@ -86,9 +86,12 @@ struct OrdersTests {
         }
     }
 
-    @Test("short stock answers 409 OUT_OF_STOCK and takes nothing, even for the lines that had enough")
-    func outOfStockTakesNothing() async throws {
-        try await withOrderInstances(count: 1) { shop in
+    @Test(
+        "short stock answers 409 OUT_OF_STOCK and takes nothing, even for the lines that had enough",
+        arguments: StockStrategyKind.allCases
+    )
+    func outOfStockTakesNothing(strategy: StockStrategyKind) async throws {
+        try await withOrderInstances(count: 1, strategy: strategy) { shop in
             let plenty = try await shop.insertProduct(stock: 10)
             let scarce = try await shop.insertProduct(stock: 1)
             let cookie = try await shop.signIn("dan@example.com")
@@ -107,6 +110,35 @@ struct OrdersTests {
             #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(plenty)") == 10)
             #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(scarce)") == 1)
             #expect(try await shop.scalar("SELECT count(*)::int FROM orders") == 0)
+        }
+    }
+}
+
+extension OrdersTests {
+    @Test("an admin's restock after a sell-out is what the next order sees", arguments: StockStrategyKind.allCases)
+    func restockAfterSellOut(strategy: StockStrategyKind) async throws {
+        try await withOrderInstances(count: 2, strategy: strategy) { shop in
+            let product = try await shop.insertProduct(stock: 2)
+            let buyer = try await shop.signIn("erin@example.com", instance: 0)
+            let admin = try await shop.signIn("root@example.com", role: .admin, instance: 1)
+            #expect(try await shop.order(product, quantity: 2, cookie: buyer, key: "first", instance: 0).status == 201)
+            #expect(try await shop.order(product, cookie: buyer, key: "second", instance: 1).status == 409)
+
+            let restock = try await shop.send(
+                .PUT,
+                "/api/v1/products/\(product.uuidString.lowercased())",
+                instance: 1,
+                cookie: admin,
+                body: #"{"name":"Restocked","description":"","price":"2.50","currency":"USD","stock":7}"#
+            )
+            #expect(restock.status == 200, "\(restock.body)")
+            // Both instances sell the new units at once, and exactly those.
+            for attempt in 0..<7 {
+                let reply = try await shop.order(product, cookie: buyer, key: "after-\(attempt)", instance: attempt % 2)
+                #expect(reply.status == 201, "\(strategy) attempt \(attempt): \(reply.body)")
+            }
+            #expect(try await shop.order(product, cookie: buyer, key: "one-too-many", instance: 0).status == 409)
+            #expect(try await shop.scalar("SELECT stock FROM products WHERE id = \(product)") == 0)
         }
     }
 }

@@ -14,14 +14,23 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
     public let repository: Repository
     /// The cache; nil when caching is disabled (`CACHE_ENABLED=false`).
     public let cache: CatalogCache?
+    /// Told after an admin's write of a product committed (stock may have changed outside orders).
+    let productWritten: @Sendable (UUID) async -> Void
 
     /// Creates the service.
     /// - Parameters:
     ///   - repository: The source of truth.
     ///   - cache: The cache, or nil to read the repository every time.
-    public init(repository: Repository, cache: CatalogCache?) {
+    ///   - productWritten: Called with the product's id after an update or delete committed (and the cache
+    ///     evicted), for state derived from a product outside the cache, such as stock counters.
+    public init(
+        repository: Repository,
+        cache: CatalogCache?,
+        productWritten: @escaping @Sendable (UUID) async -> Void = { _ in }
+    ) {
         self.repository = repository
         self.cache = cache
+        self.productWritten = productWritten
     }
 
     /// The product with `id`, or nil.
@@ -62,6 +71,7 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
     public func update(id: UUID, _ draft: ProductDraft) async throws -> Product? {
         guard let product = try await self.repository.update(id: id, draft) else { return nil }
         await self.cache?.productChanged(id: id)
+        await self.productWritten(id)
         return product
     }
 
@@ -69,6 +79,7 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
     public func delete(id: UUID) async throws -> Bool {
         guard try await self.repository.delete(id: id) else { return false }
         await self.cache?.productChanged(id: id)
+        await self.productWritten(id)
         return true
     }
 }

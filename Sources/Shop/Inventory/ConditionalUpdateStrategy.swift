@@ -8,8 +8,11 @@ public import PostgresNIO
 #endif
 
 /// `UPDATE products SET stock = stock - n WHERE id = $1 AND stock >= n`, one per line in product order,
-/// in one transaction. PostgreSQL's row lock serializes concurrent updates of one product and re-checks the
-/// condition on the newest row version, so the guard can never be passed twice on the same units.
+/// in the order's transaction. PostgreSQL's row lock serializes concurrent updates of one product and re-checks
+/// the condition on the newest row version, so the guard can never be passed twice on the same units.
+///
+/// The decrements are the transaction's last statements (after the order's inserts), so a hot product's row is
+/// locked only from its decrement to the commit; a plain read first refuses orders that are already short.
 public struct ConditionalUpdateStrategy: StockStrategy {
     let client: PostgresClient
 
@@ -25,14 +28,7 @@ public struct ConditionalUpdateStrategy: StockStrategy {
         record: @escaping @Sendable (PostgresConnection, [UUID: PricedProduct]) async throws -> Result
     ) async throws -> Result {
         try await self.client.transaction(logger: logger) { connection in
-            var products: [UUID: PricedProduct] = [:]
-            for line in lines {
-                guard let product = try await StockQueries.decrement(line, on: connection, logger: logger) else {
-                    throw try await StockQueries.failure(for: line, on: connection, logger: logger)
-                }
-                products[line.productID] = product
-            }
-            return try await record(connection, products)
+            try await StockQueries.recordThenDecrement(lines, on: connection, logger: logger, record: record)
         }
     }
 }

@@ -17,7 +17,10 @@ public import RedisClient
 /// - If the database transaction fails after admission, the units are given back (`INCRBY`).
 /// - If the database refuses a decrement Redis admitted (the two drifted apart), the counter is given back,
 ///   the order fails as out of stock, and the counter is resynchronized from the database.
-/// - Stock changes made outside orders (an admin edit) must call ``resynchronize(_:logger:)``.
+/// - Stock changes made outside orders (an admin edit) drop the counter (``forget(_:)``); the next order
+///   creates it again.
+/// - Counters expire after 10 minutes and are created again from the database, which bounds any drift the
+///   strategy cannot detect (units given back while Redis was unreachable).
 ///
 /// All counters carry one hash tag (`{inventory}`), so the multi-product script is legal on Redis Cluster; the
 /// price is that all counters live in one slot.
@@ -25,6 +28,9 @@ public struct RedisCounterStrategy: StockStrategy {
     let client: PostgresClient
     let redis: RedisClient
     let keyPrefix: String
+    /// Seconds a counter lives before it is created again from the database: a bound on how long any drift
+    /// the strategy cannot see (a give-back lost with Redis down) can last.
+    let counterLifetime = 600
 
     /// Creates the strategy.
     /// - Parameters:
@@ -86,14 +92,7 @@ public struct RedisCounterStrategy: StockStrategy {
         }
         do {
             return try await self.client.transaction(logger: logger) { connection in
-                var products: [UUID: PricedProduct] = [:]
-                for line in lines {
-                    guard let product = try await StockQueries.decrement(line, on: connection, logger: logger) else {
-                        throw try await StockQueries.failure(for: line, on: connection, logger: logger)
-                    }
-                    products[line.productID] = product
-                }
-                return try await record(connection, products)
+                try await StockQueries.recordThenDecrement(lines, on: connection, logger: logger, record: record)
             }
         } catch {
             do {
@@ -124,7 +123,7 @@ public struct RedisCounterStrategy: StockStrategy {
         )
         var commands: [RedisCommand] = []
         for try await (id, stock) in rows.decode((UUID, Int).self) {
-            commands.append(RedisCommand("SET", self.counterKey(id), stock, "NX"))
+            commands.append(RedisCommand("SET", self.counterKey(id), stock, "NX", "EX", self.counterLifetime))
         }
         if !commands.isEmpty { _ = try await self.redis.pipeline(commands) }
     }
@@ -139,9 +138,16 @@ public struct RedisCounterStrategy: StockStrategy {
         var stock: Int?
         for try await value in rows.decode(Int.self) { stock = value }
         if let stock {
-            try await self.redis.set(self.counterKey(id), to: stock)
+            _ = try await self.redis.send(RedisCommand("SET", self.counterKey(id), stock, "EX", self.counterLifetime))
         } else {
-            _ = try await self.redis.delete(self.counterKey(id))
+            try await self.forget(id)
         }
+    }
+
+    /// Drops a product's counter; the next order creates it again from the database's stock. Call it after
+    /// stock changes made outside orders (an admin's edit): an order admitted meanwhile is still checked by
+    /// the database's guard.
+    public func forget(_ id: UUID) async throws {
+        _ = try await self.redis.delete(self.counterKey(id))
     }
 }

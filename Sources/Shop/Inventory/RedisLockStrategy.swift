@@ -13,7 +13,9 @@ public import RedisLock
 /// newer holder has written (`lock_fence < token`), so a holder whose lease expired mid-way cannot
 /// overwrite the stock a newer holder computed.
 ///
-/// Orders that a plain read already shows to be short are refused without the lock. A product lock not
+/// The write also checks that the stock is still what the holder read, so an admin's edit made meanwhile (it
+/// does not take the lock) is not overwritten: the holder computes again from the new value. Orders that a
+/// plain read already shows to be short are refused without the lock. A product lock not
 /// obtained within the configured wait ends the order with ``InventoryError/busy(_:)``.
 public struct RedisLockStrategy: StockStrategy {
     let client: PostgresClient
@@ -74,20 +76,13 @@ public struct RedisLockStrategy: StockStrategy {
                 )
                 try StockQueries.check(lines, against: rows)
                 for line in lines {
-                    let newStock = rows[line.productID]!.stock - line.quantity
-                    let fence = fences[line.productID]!
-                    let updated = try await connection.query(
-                        """
-                        UPDATE products SET stock = \(newStock), lock_fence = \(fence), version = version + 1,
-                            updated_at = now()
-                        WHERE id = \(line.productID) AND lock_fence < \(fence)
-                        RETURNING id
-                        """,
+                    try await Self.write(
+                        line,
+                        read: rows[line.productID]!.stock,
+                        fence: fences[line.productID]!,
+                        on: connection,
                         logger: logger
                     )
-                    var applied = false
-                    for try await _ in updated.decode(UUID.self) { applied = true }
-                    guard applied else { throw InventoryError.lockLost(line.productID) }
                 }
                 return try await record(connection, rows.mapValues(\.product))
             }
@@ -97,6 +92,38 @@ public struct RedisLockStrategy: StockStrategy {
             await Self.release(leases, logger: logger)
             throw error
         }
+    }
+
+    /// Writes the stock computed from `read`, only if this holder's fence is still the newest and the stock is
+    /// still what it read. Orders all go through the lock, but an admin's edit does not: when the stock moved
+    /// under the holder, it computes again from the new value instead of overwriting the edit.
+    private static func write(
+        _ line: StockLine,
+        read: Int,
+        fence: Int64,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        var current = read
+        for _ in 0..<5 {
+            guard current >= line.quantity else { throw InventoryError.outOfStock([line.productID]) }
+            let updated = try await connection.query(
+                """
+                UPDATE products SET stock = \(current - line.quantity), lock_fence = \(fence), version = version + 1,
+                    updated_at = now()
+                WHERE id = \(line.productID) AND lock_fence < \(fence) AND stock = \(current)
+                RETURNING 1
+                """,
+                logger: logger
+            )
+            for try await _ in updated.decode(Int.self) { return }
+            let rows = try await StockQueries.rows([line.productID], on: connection, forUpdate: false, logger: logger)
+            guard let row = rows[line.productID] else { throw InventoryError.unknownProduct(line.productID) }
+            // A newer holder wrote: this holder's lease ended, and what it read may be stale.
+            if row.fence >= fence { throw InventoryError.lockLost(line.productID) }
+            current = row.stock
+        }
+        throw InventoryError.busy(line.productID)
     }
 
     private static func release(_ leases: [RedisLockLease], logger: Logger) async {

@@ -123,33 +123,38 @@ enum StockQueries {
         if !short.isEmpty { throw InventoryError.outOfStock(short) }
     }
 
-    /// The decrement guarded by `stock >= n`: returns the product, or nil when short or unknown.
-    static func decrement(
-        _ line: StockLine,
+    /// The order path of the atomic strategies, shaped to hold the product rows' locks as briefly as possible:
+    /// a plain read (prices, and an early "short" answer that needs no lock), then `record` (the order's
+    /// inserts), then the guarded decrements, then the commit. A row is locked from its decrement to the
+    /// commit only, so concurrent orders of one product queue for two round trips, not the whole transaction.
+    static func recordThenDecrement<Result: Sendable>(
+        _ lines: [StockLine],
         on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> PricedProduct? {
+        logger: Logger,
+        record: @Sendable (PostgresConnection, [UUID: PricedProduct]) async throws -> Result
+    ) async throws -> Result {
+        let rows = try await Self.rows(lines.map(\.productID), on: connection, forUpdate: false, logger: logger)
+        try Self.check(lines, against: rows)
+        let result = try await record(connection, rows.mapValues(\.product))
+        // Lines are in product order, so two orders of the same products lock them in the same order.
+        for line in lines where try await !Self.decrement(line, on: connection, logger: logger) {
+            throw InventoryError.outOfStock([line.productID])
+        }
+        return result
+    }
+
+    /// `UPDATE ... SET stock = stock - n WHERE stock >= n`: true when applied, false when short.
+    static func decrement(_ line: StockLine, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query(
             """
             UPDATE products SET stock = stock - \(line.quantity), version = version + 1, updated_at = now()
             WHERE id = \(line.productID) AND stock >= \(line.quantity)
-            RETURNING price::text, currency
+            RETURNING 1
             """,
             logger: logger
         )
-        for try await (price, currency) in rows.decode((String, String).self) {
-            return PricedProduct(id: line.productID, price: price, currency: currency)
-        }
-        return nil
-    }
-
-    /// Why a guarded decrement found nothing: the product is unknown, or short.
-    static func failure(for line: StockLine, on connection: PostgresConnection, logger: Logger) async throws
-        -> InventoryError
-    {
-        let rows = try await connection.query("SELECT 1 FROM products WHERE id = \(line.productID)", logger: logger)
-        for try await _ in rows.decode(Int.self) { return .outOfStock([line.productID]) }
-        return .unknownProduct(line.productID)
+        for try await _ in rows.decode(Int.self) { return true }
+        return false
     }
 }
 

@@ -3,6 +3,12 @@ import PostgresNIO
 import RedisClient
 import RedisLock
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 /// The orders module, assembled: the stock strategy `INVENTORY_STRATEGY` names, idempotency records, routes.
 struct Orders {
     let strategy: any StockStrategy
@@ -33,6 +39,20 @@ struct Orders {
             logger: logger
         )
         self.controller = OrdersController(service: self.service, repository: self.repository)
+    }
+
+    /// An admin changed or deleted a product: stock state kept outside PostgreSQL must follow.
+    func productWritten(_ id: UUID, logger: Logger) async {
+        guard let counters = self.strategy as? RedisCounterStrategy else { return }
+        do {
+            try await counters.forget(id)
+        } catch {
+            // The counter's expiry bounds how long it can disagree; PostgreSQL's guard still refuses overselling.
+            logger.warning(
+                "could not drop the stock counter after a product write",
+                metadata: ["product": "\(id)", "error": "\(error)"]
+            )
+        }
     }
 
     static func strategy(

@@ -145,7 +145,7 @@ func withAccountsApp<Result: Sendable>(
     try await withTestDatabase { database in
         let configuration = try accountsConfiguration(database: database, configure: configure.apply)
         return try await withTestRedis(prefix: configuration.accounts.sessionKeyPrefix) { redis in
-            try await withClient(database) { client in
+            _ = try await withClient(database) { client in
                 try await Migrator(client: client, logger: TestServers.logger).migrate()
             }
             let fixture = AccountsFixture(configuration: configuration, database: database, redis: redis)

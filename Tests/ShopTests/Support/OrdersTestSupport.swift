@@ -27,7 +27,7 @@ struct OrdersFixture: Sendable {
 
     func insertProduct(stock: Int, price: String = "2.50", currency: String = "USD") async throws -> UUID {
         let id = UUID()
-        try await withClient(self.database) { client in
+        _ = try await withClient(self.database) { client in
             try await client.query(
                 """
                 INSERT INTO products (id, name, description, price, currency, stock)
@@ -46,9 +46,9 @@ struct OrdersFixture: Sendable {
     }
 
     /// Signs a new user in on instance `instance` and returns the session cookie value.
-    func signIn(_ email: String, instance: Int = 0) async throws -> String {
+    func signIn(_ email: String, role: Role = .user, instance: Int = 0) async throws -> String {
         let fixture = AccountsFixture(configuration: self.configuration, database: self.database, redis: self.redis)
-        _ = try await fixture.insertUser(email: email, password: "correct horse battery", role: .user)
+        _ = try await fixture.insertUser(email: email, password: "correct horse battery", role: role)
         let response = try await self.send(
             .POST,
             "/api/v1/auth/login",
@@ -117,7 +117,7 @@ func withOrderInstances<Result: Sendable>(
             try configure.apply(&configuration)
         }
         return try await withTestRedis(prefix: configuration.accounts.sessionKeyPrefix) { redis in
-            try await withClient(database) { client in
+            _ = try await withClient(database) { client in
                 try await Migrator(client: client, logger: TestServers.logger).migrate()
             }
             let apps = (0..<count).map { index in

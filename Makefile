@@ -51,15 +51,18 @@ lint: ## Fail when the Swift sources are not formatted
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-redis bench-sessions bench-cache fuzz-resp
+.PHONY: bench bench-redis bench-sessions bench-cache bench-lock fuzz-resp
 
-bench: bench-redis bench-sessions bench-cache ## Run every benchmark (prints BENCH lines)
+bench: bench-redis bench-sessions bench-cache bench-lock ## Run every benchmark (prints BENCH lines)
 
 bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
 	bash Benchmarks/scripts/bench-redis.sh
 
 bench-cache: ## Cached GET /api/v1/products/{id} vs CACHE_ENABLED=false vs /health/live, wrk, two release shops
 	bash Benchmarks/scripts/bench-cache.sh
+
+bench-lock: ## Stock strategies (10k orders for 1k units, 3 release shops), lock round trips vs SET, lock hand-off
+	bash Benchmarks/scripts/bench-lock.sh
 
 bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk against one release shop
 	bash Benchmarks/scripts/bench-sessions.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RedisLock and the stock strategies, in one run:
 #   1. the stock-decrement experiment (ATTEMPTS orders of one unit, CONCURRENCY callers, three release `shop`
-#      instances, one product with UNITS units) for each INVENTORY_STRATEGY: purchases/s and latency;
+#      instances, one product with UNITS units) for each INVENTORY_STRATEGY: purchases/s and latency; then the
+#      same experiment on the stock step alone (the strategies called directly from three sets of clients);
 #   2. uncontended acquire+release pairs/s against `redis-benchmark -t set` at the same client counts;
 #   3. hand-off latency of one lock between 16 waiters spread over 4 lock managers, with release notices and,
 #      as a baseline, with polling every 100 ms.
@@ -83,6 +84,18 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# 1b. The stock step alone (no HTTP, sessions, idempotency or order rows), same experiment.
+declare -A SPPS SP99
+for round in $(seq 1 "$ROUNDS"); do
+  for strategy in "${STRATEGIES[@]}"; do
+    result=$("$BENCH" strategies --database-url "$DATABASE_URL" --redis-url "$REDIS_URL" --strategy "$strategy" \
+      --attempts "$ATTEMPTS" --units "$UNITS" --concurrency "$CONCURRENCY" --prefix "bench:step:$round:")
+    SPPS[$strategy]+="$(field purchases_per_sec <<<"$result") "
+    SP99[$strategy]+="$(field p99_ms <<<"$result") "
+    echo "  round $round step $strategy: $result" >&2
+  done
+done
+
 # 2. Uncontended acquire+release vs redis-benchmark SET.
 reference_set() { # clients requests
   redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$1" -n "$2" -t set --csv 2>/dev/null | awk -F'","' 'NR==2 {print $2}' | tr -d '"'
@@ -117,6 +130,10 @@ for strategy in "${STRATEGIES[@]}"; do
   printf '%-20s %14.0f %14.0f %10.2f %10.2f %14.2f\n' "$strategy" "$(med "${PPS[$strategy]}")" \
     "$(med "${APS[$strategy]}")" "$(med "${P50[$strategy]}")" "$(med "${P99[$strategy]}")" "$(med "${PP99[$strategy]}")"
 done
+printf '\n%-20s %14s %10s   (the stock step alone: no HTTP, sessions, idempotency or order rows)\n' "strategy" "takes/s" "p99 ms"
+for strategy in "${STRATEGIES[@]}"; do
+  printf '%-20s %14.0f %10.2f\n' "$strategy" "$(med "${SPPS[$strategy]}")" "$(med "${SP99[$strategy]}")"
+done
 printf '\n%-34s %16s %16s %8s\n' "uncontended" "redis-benchmark" "acquire+release" "ratio"
 for clients in 1 50; do
   printf '%-34s %16.0f %16.0f %8s\n' "SET vs acquire+release, $clients client(s)" "$(med "${REF[$clients]}")" \
@@ -136,6 +153,7 @@ for strategy in "${STRATEGIES[@]}"; do
   echo "BENCH lock.strategy.${strategy}.p99_ms $(med "${P99[$strategy]}") ms"
 done
 echo "BENCH lock.atomic_vs_lock.ratio $(ratio "$(med "${PPS[conditional-update]}")" "$(med "${PPS[lock]}")") x"
+echo "BENCH lock.step.atomic_vs_lock.ratio $(ratio "$(med "${SPPS[conditional-update]}")" "$(med "${SPPS[lock]}")") x"
 echo "BENCH lock.counter_vs_lock.ratio $(ratio "$(med "${PPS[redis-counter]}")" "$(med "${PPS[lock]}")") x"
 echo "BENCH lock.uncontended_vs_set.ratio $(ratio "$(med "${UNC[1]}")" "$(med "${REF[1]}")") x"
 echo "BENCH lock.handoff.p50_ms $(med "${HAND[p50_ms]}") ms"

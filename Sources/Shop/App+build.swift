@@ -97,6 +97,7 @@ public func buildApplication(
         postgres: postgres,
         redis: redis,
         locks: locks,
+        catalogCache: catalogCache,
         logger: logger
     )
     routes.addRoutes(

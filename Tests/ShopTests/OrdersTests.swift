@@ -143,6 +143,25 @@ extension OrdersTests {
     }
 }
 
+extension OrdersTests {
+    @Test("after an order, the cached product on another instance shows the new stock")
+    func orderEvictsTheCachedProduct() async throws {
+        try await withOrderInstances(count: 2) { shop in
+            let product = try await shop.insertProduct(stock: 9)
+            let path = "/api/v1/products/\(product.uuidString.lowercased())"
+            let before = try await shop.send(.GET, path, instance: 1)
+            #expect(before.body.contains(#""stock":9"#), "\(before.body)")
+            // A second read is a cache hit on instance 1.
+            #expect(try await shop.send(.GET, path, instance: 1).body.contains(#""stock":9"#))
+
+            let cookie = try await shop.signIn("fay@example.com")
+            #expect(try await shop.order(product, quantity: 4, cookie: cookie, key: "k", instance: 0).status == 201)
+            let after = try await shop.send(.GET, path, instance: 1)
+            #expect(after.body.contains(#""stock":5"#), "\(after.body)")
+        }
+    }
+}
+
 struct OrderEnvelope: Decodable {
     struct Order: Decodable {
         struct Item: Decodable {

@@ -11,7 +11,7 @@ struct LockBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock-benchmark",
         abstract: "Measure RedisLock and the order path.",
-        subcommands: [Uncontended.self, Handoff.self, Orders.self]
+        subcommands: [Uncontended.self, Handoff.self, Orders.self, Strategies.self]
     )
 }
 

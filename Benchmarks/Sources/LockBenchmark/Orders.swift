@@ -8,7 +8,9 @@ import NIOHTTP1
 /// `--concurrency` callers spread round-robin over the instances in `--urls`, each with its own
 /// `Idempotency-Key`. Fails unless every answer is 201 or 409 `OUT_OF_STOCK`.
 struct Orders: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Purchases per second and latency of POST /api/v1/orders.")
+    static let configuration = CommandConfiguration(
+        abstract: "Purchases per second and latency of POST /api/v1/orders."
+    )
 
     @Option(help: "Base URLs of the instances, comma-separated.") var urls: String
     @Option(help: "Session cookie (name=value) of a signed-in user.") var cookie: String

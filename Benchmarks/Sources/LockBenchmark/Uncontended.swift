@@ -35,7 +35,8 @@ struct Uncontended: AsyncParsableCommand {
                     var histogram = Histogram<UInt64>.nanoseconds()
                     for _ in 0..<perClient {
                         let started = ContinuousClock.now
-                        guard let lease = try await locks.tryAcquire("uncontended-\(worker)", lease: .seconds(10)) else {
+                        guard let lease = try await locks.tryAcquire("uncontended-\(worker)", lease: .seconds(10))
+                        else {
                             throw ValidationError("lock uncontended-\(worker) was held: the key prefix is not private")
                         }
                         guard try await lease.release() else { throw ValidationError("release found the lease gone") }

@@ -53,6 +53,13 @@ public struct CatalogCache: Sendable {
         try await self.pages.get("\(offset):\(limit)", load: load)
     }
 
+    /// An order took some of the product's stock: evicts the product's entry so its next read shows the new
+    /// stock. List pages keep theirs until their (shorter) TTL: evicting every page on every order would
+    /// empty the list cache during a sale.
+    public func stockChanged(id: UUID) async {
+        await self.products.evict(Self.key(id))
+    }
+
     /// Evicts what a change of product `id` makes stale: its entry and every page. Call after the commit.
     public func productChanged(id: UUID) async {
         async let product = self.products.evict(Self.key(id))

@@ -27,6 +27,8 @@ public struct OrderService: Sendable {
     let idempotency: IdempotencyStore
     let retention: Duration
     let logger: Logger
+    /// Told, after an order committed, which products' stock it took.
+    let stockTaken: @Sendable ([UUID]) async -> Void
 
     /// Creates the service.
     public init(
@@ -34,8 +36,10 @@ public struct OrderService: Sendable {
         repository: OrderRepository,
         idempotency: IdempotencyStore,
         retention: Duration,
-        logger: Logger
+        logger: Logger,
+        stockTaken: @escaping @Sendable ([UUID]) async -> Void = { _ in }
     ) {
+        self.stockTaken = stockTaken
         self.strategy = strategy
         self.repository = repository
         self.idempotency = idempotency
@@ -91,6 +95,7 @@ public struct OrderService: Sendable {
             await self.idempotency.release(userID: userID, idempotencyKey: idempotencyKey, owner: owner)
             throw error
         }
+        if answer.status == 201 && !answer.replayed { await self.stockTaken(lines.map(\.productID)) }
         await self.idempotency.settle(
             userID: userID,
             idempotencyKey: idempotencyKey,

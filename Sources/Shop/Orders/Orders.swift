@@ -21,6 +21,7 @@ struct Orders {
         postgres: PostgresClient,
         redis: RedisClient,
         locks: RedisLocks,
+        catalogCache: CatalogCache?,
         logger: Logger
     ) {
         self.strategy = Self.strategy(configuration, postgres: postgres, redis: redis, locks: locks)
@@ -36,7 +37,12 @@ struct Orders {
                 logger: logger
             ),
             retention: configuration.idempotencyRetention,
-            logger: logger
+            logger: logger,
+            stockTaken: { ids in
+                // The cached product shows the stock; orders check PostgreSQL, never the cache.
+                guard let catalogCache else { return }
+                for id in ids { await catalogCache.stockChanged(id: id) }
+            }
         )
         self.controller = OrdersController(service: self.service, repository: self.repository)
     }

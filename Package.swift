@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "RedisCache", targets: ["RedisCache"]),
         .library(name: "RedisLock", targets: ["RedisLock"]),
         .library(name: "RedisSessions", targets: ["RedisSessions"]),
+        .library(name: "Scheduler", targets: ["Scheduler"]),
         .library(name: "Shop", targets: ["Shop"]),
         .executable(name: "shop", targets: ["shop"]),
     ],
@@ -54,6 +55,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "RedisClient",
+                "RedisLock",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -126,6 +138,17 @@ let package = Package(
         .testTarget(
             name: "RedisLockTests",
             dependencies: ["RedisLock", "RedisClient"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: [
+                "Scheduler",
+                "RedisLock",
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,6 +16,8 @@ public final class RedisLockLease: Sendable {
     public let fencingToken: Int64
 
     let locks: RedisLocks
+    /// When the lock was taken (this process's clock).
+    let acquiredAt: ContinuousClock.Instant
     private let lost = NIOLockedValueBox(false)
 
     init(name: String, token: String, fencingToken: Int64, locks: RedisLocks) {
@@ -23,6 +25,7 @@ public final class RedisLockLease: Sendable {
         self.token = token
         self.fencingToken = fencingToken
         self.locks = locks
+        self.acquiredAt = .now
     }
 
     /// False once a renewal found the lock no longer held by this token.

@@ -182,6 +182,27 @@ public final class RedisLocks: Sendable, Service {
         return try await self.run(body, holding: held, lease: lease ?? self.configuration.lease)
     }
 
+    /// Runs `body` while holding a lease taken with ``tryAcquire(_:lease:)`` or ``acquire(_:lease:wait:)``,
+    /// renewing it in the background like ``withLock(_:lease:wait:_:)``, and releases it afterwards.
+    ///
+    /// With `holdAtLeast`, a body that finishes sooner does not release the lock: its lease is cut to end
+    /// `holdAtLeast` after the lock was taken, so nobody else can take it before then (a scheduler uses this
+    /// so that a node whose clock is a little behind cannot run the same tick again).
+    /// - Parameters:
+    ///   - held: The lease; this call owns it from now on and releases it.
+    ///   - lease: The lease to renew to; defaults to the configured lease.
+    ///   - holdAtLeast: The shortest time the lock stays taken, counted from its acquisition.
+    ///   - body: The work.
+    /// - Returns: What `body` returns.
+    public func withLease<Result: Sendable>(
+        _ held: RedisLockLease,
+        lease: Duration? = nil,
+        holdAtLeast: Duration = .zero,
+        _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
+    ) async throws -> Result {
+        try await self.run(body, holding: held, lease: lease ?? self.configuration.lease, holdAtLeast: holdAtLeast)
+    }
+
     // MARK: Internals
 
     private enum Attempt {
@@ -206,7 +227,8 @@ public final class RedisLocks: Sendable, Service {
     private func run<Result: Sendable>(
         _ body: @escaping @Sendable (RedisLockLease) async throws -> Result,
         holding held: RedisLockLease,
-        lease: Duration
+        lease: Duration,
+        holdAtLeast: Duration = .zero
     ) async throws -> Result {
         let start = ContinuousClock.now
         defer { self.metrics.held(ContinuousClock.now - start) }
@@ -234,7 +256,14 @@ public final class RedisLocks: Sendable, Service {
         // Release even when the body failed; a release that finds the lease gone is reported, not thrown,
         // when the body itself succeeded (its effects already happened).
         do {
-            let released = try await held.release()
+            let released: Bool
+            let remainingHold = holdAtLeast - (ContinuousClock.now - held.acquiredAt)
+            if remainingHold >= .milliseconds(1) {
+                // Keep it taken until the minimum hold ends; it then expires without a release notice.
+                released = (try? await held.extend(by: remainingHold)) != nil
+            } else {
+                released = try await held.release()
+            }
             if !released, case .success = outcome {
                 self.metrics.leaseLost()
                 self.logger.warning("lock lease expired before release", metadata: ["lock": "\(held.name)"])

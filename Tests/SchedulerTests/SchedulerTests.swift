@@ -1,0 +1,432 @@
+import Foundation
+import Logging
+import RedisClient
+import RedisLock
+import ServiceLifecycle
+import Testing
+
+@testable import Scheduler
+
+/// Runs each instance's scheduler in a task; cancels them and closes the clients afterwards.
+func withRunning<T: Sendable>(
+    _ instances: [SchedulerInstance],
+    _ body: @Sendable ([Task<Void, any Error>]) async throws -> T
+) async throws -> T {
+    let tasks = instances.map { instance in Task { try await instance.scheduler.run() } }
+    do {
+        let result = try await body(tasks)
+        for task in tasks { task.cancel() }
+        for instance in instances { await instance.client.shutdown() }
+        return result
+    } catch {
+        for task in tasks { task.cancel() }
+        for instance in instances { await instance.client.shutdown() }
+        throw error
+    }
+}
+
+@Suite("Scheduler across instances")
+struct SchedulerTests {
+    @Test func threeInstancesRunEachOfThirtyTicksExactlyOnce() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let log = RunLog()
+        let job = ScheduledJob(
+            "every-second",
+            schedule: try .every(.seconds(1)),
+            lockAtMostFor: .seconds(5),
+            lockAtLeastFor: .milliseconds(500)
+        ) { context in
+            await log.record(context)
+            try await Task.sleep(for: .milliseconds(30))
+        }
+        let instances = try ["a", "b", "c"].map { try SchedulerInstance(name: $0, prefix: prefix, jobs: [job]) }
+        try await withRunning(instances) { _ in
+            try await SchedulerTestSupport.eventually(within: .seconds(60), "32 ticks ran") {
+                await log.runsPerTick.count >= 32
+            }
+            try await SchedulerTestSupport.eventually("32 runs are in the history") {
+                try await instances[0].scheduler.history(of: "every-second", limit: 50).count >= 32
+            }
+        }
+        let perTick = await log.runsPerTick
+        let ticks = perTick.keys.sorted()
+        #expect(ticks.count >= 32)
+        for (tick, runs) in perTick {
+            #expect(runs == 1, "tick \(tick) ran \(runs) times")
+        }
+        // None missed: consecutive whole seconds from the first to the last.
+        for (earlier, later) in zip(ticks, ticks.dropFirst()) {
+            #expect(later.timeIntervalSince(earlier) == 1, "a tick between \(earlier) and \(later) did not run")
+        }
+        // Every run is in the shared history, with the instance that ran it.
+        let reader = try SchedulerInstance(name: "reader", prefix: prefix, jobs: [job])
+        let history = try await reader.scheduler.history(of: "every-second", limit: 50)
+        await reader.client.shutdown()
+        #expect(history.count >= 32)
+        #expect(Set(history.map(\.tick)).count == history.count)
+        #expect(history.allSatisfy { ["a", "b", "c"].contains($0.instance) && $0.outcome == .succeeded })
+    }
+
+    @Test func aKilledHoldersLockFreesAfterLockAtMostForAndLaterTicksRunElsewhere() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let log = RunLog()
+        let job = ScheduledJob(
+            "long-on-a",
+            schedule: try .every(.seconds(1)),
+            lockAtMostFor: .seconds(2),
+            timeout: .seconds(120)
+        ) { context in
+            await log.record(context)
+            // Instance a hangs in its run (until it is killed); the others are quick.
+            if context.instance == "a" { try await Task.sleep(for: .seconds(120)) }
+        }
+        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
+        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
+        let c = try SchedulerInstance(name: "c", prefix: prefix, jobs: [job])
+        let observer = RedisClient(
+            configuration: try SchedulerTestSupport.redisConfiguration(),
+            logger: Logger(label: "observer")
+        )
+        defer { Task { await observer.shutdown() } }
+        let aTask = Task { try await a.scheduler.run() }
+        defer { aTask.cancel() }
+        try await SchedulerTestSupport.eventually("instance a started a run") { await log.count >= 1 }
+        try await withRunning([b, c]) { _ in
+            // While a holds the job (renewing its lease), b and c skip every tick.
+            try await Task.sleep(for: .milliseconds(2_500))
+            #expect(await log.entries.filter { $0.instance != "a" }.isEmpty)
+            // Kill a: its connection goes away without a release, as when a process dies.
+            let lockKey = "\(prefix)lock:{job:long-on-a}"
+            let ttl = try await observer.send(RedisCommand("PTTL", lockKey)).decode(as: Int.self)
+            let readAt = ContinuousClock.now
+            #expect(ttl > 0, "a holds the lock")
+            await a.client.shutdown()
+            aTask.cancel()
+            try await SchedulerTestSupport.eventually(within: .seconds(15), "b or c ran a later tick") {
+                await log.entries.contains { $0.instance != "a" }
+            }
+            let firstElsewhere = try #require(await log.entries.first { $0.instance != "a" })
+            // Not before the dead holder's lease could have run out.
+            #expect(firstElsewhere.started >= readAt + .milliseconds(ttl) - .milliseconds(20))
+            try await SchedulerTestSupport.eventually(within: .seconds(15), "later ticks keep running elsewhere") {
+                await log.entries.filter { $0.instance != "a" }.count >= 3
+            }
+        }
+        let perTick = await log.runsPerTick
+        #expect(perTick.values.allSatisfy { $0 == 1 })
+    }
+
+    @Test func clockSkewBetweenInstancesCausesNoDoubleRun() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let log = RunLog()
+        // No minimum hold: the tick watermark alone must stop the instance that is behind from repeating a tick
+        // that the instance ahead already finished.
+        let job = ScheduledJob(
+            "skewed",
+            schedule: try .every(.seconds(1)),
+            lockAtMostFor: .seconds(5),
+            lockAtLeastFor: .zero
+        ) { context in
+            await log.record(context)
+        }
+        let instances = try [("behind", -400), ("exact", 0), ("ahead", 400)].map { name, offset in
+            try SchedulerInstance(
+                name: name,
+                prefix: prefix,
+                jobs: [job],
+                clock: OffsetWallClock(offset: .milliseconds(offset))
+            )
+        }
+        try await withRunning(instances) { _ in
+            try await SchedulerTestSupport.eventually(within: .seconds(40), "15 ticks ran") {
+                await log.runsPerTick.count >= 15
+            }
+        }
+        let perTick = await log.runsPerTick
+        for (tick, runs) in perTick {
+            #expect(runs == 1, "tick \(tick) ran \(runs) times")
+        }
+        let ticks = perTick.keys.sorted()
+        for (earlier, later) in zip(ticks, ticks.dropFirst()) {
+            #expect(later.timeIntervalSince(earlier) == 1)
+        }
+    }
+
+    @Test func aTickIsClaimedOnceAndNeverBehindTheWatermark() async throws {
+        let instance = try SchedulerInstance(name: "a", prefix: SchedulerTestSupport.prefix(), jobs: [])
+        defer { Task { await instance.client.shutdown() } }
+        let store = instance.scheduler.store
+        let tick = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(try await store.claim(job: "j", tick: tick))
+        #expect(try await !store.claim(job: "j", tick: tick))
+        #expect(try await !store.claim(job: "j", tick: tick.addingTimeInterval(-1)))
+        #expect(try await store.claim(job: "j", tick: tick.addingTimeInterval(1)))
+        #expect(try await store.lastClaimedTick(job: "j") == tick.addingTimeInterval(1))
+        // Another job has its own watermark.
+        #expect(try await store.claim(job: "k", tick: tick))
+    }
+}
+
+@Suite("Scheduler runs")
+struct SchedulerRunTests {
+    /// A job that never ticks during a test (hourly), so only manual runs and start-up catch-up run it.
+    static func hourly(
+        _ name: String,
+        missedTicks: ScheduledJob.MissedTicks = .skip,
+        timeout: Duration? = .seconds(60),
+        lockAtLeastFor: Duration = .zero,
+        work: @escaping @Sendable (JobContext) async throws -> Void
+    ) throws -> ScheduledJob {
+        ScheduledJob(
+            name,
+            schedule: try .every(.seconds(3600)),
+            lockAtMostFor: .seconds(10),
+            lockAtLeastFor: lockAtLeastFor,
+            timeout: timeout,
+            missedTicks: missedTicks,
+            work: work
+        )
+    }
+
+    @Test func runOnceCatchesUpTheLatestMissedTickAtStartUp() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let log = RunLog()
+        let job = try Self.hourly("catch-up", missedTicks: .runOnce) { await log.record($0) }
+        let instance = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
+        // The fleet last claimed a tick two hours ago (then everything was down).
+        let hour = Int64(3_600_000)
+        let latestDue = Date().epochMilliseconds / hour * hour
+        _ = try await instance.scheduler.store.claim(
+            job: "catch-up",
+            tick: Date(epochMilliseconds: latestDue - 2 * hour)
+        )
+        try await withRunning([instance]) { _ in
+            try await SchedulerTestSupport.eventually("the missed tick ran") { await log.count == 1 }
+        }
+        let entries = await log.entries
+        #expect(entries.map(\.tick) == [Date(epochMilliseconds: latestDue)])
+    }
+
+    @Test func skipDoesNotCatchUpAndANewJobDoesNotRunAtStartUp() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let log = RunLog()
+        let skipping = try Self.hourly("skipping", missedTicks: .skip) { await log.record($0) }
+        let fresh = try Self.hourly("fresh", missedTicks: .runOnce) { await log.record($0) }
+        let instance = try SchedulerInstance(name: "a", prefix: prefix, jobs: [skipping, fresh])
+        let hour = Int64(3_600_000)
+        let latestDue = Date().epochMilliseconds / hour * hour
+        _ = try await instance.scheduler.store.claim(
+            job: "skipping",
+            tick: Date(epochMilliseconds: latestDue - 2 * hour)
+        )
+        try await withRunning([instance]) { _ in
+            // Start-up catch-up happens before the first wait; a manual run proves the scheduler is past it.
+            try await SchedulerTestSupport.eventually("the scheduler accepts manual runs") {
+                (try? await instance.scheduler.runNow("fresh")) != nil
+            }
+            try await SchedulerTestSupport.eventually("the manual run ran") { await log.count == 1 }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let entries = await log.entries
+        #expect(entries.count == 1)
+        #expect(entries.filter { $0.manual }.count == 1)
+    }
+
+    @Test func aRunPastItsTimeoutIsCancelledAndRecorded() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let sawCancellation = RunLog()
+        let job = try Self.hourly("slow", timeout: .milliseconds(200)) { context in
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch is CancellationError {
+                await sawCancellation.record(context)
+                throw CancellationError()
+            }
+        }
+        let instance = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
+        try await withRunning([instance]) { _ in
+            try await SchedulerTestSupport.eventually("the scheduler accepts manual runs") {
+                (try? await instance.scheduler.runNow("slow")) != nil
+            }
+            try await SchedulerTestSupport.eventually("the run is recorded") {
+                try await !instance.scheduler.history(of: "slow").isEmpty
+            }
+            let run = try #require(try await instance.scheduler.history(of: "slow").first)
+            #expect(run.outcome == .timedOut)
+            #expect(run.manual)
+            #expect(run.instance == "a")
+            #expect(await sawCancellation.count == 1)
+        }
+    }
+
+    @Test func aFailingRunIsRecordedWithItsError() async throws {
+        struct Boom: Error, CustomStringConvertible {
+            var description: String { "the report service answered 502" }
+        }
+        let job = try Self.hourly("failing") { _ in throw Boom() }
+        let instance = try SchedulerInstance(name: "a", prefix: SchedulerTestSupport.prefix(), jobs: [job])
+        try await withRunning([instance]) { _ in
+            try await SchedulerTestSupport.eventually("the scheduler accepts manual runs") {
+                (try? await instance.scheduler.runNow("failing")) != nil
+            }
+            try await SchedulerTestSupport.eventually("the run is recorded") {
+                try await !instance.scheduler.history(of: "failing").isEmpty
+            }
+            let run = try #require(try await instance.scheduler.history(of: "failing").first)
+            #expect(run.outcome == .failed)
+            #expect(run.error == "the report service answered 502")
+            #expect(run.endedAt != nil)
+        }
+    }
+
+    @Test func runNowRespectsTheLockAndReportsWhatItCannotDo() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let release = Flag()
+        let job = try Self.hourly("manual") { _ in
+            // Runs until the test lets it finish.
+            while await !release.isSet { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
+        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
+        // Not running yet: refused.
+        await #expect(throws: SchedulerError.notRunning) { try await a.scheduler.runNow("manual") }
+        try await withRunning([a, b]) { _ in
+            await #expect(throws: SchedulerError.unknownJob("nope")) { try await a.scheduler.runNow("nope") }
+            var started: JobRun?
+            try await SchedulerTestSupport.eventually("a starts a manual run") {
+                started = try? await a.scheduler.runNow("manual")
+                return started != nil
+            }
+            // Running on a: neither instance may start another run.
+            await #expect(throws: SchedulerError.alreadyRunning("manual")) { try await b.scheduler.runNow("manual") }
+            await #expect(throws: SchedulerError.alreadyRunning("manual")) { try await a.scheduler.runNow("manual") }
+            let status = try await b.scheduler.status()
+            #expect(status.first?.current?.runID == started?.runID)
+            #expect(status.first?.current?.instance == "a")
+            // Let it finish; then b may run it.
+            await release.set()
+            try await SchedulerTestSupport.eventually("b can run it after a finished") {
+                (try? await b.scheduler.runNow("manual")) != nil
+            }
+            try await SchedulerTestSupport.eventually("both runs are recorded") {
+                try await b.scheduler.history(of: "manual").count == 2
+            }
+            let history = try await a.scheduler.history(of: "manual")
+            #expect(history.map(\.instance) == ["b", "a"])
+            #expect(history.allSatisfy { $0.outcome == .succeeded && $0.manual })
+            #expect(try await a.scheduler.status().first?.current == nil)
+        }
+    }
+
+    @Test func lockAtLeastForKeepsTheJobTakenAfterAQuickRun() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let job = try Self.hourly("quick", lockAtLeastFor: .seconds(3)) { _ in }
+        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
+        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
+        try await withRunning([a, b]) { _ in
+            try await SchedulerTestSupport.eventually("a runs it") { (try? await a.scheduler.runNow("quick")) != nil }
+            try await SchedulerTestSupport.eventually("the run is recorded") {
+                try await a.scheduler.history(of: "quick").count == 1
+            }
+            let ttl = try await a.client.send(RedisCommand("PTTL", "\(prefix)lock:{job:quick}")).decode(as: Int.self)
+            #expect(ttl > 0 && ttl <= 3_000, "the lock stays until 3 s after the start (PTTL \(ttl))")
+            await #expect(throws: SchedulerError.alreadyRunning("quick")) { try await b.scheduler.runNow("quick") }
+        }
+    }
+
+    @Test func historyIsBoundedAndPrunable() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let job = try Self.hourly("bounded") { _ in }
+        let instance = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job]) { $0.historyLimit = 3 }
+        try await withRunning([instance]) { _ in
+            for round in 1...5 {
+                try await SchedulerTestSupport.eventually("run \(round) starts") {
+                    (try? await instance.scheduler.runNow("bounded")) != nil
+                }
+                try await SchedulerTestSupport.eventually("run \(round) is recorded") {
+                    let recorded = try await instance.scheduler.history(of: "bounded").count
+                    let current = try await instance.scheduler.status().first?.current
+                    return recorded == min(round, 3) && current == nil
+                }
+            }
+            #expect(try await instance.scheduler.history(of: "bounded").count == 3)
+            #expect(try await instance.scheduler.pruneHistory(endedBefore: Date().addingTimeInterval(-3600)) == 0)
+            #expect(try await instance.scheduler.pruneHistory(endedBefore: Date().addingTimeInterval(1)) == 3)
+            #expect(try await instance.scheduler.history(of: "bounded").isEmpty)
+        }
+    }
+
+    @Test func gracefulShutdownLetsARunningJobFinish() async throws {
+        let log = RunLog()
+        let job = try Self.hourly("finishing") { context in
+            try await Task.sleep(for: .milliseconds(500))
+            await log.record(context)
+        }
+        let instance = try SchedulerInstance(name: "a", prefix: SchedulerTestSupport.prefix(), jobs: [job]) {
+            $0.shutdownGracePeriod = .seconds(30)
+        }
+        let group = ServiceGroup(services: [instance.scheduler], logger: Logger(label: "group"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await SchedulerTestSupport.eventually("the run starts") {
+                (try? await instance.scheduler.runNow("finishing")) != nil
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        // run() returned only after the job finished and was recorded.
+        #expect(await log.count == 1)
+        let history = try await instance.scheduler.history(of: "finishing")
+        #expect(history.map(\.outcome) == [.succeeded])
+        await #expect(throws: SchedulerError.notRunning) { try await instance.scheduler.runNow("finishing") }
+        await instance.client.shutdown()
+    }
+
+    @Test func gracefulShutdownCancelsARunPastTheGracePeriod() async throws {
+        let job = try Self.hourly("stuck") { _ in try await Task.sleep(for: .seconds(120)) }
+        let instance = try SchedulerInstance(name: "a", prefix: SchedulerTestSupport.prefix(), jobs: [job]) {
+            $0.shutdownGracePeriod = .milliseconds(200)
+        }
+        let group = ServiceGroup(services: [instance.scheduler], logger: Logger(label: "group"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await SchedulerTestSupport.eventually("the run starts") {
+                (try? await instance.scheduler.runNow("stuck")) != nil
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        let history = try await instance.scheduler.history(of: "stuck")
+        #expect(history.map(\.outcome) == [.interrupted])
+        #expect(history.first?.error == "cancelled: shutdown grace period over")
+        await instance.client.shutdown()
+    }
+
+    @Test func invalidJobsAreRefusedAtStart() throws {
+        let every = try Schedule.every(.seconds(1))
+        let client = RedisClient(
+            configuration: try SchedulerTestSupport.redisConfiguration(),
+            logger: Logger(label: "x")
+        )
+        let locks = RedisLocks(client: client, logger: Logger(label: "x"))
+        func make(_ jobs: [ScheduledJob]) throws {
+            _ = try Scheduler(jobs: jobs, client: client, locks: locks, logger: Logger(label: "x"))
+        }
+        #expect(
+            throws: SchedulerError.invalidJob(
+                "a: lockAtLeastFor (1.0 seconds) must be shorter than the interval (1.0 seconds)"
+            )
+        ) {
+            try make([ScheduledJob("a", schedule: every, lockAtLeastFor: .seconds(1)) { _ in }])
+        }
+        #expect(throws: SchedulerError.invalidJob("name \"bad name\" must be 1-100 of A-Z a-z 0-9 . _ : -")) {
+            try make([ScheduledJob("bad name", schedule: every) { _ in }])
+        }
+        #expect(throws: SchedulerError.duplicateJob("a")) {
+            try make([ScheduledJob("a", schedule: every) { _ in }, ScheduledJob("a", schedule: every) { _ in }])
+        }
+        #expect(throws: SchedulerError.invalidJob("a: timeout must be positive")) {
+            try make([ScheduledJob("a", schedule: every, timeout: .zero) { _ in }])
+        }
+    }
+}

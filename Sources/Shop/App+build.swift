@@ -5,6 +5,7 @@ public import Prometheus
 import RedisClient
 import RedisLock
 import RedisSessions
+import Scheduler
 import ServiceLifecycle
 
 /// What tests may add to the application: extra routes, other readiness checks.
@@ -100,16 +101,22 @@ public func buildApplication(
         catalogCache: catalogCache,
         logger: logger
     )
-    routes.addRoutes(
-        CatalogController(
-            service: CatalogService(
-                repository: PostgresProductRepository(client: postgres, logger: logger),
-                cache: catalogCache,
-                productWritten: { id in await orders.productWritten(id, logger: logger) }
-            )
-        ).routes,
-        atPath: "/api/v1/products"
+    // Product reads are counted (per instance, flushed to Redis) for the scheduled rebuild of hot entries.
+    let readCounter = catalogCache.map { _ in
+        CatalogReadCounter(
+            redis: redis,
+            keyPrefix: configuration.cache.keyPrefix,
+            flushInterval: configuration.jobs.readCountsFlushInterval,
+            logger: logger
+        )
+    }
+    let catalog = CatalogService(
+        repository: PostgresProductRepository(client: postgres, logger: logger),
+        cache: catalogCache,
+        productWritten: { id in await orders.productWritten(id, logger: logger) },
+        reads: readCounter
     )
+    routes.addRoutes(CatalogController(service: catalog).routes, atPath: "/api/v1/products")
     routes.addRoutes(
         CacheAdminController(instanceID: configuration.instanceID, cache: catalogCache).routes,
         atPath: "/api/v1/admin/cache"
@@ -117,6 +124,31 @@ public func buildApplication(
     routes.addRoutes(orders.controller.routes, atPath: "/api/v1/orders")
     routes.addRoutes(accounts.controller.authRoutes, atPath: "/api/v1/auth")
     routes.addRoutes(accounts.controller.meRoutes, atPath: "/api/v1/me")
+    // Scheduled jobs: every instance registers them; each tick runs on one instance (job lock + tick claim).
+    let scheduler = makeScheduler(
+        configuration: configuration,
+        redis: redis,
+        postgres: postgres,
+        catalog: catalogCache == nil ? nil : catalog,
+        readCounter: readCounter,
+        accounts: accounts,
+        logger: logger
+    )
+    routes.addRoutes(
+        JobsController(
+            scheduler: scheduler,
+            instanceID: configuration.instanceID,
+            schedulerRunning: configuration.jobs.enabled
+        ).routes,
+        atPath: "/api/v1/admin/jobs"
+    )
+    routes.addRoutes(
+        SalesReportController(
+            repository: DailySalesRepository(client: postgres, logger: logger),
+            calendar: SalesCalendar(timeZone: configuration.jobs.timeZone)
+        ).routes,
+        atPath: "/api/v1/admin/sales"
+    )
     options.extraRoutes?(routes)
 
     var app = Application(
@@ -132,6 +164,9 @@ public func buildApplication(
     app.addServices(postgres, redis)
     if let catalogCache { app.addServices(catalogCache.manager) }
     app.addServices(locks)
+    if let readCounter { app.addServices(readCounter) }
+    // Last to start, first to stop after the HTTP server: running jobs finish while their dependencies are up.
+    if configuration.jobs.enabled { app.addServices(scheduler) }
     app.beforeServerStarts {
         if configuration.migrateOnStart {
             try await configuration.database.waitUntilReachable(
@@ -143,4 +178,47 @@ public func buildApplication(
         logger.info("starting", metadata: ["configuration": "\(configuration.redactedDescription)"])
     }
     return app
+}
+
+/// The scheduler with the reference service's jobs (``ShopJobs``); run it only when `JOBS_ENABLED`.
+func makeScheduler(
+    configuration: ShopConfiguration,
+    redis: RedisClient,
+    postgres: PostgresClient,
+    catalog: (any CatalogRefreshing)?,
+    readCounter: CatalogReadCounter?,
+    accounts: Accounts,
+    logger: Logger
+) -> Scheduler {
+    var lockConfiguration = RedisLockConfiguration()
+    lockConfiguration.keyPrefix = configuration.jobs.keyPrefix + "lock:"
+    lockConfiguration.owner = configuration.instanceID
+    // Jobs only try their lock once per tick, so this lock manager needs no release listener (no service).
+    let locks = RedisLocks(client: redis, configuration: lockConfiguration, logger: logger)
+    var settings = SchedulerConfiguration()
+    settings.keyPrefix = configuration.jobs.keyPrefix
+    settings.instance = configuration.instanceID
+    settings.shutdownGracePeriod = configuration.jobs.shutdownGracePeriod
+    let jobs = ShopJobs(
+        configuration: configuration.jobs,
+        postgres: postgres,
+        catalog: catalog,
+        readCounter: readCounter,
+        sessions: accounts.service.sessions,
+        idempotencyRetention: configuration.orders.idempotencyRetention,
+        sales: DailySalesRepository(client: postgres, logger: logger),
+        logger: logger
+    )
+    do {
+        return try Scheduler(
+            jobs: try jobs.jobs(),
+            client: redis,
+            locks: locks,
+            configuration: settings,
+            logger: logger
+        )
+    } catch {
+        // Only reachable with a configuration that bypassed ShopConfiguration's validation.
+        preconditionFailure("invalid jobs configuration: \(error)")
+    }
 }

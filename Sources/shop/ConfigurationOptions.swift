@@ -219,6 +219,69 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var ordersKeyPrefix: String?
 
+    @Option(
+        name: .customLong("jobs-enabled"),
+        help: "Whether this instance runs scheduled jobs: true or false (JOBS_ENABLED, default true)."
+    )
+    var jobsEnabled: String?
+
+    @Option(
+        name: .customLong("jobs-time-zone"),
+        help: "Time zone of cron schedules and the daily sales day (JOBS_TIME_ZONE, default UTC)."
+    )
+    var jobsTimeZone: String?
+
+    @Option(
+        name: .customLong("jobs-cache-rebuild-schedule"),
+        help:
+            "When the hot catalog entries are rebuilt: @every <n>ms|s|m|h or cron (JOBS_CACHE_REBUILD_SCHEDULE, default @every 5m)."
+    )
+    var jobsCacheRebuildSchedule: String?
+
+    @Option(
+        name: .customLong("jobs-cache-rebuild-top"),
+        help: "How many most-read products the rebuild refreshes, 1-10000 (JOBS_CACHE_REBUILD_TOP, default 50)."
+    )
+    var jobsCacheRebuildTop: String?
+
+    @Option(
+        name: .customLong("jobs-cleanup-schedule"),
+        help: "When expired data is cleaned up: @every or cron (JOBS_CLEANUP_SCHEDULE, default @every 1h)."
+    )
+    var jobsCleanupSchedule: String?
+
+    @Option(
+        name: .customLong("jobs-daily-sales-schedule"),
+        help:
+            "When the previous day's sales are aggregated: @every or cron (JOBS_DAILY_SALES_SCHEDULE, default \"5 0 * * *\")."
+    )
+    var jobsDailySalesSchedule: String?
+
+    @Option(
+        name: .customLong("jobs-history-retention-hours"),
+        help: "Job runs older than this are removed, 1-8760 (JOBS_HISTORY_RETENTION_HOURS, default 168)."
+    )
+    var jobsHistoryRetentionHours: String?
+
+    @Option(
+        name: .customLong("jobs-shutdown-grace-seconds"),
+        help: "Seconds running jobs may finish at shutdown, 0-3600 (JOBS_SHUTDOWN_GRACE_SECONDS, default 10)."
+    )
+    var jobsShutdownGraceSeconds: String?
+
+    @Option(
+        name: .customLong("jobs-read-counts-flush-ms"),
+        help:
+            "Milliseconds between flushes of product read counts, 10-600000 (JOBS_READ_COUNTS_FLUSH_MS, default 5000)."
+    )
+    var jobsReadCountsFlushMs: String?
+
+    @Option(
+        name: .customLong("jobs-key-prefix"),
+        help: "Prefix of the scheduler's Redis keys (JOBS_KEY_PREFIX, default shop:jobs:)."
+    )
+    var jobsKeyPrefix: String?
+
     /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
     /// the key to standard error and exits with status 1.
     func load() throws -> ShopConfiguration {
@@ -253,6 +316,16 @@ struct ConfigurationOptions: ParsableArguments {
             (.idempotencyRetentionSeconds, self.idempotencyRetentionSeconds),
             (.idempotencyClaimTimeoutSeconds, self.idempotencyClaimTimeoutSeconds),
             (.ordersKeyPrefix, self.ordersKeyPrefix),
+            (.jobsEnabled, self.jobsEnabled),
+            (.jobsTimeZone, self.jobsTimeZone),
+            (.jobsCacheRebuildSchedule, self.jobsCacheRebuildSchedule),
+            (.jobsCacheRebuildTop, self.jobsCacheRebuildTop),
+            (.jobsCleanupSchedule, self.jobsCleanupSchedule),
+            (.jobsDailySalesSchedule, self.jobsDailySalesSchedule),
+            (.jobsHistoryRetentionHours, self.jobsHistoryRetentionHours),
+            (.jobsShutdownGraceSeconds, self.jobsShutdownGraceSeconds),
+            (.jobsReadCountsFlushMs, self.jobsReadCountsFlushMs),
+            (.jobsKeyPrefix, self.jobsKeyPrefix),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags {

@@ -274,12 +274,36 @@ struct ScheduleTests {
             schedule.latestTick(atOrBefore: wallTime("2026-03-01 11:00"), notBefore: wallTime("2026-03-01 06:01"))
                 == nil
         )
-        #expect(schedule.description == "cron \"0 */6 * * *\" UTC")
+        #expect(schedule.description == "cron 0 */6 * * * in UTC")
     }
 
     @Test func intervalsUnderAMillisecondAreRefused() {
         #expect(throws: SchedulerError.invalidSchedule("interval 0.0 seconds is shorter than 1 ms")) {
             try Schedule.every(.zero)
+        }
+    }
+}
+
+@Suite("Schedules from configuration")
+struct ScheduleParsingTests {
+    @Test(arguments: [
+        ("@every 500ms", "every 500ms"), ("@every 30s", "every 30s"), ("@every 5m", "every 300s"),
+        ("@every 2h", "every 7200s"), ("  @every 1s ", "every 1s"), ("5 0 * * *", "cron 5 0 * * * in UTC"),
+        ("@daily", "cron @daily in UTC"),
+    ])
+    func parses(_ text: String, _ expected: String) throws {
+        #expect(try Schedule.parse(text).description == expected)
+    }
+
+    @Test(arguments: ["@every", "@every 0s", "@every 10", "@every 1d", "@every -1s", "@every 1.5s"])
+    func refusesBadIntervals(_ text: String) {
+        #expect(throws: SchedulerError.self) { try Schedule.parse(text) }
+    }
+
+    @Test func cronErrorsComeThrough() {
+        #expect(throws: CronExpressionError.self) { try Schedule.parse("61 * * * *") }
+        #expect(throws: SchedulerError.invalidSchedule("unknown time zone \"Nowhere\"")) {
+            try Schedule.parse("0 0 * * *", timeZone: "Nowhere")
         }
     }
 }

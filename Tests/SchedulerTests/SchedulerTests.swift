@@ -27,128 +27,116 @@ func withRunning<T: Sendable>(
 
 @Suite("Scheduler across instances")
 struct SchedulerTests {
-    @Test func threeInstancesRunEachOfThirtyTicksExactlyOnce() async throws {
+    /// A client for reading what the demo processes recorded, closed afterwards.
+    func withObserver<T: Sendable>(_ body: (RedisClient) async throws -> T) async throws -> T {
+        let client = RedisClient(
+            configuration: try SchedulerTestSupport.redisConfiguration(),
+            logger: Logger(label: "observer")
+        )
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Runs per tick, and the ticks in order.
+    static func perTick(_ runs: [DemoRun]) -> (counts: [Int64: Int], ticks: [Int64]) {
+        let counts = Dictionary(grouping: runs, by: \.tick).mapValues(\.count)
+        return (counts, counts.keys.sorted())
+    }
+
+    @Test func threeProcessesRunEachOfThirtyTicksExactlyOnce() async throws {
         let prefix = SchedulerTestSupport.prefix()
-        let log = RunLog()
-        let job = ScheduledJob(
-            "every-second",
-            schedule: try .every(.seconds(1)),
-            lockAtMostFor: .seconds(5),
-            lockAtLeastFor: .milliseconds(500)
-        ) { context in
-            await log.record(context)
-            try await Task.sleep(for: .milliseconds(30))
-        }
-        let instances = try ["a", "b", "c"].map { try SchedulerInstance(name: $0, prefix: prefix, jobs: [job]) }
-        try await withRunning(instances) { _ in
-            try await SchedulerTestSupport.eventually(within: .seconds(60), "32 ticks ran") {
-                await log.runsPerTick.count >= 32
+        let nodes = try ["a", "b", "c"].map { try DemoProcess(instance: $0, prefix: prefix) }
+        try await withObserver { observer in
+            try await withDemoProcesses(nodes) {
+                try await SchedulerTestSupport.eventually(within: .seconds(90), "33 ticks ran") {
+                    Self.perTick(try await DemoRun.all(observer, prefix: prefix)).ticks.count >= 33
+                }
             }
-            try await SchedulerTestSupport.eventually("32 runs are in the history") {
-                try await instances[0].scheduler.history(of: "every-second", limit: 50).count >= 32
+            let runs = try await DemoRun.all(observer, prefix: prefix)
+            // The first tick may have been cut short by start-up and the last by the kill: judge the ones between.
+            let (counts, ticks) = Self.perTick(runs)
+            let judged = ticks.dropFirst().dropLast()
+            #expect(judged.count >= 31)
+            for tick in judged {
+                #expect(counts[tick] == 1, "tick \(tick) ran \(counts[tick] ?? 0) times")
             }
+            for (earlier, later) in zip(judged, judged.dropFirst()) {
+                #expect(later - earlier == 1000, "a tick between \(earlier) and \(later) did not run")
+            }
+            #expect(Set(runs.map(\.instance)).isSubset(of: ["a", "b", "c"]))
         }
-        let perTick = await log.runsPerTick
-        let ticks = perTick.keys.sorted()
-        #expect(ticks.count >= 32)
-        for (tick, runs) in perTick {
-            #expect(runs == 1, "tick \(tick) ran \(runs) times")
-        }
-        // None missed: consecutive whole seconds from the first to the last.
-        for (earlier, later) in zip(ticks, ticks.dropFirst()) {
-            #expect(later.timeIntervalSince(earlier) == 1, "a tick between \(earlier) and \(later) did not run")
-        }
-        // Every run is in the shared history, with the instance that ran it.
-        let reader = try SchedulerInstance(name: "reader", prefix: prefix, jobs: [job])
-        let history = try await reader.scheduler.history(of: "every-second", limit: 50)
-        await reader.client.shutdown()
-        #expect(history.count >= 32)
-        #expect(Set(history.map(\.tick)).count == history.count)
-        #expect(history.allSatisfy { ["a", "b", "c"].contains($0.instance) && $0.outcome == .succeeded })
     }
 
     @Test func aKilledHoldersLockFreesAfterLockAtMostForAndLaterTicksRunElsewhere() async throws {
         let prefix = SchedulerTestSupport.prefix()
-        let log = RunLog()
-        let job = ScheduledJob(
-            "long-on-a",
-            schedule: try .every(.seconds(1)),
-            lockAtMostFor: .seconds(2),
-            timeout: .seconds(120)
-        ) { context in
-            await log.record(context)
-            // Instance a hangs in its run (until it is killed); the others are quick.
-            if context.instance == "a" { try await Task.sleep(for: .seconds(120)) }
-        }
-        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
-        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
-        let c = try SchedulerInstance(name: "c", prefix: prefix, jobs: [job])
-        let observer = RedisClient(
-            configuration: try SchedulerTestSupport.redisConfiguration(),
-            logger: Logger(label: "observer")
-        )
-        defer { Task { await observer.shutdown() } }
-        let aTask = Task { try await a.scheduler.run() }
-        defer { aTask.cancel() }
-        try await SchedulerTestSupport.eventually("instance a started a run") { await log.count >= 1 }
-        try await withRunning([b, c]) { _ in
-            // While a holds the job (renewing its lease), b and c skip every tick.
-            try await Task.sleep(for: .milliseconds(2_500))
-            #expect(await log.entries.filter { $0.instance != "a" }.isEmpty)
-            // Kill a: its connection goes away without a release, as when a process dies.
-            let lockKey = "\(prefix)lock:{job:long-on-a}"
-            let ttl = try await observer.send(RedisCommand("PTTL", lockKey)).decode(as: Int.self)
-            let readAt = ContinuousClock.now
-            #expect(ttl > 0, "a holds the lock")
-            await a.client.shutdown()
-            aTask.cancel()
-            try await SchedulerTestSupport.eventually(within: .seconds(15), "b or c ran a later tick") {
-                await log.entries.contains { $0.instance != "a" }
+        let settings = ["LOCK_AT_MOST_FOR_MS": "2000", "LOCK_AT_LEAST_FOR_MS": "0"]
+        // Instance a's first run never finishes: it holds the job (renewing its lease) until it is killed.
+        let a = try DemoProcess(instance: "a", prefix: prefix, environment: settings.merging(["HANG": "1"]) { $1 })
+        try await withObserver { observer in
+            try await withDemoProcesses([a]) {
+                try await SchedulerTestSupport.eventually(within: .seconds(20), "instance a started its run") {
+                    !(try await DemoRun.all(observer, prefix: prefix)).isEmpty
+                }
+                let b = try DemoProcess(instance: "b", prefix: prefix, environment: settings)
+                let c = try DemoProcess(instance: "c", prefix: prefix, environment: settings)
+                try await withDemoProcesses([b, c]) {
+                    // While a lives, b and c find the job held at every tick.
+                    try await Task.sleep(for: .milliseconds(2_500))
+                    #expect(try await DemoRun.all(observer, prefix: prefix).allSatisfy { $0.instance == "a" })
+                    let ttl = try await observer.send(RedisCommand("PTTL", "\(prefix)lock:{job:demo}")).decode(
+                        as: Int.self
+                    )
+                    let readAt = Int64(Date().timeIntervalSince1970 * 1000)
+                    #expect(ttl > 0, "a holds the lock")
+                    a.kill()
+                    try await SchedulerTestSupport.eventually(within: .seconds(15), "b or c ran a later tick") {
+                        try await DemoRun.all(observer, prefix: prefix).contains { $0.instance != "a" }
+                    }
+                    let elsewhere = try await DemoRun.all(observer, prefix: prefix).filter { $0.instance != "a" }
+                    let first = try #require(elsewhere.min { $0.startedAt < $1.startedAt })
+                    // Not before the dead holder's lease could have run out.
+                    #expect(first.startedAt >= readAt + Int64(ttl) - 20, "started \(first.startedAt - readAt) ms after")
+                    try await SchedulerTestSupport.eventually(within: .seconds(15), "later ticks keep running") {
+                        try await DemoRun.all(observer, prefix: prefix).filter { $0.instance != "a" }.count >= 3
+                    }
+                }
             }
-            let firstElsewhere = try #require(await log.entries.first { $0.instance != "a" })
-            // Not before the dead holder's lease could have run out.
-            #expect(firstElsewhere.started >= readAt + .milliseconds(ttl) - .milliseconds(20))
-            try await SchedulerTestSupport.eventually(within: .seconds(15), "later ticks keep running elsewhere") {
-                await log.entries.filter { $0.instance != "a" }.count >= 3
-            }
+            let (counts, _) = Self.perTick(try await DemoRun.all(observer, prefix: prefix))
+            #expect(counts.values.allSatisfy { $0 == 1 })
         }
-        let perTick = await log.runsPerTick
-        #expect(perTick.values.allSatisfy { $0 == 1 })
     }
 
-    @Test func clockSkewBetweenInstancesCausesNoDoubleRun() async throws {
+    @Test func clockSkewBetweenProcessesCausesNoDoubleRun() async throws {
         let prefix = SchedulerTestSupport.prefix()
-        let log = RunLog()
         // No minimum hold: the tick watermark alone must stop the instance that is behind from repeating a tick
         // that the instance ahead already finished.
-        let job = ScheduledJob(
-            "skewed",
-            schedule: try .every(.seconds(1)),
-            lockAtMostFor: .seconds(5),
-            lockAtLeastFor: .zero
-        ) { context in
-            await log.record(context)
-        }
-        let instances = try [("behind", -400), ("exact", 0), ("ahead", 400)].map { name, offset in
-            try SchedulerInstance(
-                name: name,
+        let nodes = try [("behind", "-400"), ("exact", "0"), ("ahead", "400")].map { name, offset in
+            try DemoProcess(
+                instance: name,
                 prefix: prefix,
-                jobs: [job],
-                clock: OffsetWallClock(offset: .milliseconds(offset))
+                environment: ["CLOCK_OFFSET_MS": offset, "LOCK_AT_LEAST_FOR_MS": "0", "WORK_MS": "5"]
             )
         }
-        try await withRunning(instances) { _ in
-            try await SchedulerTestSupport.eventually(within: .seconds(40), "15 ticks ran") {
-                await log.runsPerTick.count >= 15
+        try await withObserver { observer in
+            try await withDemoProcesses(nodes) {
+                try await SchedulerTestSupport.eventually(within: .seconds(60), "17 ticks ran") {
+                    Self.perTick(try await DemoRun.all(observer, prefix: prefix)).ticks.count >= 17
+                }
             }
-        }
-        let perTick = await log.runsPerTick
-        for (tick, runs) in perTick {
-            #expect(runs == 1, "tick \(tick) ran \(runs) times")
-        }
-        let ticks = perTick.keys.sorted()
-        for (earlier, later) in zip(ticks, ticks.dropFirst()) {
-            #expect(later.timeIntervalSince(earlier) == 1)
+            let (counts, ticks) = Self.perTick(try await DemoRun.all(observer, prefix: prefix))
+            let judged = ticks.dropFirst().dropLast()
+            for tick in judged {
+                #expect(counts[tick] == 1, "tick \(tick) ran \(counts[tick] ?? 0) times")
+            }
+            for (earlier, later) in zip(judged, judged.dropFirst()) {
+                #expect(later - earlier == 1000, "a tick between \(earlier) and \(later) did not run")
+            }
         }
     }
 
@@ -318,19 +306,37 @@ struct SchedulerRunTests {
         }
     }
 
-    @Test func lockAtLeastForKeepsTheJobTakenAfterAQuickRun() async throws {
+    @Test func lockAtLeastForKeepsTheJobTakenAfterAQuickScheduledRunButNotAfterAManualOne() async throws {
         let prefix = SchedulerTestSupport.prefix()
-        let job = try Self.hourly("quick", lockAtLeastFor: .seconds(3)) { _ in }
-        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
-        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
-        try await withRunning([a, b]) { _ in
-            try await SchedulerTestSupport.eventually("a runs it") { (try? await a.scheduler.runNow("quick")) != nil }
-            try await SchedulerTestSupport.eventually("the run is recorded") {
+        // One scheduled run: the start-up catch-up of an hourly job whose last tick is two hours old.
+        let quick = try Self.hourly("quick", missedTicks: .runOnce, lockAtLeastFor: .seconds(3)) { _ in }
+        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [quick])
+        let hour = Int64(3_600_000)
+        let latestDue = Date().epochMilliseconds / hour * hour
+        _ = try await a.scheduler.store.claim(job: "quick", tick: Date(epochMilliseconds: latestDue - 2 * hour))
+        let lockKey = "\(prefix)lock:{job:quick}"
+        try await withRunning([a]) { _ in
+            try await SchedulerTestSupport.eventually("the scheduled run is recorded") {
                 try await a.scheduler.history(of: "quick").count == 1
             }
-            let ttl = try await a.client.send(RedisCommand("PTTL", "\(prefix)lock:{job:quick}")).decode(as: Int.self)
-            #expect(ttl > 0 && ttl <= 3_000, "the lock stays until 3 s after the start (PTTL \(ttl))")
-            await #expect(throws: SchedulerError.alreadyRunning("quick")) { try await b.scheduler.runNow("quick") }
+            // Recorded after the work finished; the lock is still taken until 3 s after the start.
+            let ttl = try await a.client.send(RedisCommand("PTTL", lockKey)).decode(as: Int.self)
+            #expect(ttl > 0 && ttl <= 3_000, "PTTL \(ttl)")
+            await #expect(throws: SchedulerError.alreadyRunning("quick")) { try await a.scheduler.runNow("quick") }
+        }
+        // A manual run releases the lock as soon as it finishes.
+        let manual = try Self.hourly("manual-quick", lockAtLeastFor: .seconds(3)) { _ in }
+        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [manual])
+        try await withRunning([b]) { _ in
+            try await SchedulerTestSupport.eventually("b runs it") {
+                (try? await b.scheduler.runNow("manual-quick")) != nil
+            }
+            try await SchedulerTestSupport.eventually("the run is recorded") {
+                try await b.scheduler.history(of: "manual-quick").count == 1
+            }
+            let exists = try await b.client.send(RedisCommand("EXISTS", "\(prefix)lock:{job:manual-quick}"))
+            #expect(try exists.decode(as: Int.self) == 0)
+            #expect((try? await b.scheduler.runNow("manual-quick")) != nil)
         }
     }
 

@@ -282,6 +282,31 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         return sessions.sorted { ($0.createdAt, $0.handle) > ($1.createdAt, $1.handle) }
     }
 
+    /// Removes the entries of a user's index whose session has ended (idle timeout, absolute lifetime, or a
+    /// session key that is gone), for cleanup jobs: listings skip and drop such entries too, but only for users
+    /// who look. One script and one pipeline; the index key itself expires with its newest session.
+    /// - Parameter userID: The user.
+    /// - Returns: How many entries were removed because their session key was gone (entries past their
+    ///   deadline are dropped as well, uncounted).
+    @discardableResult
+    public func pruneIndex(userID: String) async throws -> Int {
+        let index = try Self.checked(userID, self.keys)
+        let members = try await self.indexMembers(index)
+        guard !members.isEmpty else { return 0 }
+        let results = try await self.redis.pipeline(
+            members.map { RedisCommand("EXISTS", self.keys.session(hash: $0)) }
+        )
+        var gone: [String] = []
+        for (hash, result) in zip(members, results) where try result.get().decode(as: Int.self) == 0 {
+            gone.append(hash)
+        }
+        guard !gone.isEmpty else { return 0 }
+        var remove = RedisCommand("ZREM")
+        remove.append(index)
+        remove.append(contentsOf: gone)
+        return try await self.redis.send(remove).decode(as: Int.self)
+    }
+
     // MARK: - Internals
 
     private func insert(

@@ -19,4 +19,6 @@ public struct JobContext: Sendable {
     public let lease: RedisLockLease
     /// A logger with the job, run and tick as metadata.
     public let logger: Logger
+    /// The scheduler running the job (for jobs that maintain it, such as pruning its run history).
+    public let scheduler: Scheduler
 }

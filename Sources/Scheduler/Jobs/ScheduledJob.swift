@@ -21,8 +21,9 @@ public struct ScheduledJob: Sendable {
     /// The lock's lease: if the instance running the job dies, the job is free again after at most this long.
     /// While the instance lives, the lease is renewed, so a run may last longer (up to ``timeout``).
     public var lockAtMostFor: Duration
-    /// The lock stays taken at least this long after a run started, even if the run finished sooner. Keep it
-    /// longer than the clock difference between instances and shorter than the interval.
+    /// The lock stays taken at least this long after a scheduled run started, even if the run finished
+    /// sooner. Keep it longer than the clock difference between instances and shorter than the interval.
+    /// Manual runs claim no tick and release the lock when they finish.
     public var lockAtLeastFor: Duration
     /// A run is cancelled after this long (nil: never) and recorded as timed out.
     public var timeout: Duration?

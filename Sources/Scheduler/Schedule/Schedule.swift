@@ -38,12 +38,12 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
         return Schedule(kind: .cron(parsed, zone, name: timeZone))
     }
 
-    /// A readable form: `every 1s`, `cron "5 0 * * *" UTC`.
+    /// A readable form: `every 1s`, `cron 5 0 * * * in UTC`.
     public var description: String {
         switch self.kind {
         case .interval(let milliseconds):
             milliseconds % 1000 == 0 ? "every \(milliseconds / 1000)s" : "every \(milliseconds)ms"
-        case .cron(let expression, _, let name): "cron \"\(expression.source)\" \(name)"
+        case .cron(let expression, _, let name): "cron \(expression.source) in \(name)"
         }
     }
 

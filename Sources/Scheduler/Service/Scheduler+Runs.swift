@@ -129,7 +129,8 @@ extension Scheduler {
             runID: run.runID,
             instance: self.configuration.instance,
             lease: lease,
-            logger: logger
+            logger: logger,
+            scheduler: self
         )
         do {
             let ttl = (job.timeout ?? job.lockAtMostFor) + self.configuration.shutdownGracePeriod
@@ -142,7 +143,9 @@ extension Scheduler {
         var outcome = JobOutcome.succeeded
         var errorText: String?
         do {
-            try await self.locks.withLease(lease, lease: job.lockAtMostFor, holdAtLeast: job.lockAtLeastFor) { _ in
+            // The minimum hold protects a tick from being run twice; a manual run claims no tick.
+            let hold = run.manual ? Duration.zero : job.lockAtLeastFor
+            try await self.locks.withLease(lease, lease: job.lockAtMostFor, holdAtLeast: hold) { _ in
                 try await self.perform(job, context: context)
             }
         } catch RunStop.timedOut {

@@ -168,7 +168,7 @@ public final class Scheduler: Service, Sendable {
     public struct JobStatus: Sendable {
         /// The job's name.
         public var name: String
-        /// Its schedule, readable (`every 60s`, `cron "5 0 * * *" UTC`).
+        /// Its schedule, readable (`every 60s`, `cron 5 0 * * * in UTC`).
         public var schedule: String
         /// Its next tick after now (on this instance's clock), nil if it never runs again.
         public var nextRun: Date?

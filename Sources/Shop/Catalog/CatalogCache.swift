@@ -53,6 +53,14 @@ public struct CatalogCache: Sendable {
         try await self.pages.get("\(offset):\(limit)", load: load)
     }
 
+    /// Reloads the product's entry now, whatever is cached (for the scheduled rebuild of hot entries). A
+    /// concurrent eviction still wins: a value loaded before a write is not stored after it.
+    /// - Returns: True when the entry was stored.
+    @discardableResult
+    func refreshProduct(id: UUID, load: @escaping @Sendable () async throws -> ByteBuffer?) async throws -> Bool {
+        try await self.products.refresh(Self.key(id), load: load).stored
+    }
+
     /// An order took some of the product's stock: evicts the product's entry so its next read shows the new
     /// stock. List pages keep theirs until their (shorter) TTL: evicting every page on every order would
     /// empty the list cache during a sale.

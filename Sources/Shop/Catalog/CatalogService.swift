@@ -16,6 +16,8 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
     public let cache: CatalogCache?
     /// Told after an admin's write of a product committed (stock may have changed outside orders).
     let productWritten: @Sendable (UUID) async -> Void
+    /// Counts product reads for the cache-rebuild job; nil when nothing counts them.
+    public let reads: CatalogReadCounter?
 
     /// Creates the service.
     /// - Parameters:
@@ -23,14 +25,17 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
     ///   - cache: The cache, or nil to read the repository every time.
     ///   - productWritten: Called with the product's id after an update or delete committed (and the cache
     ///     evicted), for state derived from a product outside the cache, such as stock counters.
+    ///   - reads: Counts product reads (for the scheduled rebuild of the most-read entries).
     public init(
         repository: Repository,
         cache: CatalogCache?,
-        productWritten: @escaping @Sendable (UUID) async -> Void = { _ in }
+        productWritten: @escaping @Sendable (UUID) async -> Void = { _ in },
+        reads: CatalogReadCounter? = nil
     ) {
         self.repository = repository
         self.cache = cache
         self.productWritten = productWritten
+        self.reads = reads
     }
 
     /// The product with `id`, or nil.
@@ -41,6 +46,7 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
 
     /// The product with `id` as the API shows it (the `data` of `GET /api/v1/products/{id}`), or nil.
     public func productJSON(id: UUID) async throws -> ByteBuffer? {
+        self.reads?.record(id)
         guard let cache else { return try await self.repository.find(id: id).map(ProductJSON.encode) }
         return try await self.productJSON(id: id, cache: cache)
     }
@@ -48,6 +54,16 @@ public struct CatalogService<Repository: ProductRepository>: Sendable {
     private func productJSON(id: UUID, cache: CatalogCache) async throws -> ByteBuffer? {
         let repository = self.repository
         return try await cache.productJSON(id: id) { try await repository.find(id: id).map(ProductJSON.encode) }
+    }
+
+    /// Reloads the cached product from the repository (the scheduled rebuild of hot entries).
+    /// - Returns: True when the cache now holds the fresh entry; false without a cache, or when a write
+    ///   raced with the reload (the write's eviction wins) or Redis was unavailable.
+    @discardableResult
+    public func refreshCached(id: UUID) async throws -> Bool {
+        guard let cache else { return false }
+        let repository = self.repository
+        return try await cache.refreshProduct(id: id) { try await repository.find(id: id).map(ProductJSON.encode) }
     }
 
     /// One page of products and the total.

@@ -32,6 +32,8 @@ public struct ShopConfiguration: Sendable {
     public var cache: CatalogCacheConfiguration
     /// Inventory strategy and idempotency (`INVENTORY_*`, `IDEMPOTENCY_*`, `ORDERS_KEY_PREFIX`).
     public var orders: OrdersConfiguration
+    /// Scheduled jobs (`JOBS_*`).
+    public var jobs: JobsConfiguration
 
     /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
     public init() {
@@ -50,6 +52,7 @@ public struct ShopConfiguration: Sendable {
         self.accounts = AccountsConfiguration()
         self.cache = CatalogCacheConfiguration()
         self.orders = OrdersConfiguration()
+        self.jobs = JobsConfiguration()
     }
 
     /// The default `DATABASE_URL`.

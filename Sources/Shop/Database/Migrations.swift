@@ -89,5 +89,26 @@ extension Migration {
                 "CREATE INDEX idempotency_records_created_at_idx ON idempotency_records (created_at)",
             ]
         ),
+        Migration(
+            version: 5,
+            name: "daily_sales",
+            statements: [
+                // One row per day (in JOBS_TIME_ZONE) and currency, written by the daily-sales job: the day's
+                // rows are replaced in one transaction, so re-running a day gives the same totals.
+                """
+                CREATE TABLE daily_sales (
+                    day date NOT NULL,
+                    currency char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+                    orders integer NOT NULL CHECK (orders >= 0),
+                    units bigint NOT NULL CHECK (units >= 0),
+                    revenue numeric(14, 2) NOT NULL CHECK (revenue >= 0),
+                    computed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (day, currency)
+                )
+                """,
+                // The daily batch reads one day of orders by creation time.
+                "CREATE INDEX orders_created_at_idx ON orders (created_at)",
+            ]
+        ),
     ]
 }

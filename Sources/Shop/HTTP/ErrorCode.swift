@@ -40,6 +40,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let conflict = ErrorCode("CONFLICT", "Conflict")
     public static let outOfStock = ErrorCode("OUT_OF_STOCK", "Out of Stock")
     public static let idempotencyKeyInUse = ErrorCode("IDEMPOTENCY_KEY_IN_USE", "Idempotency Key In Use")
+    /// A manual run of a scheduled job while it runs (on any instance).
+    public static let jobAlreadyRunning = ErrorCode("JOB_ALREADY_RUNNING", "Job Already Running")
     public static let payloadTooLarge = ErrorCode("PAYLOAD_TOO_LARGE", "Payload Too Large")
     public static let unsupportedMediaType = ErrorCode("UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type")
     public static let validationFailed = ErrorCode("VALIDATION_FAILED", "Validation Failed")
@@ -53,7 +55,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ErrorCode] = [
         .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .invalidCredentials, .forbidden,
         .crossSiteRequest, .notFound, .methodNotAllowed,
-        .requestTimeout, .conflict, .outOfStock, .idempotencyKeyInUse, .payloadTooLarge, .unsupportedMediaType,
+        .requestTimeout, .conflict, .outOfStock, .idempotencyKeyInUse, .jobAlreadyRunning, .payloadTooLarge,
+        .unsupportedMediaType,
         .validationFailed, .idempotencyKeyReused, .tooManyRequests,
         .internalError, .dependencyUnavailable, .serviceUnavailable,
     ]

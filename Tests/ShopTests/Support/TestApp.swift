@@ -25,6 +25,8 @@ func testConfiguration(database: DatabaseURL) throws -> ShopConfiguration {
     configuration.healthTimeout = .seconds(2)
     // Cache keys of its own: tests on different databases must never read each other's cached catalog.
     configuration.cache.keyPrefix = "test:cache:\(UUID().uuidString.prefix(8).lowercased()):"
+    // Scheduler state of its own too: job locks, tick watermarks and run history are per deployment.
+    configuration.jobs.keyPrefix = "test:jobs:\(UUID().uuidString.prefix(8).lowercased()):"
     return configuration
 }
 

@@ -144,6 +144,7 @@ let package = Package(
             dependencies: [
                 "RedisClient",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

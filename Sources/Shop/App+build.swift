@@ -93,13 +93,21 @@ public func buildApplication(
     lockConfiguration.keyPrefix = configuration.orders.keyPrefix + "lock:"
     lockConfiguration.owner = configuration.instanceID
     let locks = RedisLocks(client: redis, configuration: lockConfiguration, logger: logger)
+    // Notifications: an inbox in PostgreSQL, announced on Redis pub/sub, pushed to open SSE streams here.
+    let notifications = Notifications(
+        configuration: configuration.notifications,
+        postgres: postgres,
+        redis: redis,
+        logger: logger
+    )
     let orders = Orders(
         configuration: configuration.orders,
         postgres: postgres,
         redis: redis,
         locks: locks,
         catalogCache: catalogCache,
-        logger: logger
+        logger: logger,
+        orderPlaced: { user, order in await notifications.orderPlaced(order, user: user, postgres: postgres) }
     )
     // Product reads are counted (per instance, flushed to Redis) for the scheduled rebuild of hot entries.
     let readCounter = catalogCache.map { _ in
@@ -149,6 +157,8 @@ public func buildApplication(
         ).routes,
         atPath: "/api/v1/admin/sales"
     )
+    routes.addRoutes(notifications.controller.routes, atPath: "/api/v1/notifications")
+    routes.addRoutes(notifications.controller.adminRoutes, atPath: "/api/v1/admin/notifications")
     options.extraRoutes?(routes)
 
     var app = Application(
@@ -163,7 +173,7 @@ public func buildApplication(
     // after these) stops first and drains in-flight requests while PostgreSQL is still up.
     app.addServices(postgres, redis)
     if let catalogCache { app.addServices(catalogCache.manager) }
-    app.addServices(locks)
+    app.addServices(locks, notifications.listeners)
     if let readCounter { app.addServices(readCounter) }
     // Last to start, first to stop after the HTTP server: running jobs finish while their dependencies are up.
     if configuration.jobs.enabled { app.addServices(scheduler) }

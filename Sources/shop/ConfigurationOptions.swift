@@ -282,6 +282,39 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var jobsKeyPrefix: String?
 
+    @Option(
+        name: .customLong("notifications-channel"),
+        help: "Redis channel instances announce notifications on (NOTIFICATIONS_CHANNEL, default shop:notifications)."
+    )
+    var notificationsChannel: String?
+
+    @Option(
+        name: .customLong("notifications-stream-buffer"),
+        help:
+            "Events buffered per open stream before a slow client is dropped, 1-100000 (NOTIFICATIONS_STREAM_BUFFER, default 256)."
+    )
+    var notificationsStreamBuffer: String?
+
+    @Option(
+        name: .customLong("notifications-max-streams"),
+        help: "Open notification streams one instance accepts, 1-1000000 (NOTIFICATIONS_MAX_STREAMS, default 10000)."
+    )
+    var notificationsMaxStreams: String?
+
+    @Option(
+        name: .customLong("notifications-heartbeat-seconds"),
+        help:
+            "Seconds between keep-alive comments on idle streams, 1-3600 (NOTIFICATIONS_HEARTBEAT_SECONDS, default 15)."
+    )
+    var notificationsHeartbeatSeconds: String?
+
+    @Option(
+        name: .customLong("notifications-low-stock-threshold"),
+        help:
+            "Admins are notified when an order leaves this many units or fewer, 0-1000000 (NOTIFICATIONS_LOW_STOCK_THRESHOLD, default 5)."
+    )
+    var notificationsLowStockThreshold: String?
+
     /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
     /// the key to standard error and exits with status 1.
     func load() throws -> ShopConfiguration {
@@ -326,6 +359,11 @@ struct ConfigurationOptions: ParsableArguments {
             (.jobsShutdownGraceSeconds, self.jobsShutdownGraceSeconds),
             (.jobsReadCountsFlushMs, self.jobsReadCountsFlushMs),
             (.jobsKeyPrefix, self.jobsKeyPrefix),
+            (.notificationsChannel, self.notificationsChannel),
+            (.notificationsStreamBuffer, self.notificationsStreamBuffer),
+            (.notificationsMaxStreams, self.notificationsMaxStreams),
+            (.notificationsHeartbeatSeconds, self.notificationsHeartbeatSeconds),
+            (.notificationsLowStockThreshold, self.notificationsLowStockThreshold),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags {

@@ -34,6 +34,8 @@ public struct ShopConfiguration: Sendable {
     public var orders: OrdersConfiguration
     /// Scheduled jobs (`JOBS_*`).
     public var jobs: JobsConfiguration
+    /// Notifications (`NOTIFICATIONS_*`).
+    public var notifications: NotificationsConfiguration
 
     /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
     public init() {
@@ -53,6 +55,7 @@ public struct ShopConfiguration: Sendable {
         self.cache = CatalogCacheConfiguration()
         self.orders = OrdersConfiguration()
         self.jobs = JobsConfiguration()
+        self.notifications = NotificationsConfiguration()
     }
 
     /// The default `DATABASE_URL`.

@@ -110,5 +110,29 @@ extension Migration {
                 "CREATE INDEX orders_created_at_idx ON orders (created_at)",
             ]
         ),
+        Migration(
+            version: 6,
+            name: "notifications",
+            statements: [
+                // The inbox. `seq` numbers one user's notifications 1, 2, 3, ... with no gaps (assigned under a
+                // per-user advisory lock, so commit order is seq order): it is the id the API and the SSE
+                // stream use, and a stream that sees seq n+2 after n knows it missed n+1.
+                """
+                CREATE TABLE notifications (
+                    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    seq bigint NOT NULL CHECK (seq > 0),
+                    kind text NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+                    title text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+                    body text NOT NULL CHECK (length(body) <= 2000),
+                    data jsonb NOT NULL DEFAULT '{}',
+                    broadcast_id uuid,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    read_at timestamptz,
+                    PRIMARY KEY (user_id, seq)
+                )
+                """,
+                "CREATE INDEX notifications_broadcast_id_idx ON notifications (broadcast_id) WHERE broadcast_id IS NOT NULL",
+            ]
+        ),
     ]
 }

@@ -29,6 +29,8 @@ public struct OrderService: Sendable {
     let logger: Logger
     /// Told, after an order committed, which products' stock it took.
     let stockTaken: @Sendable ([UUID]) async -> Void
+    /// Told, after an order committed (not for replays), which user placed which order.
+    let orderPlaced: @Sendable (UUID, Order) async -> Void
 
     /// Creates the service.
     public init(
@@ -37,9 +39,11 @@ public struct OrderService: Sendable {
         idempotency: IdempotencyStore,
         retention: Duration,
         logger: Logger,
-        stockTaken: @escaping @Sendable ([UUID]) async -> Void = { _ in }
+        stockTaken: @escaping @Sendable ([UUID]) async -> Void = { _ in },
+        orderPlaced: @escaping @Sendable (UUID, Order) async -> Void = { _, _ in }
     ) {
         self.stockTaken = stockTaken
+        self.orderPlaced = orderPlaced
         self.strategy = strategy
         self.repository = repository
         self.idempotency = idempotency
@@ -95,7 +99,13 @@ public struct OrderService: Sendable {
             await self.idempotency.release(userID: userID, idempotencyKey: idempotencyKey, owner: owner)
             throw error
         }
-        if answer.status == 201 && !answer.replayed { await self.stockTaken(lines.map(\.productID)) }
+        if answer.status == 201 && !answer.replayed {
+            await self.stockTaken(lines.map(\.productID))
+            struct Placed: Decodable { var data: Order }
+            if let placed = try? JSONCoding.decoder.decode(Placed.self, from: Data(answer.body.utf8)) {
+                await self.orderPlaced(userID, placed.data)
+            }
+        }
         await self.idempotency.settle(
             userID: userID,
             idempotencyKey: idempotencyKey,

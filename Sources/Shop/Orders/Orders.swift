@@ -22,7 +22,8 @@ struct Orders {
         redis: RedisClient,
         locks: RedisLocks,
         catalogCache: CatalogCache?,
-        logger: Logger
+        logger: Logger,
+        orderPlaced: @escaping @Sendable (UUID, Order) async -> Void = { _, _ in }
     ) {
         self.strategy = Self.strategy(configuration, postgres: postgres, redis: redis, locks: locks)
         self.repository = OrderRepository(client: postgres, logger: logger)
@@ -42,7 +43,8 @@ struct Orders {
                 // The cached product shows the stock; orders check PostgreSQL, never the cache.
                 guard let catalogCache else { return }
                 for id in ids { await catalogCache.stockChanged(id: id) }
-            }
+            },
+            orderPlaced: orderPlaced
         )
         self.controller = OrdersController(service: self.service, repository: self.repository)
     }

@@ -1,0 +1,238 @@
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// `GET /api/v1/notifications`, `GET /api/v1/notifications/stream` (Server-Sent Events),
+/// `POST /api/v1/notifications/{id}/read` for signed-in users; `POST /api/v1/admin/notifications` for admins.
+struct NotificationsController: Sendable {
+    let service: NotificationService
+    let repository: NotificationRepository
+    let hub: NotificationHub
+    let heartbeat: Duration
+
+    /// The routes, to add under `/api/v1/notifications`.
+    var routes: RouteCollection<ShopRequestContext> {
+        let routes = RouteCollection(context: ShopRequestContext.self)
+        routes.add(middleware: RequireUser())
+        routes.get(use: self.list)
+        routes.get("stream", use: self.stream)
+        routes.post(":id/read", use: self.markRead)
+        return routes
+    }
+
+    /// The routes, to add under `/api/v1/admin/notifications`.
+    var adminRoutes: RouteCollection<ShopRequestContext> {
+        let routes = RouteCollection(context: ShopRequestContext.self)
+        routes.add(middleware: RequireRole(.admin))
+        routes.post(use: self.broadcast)
+        return routes
+    }
+
+    @Sendable func list(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        [Notification], InboxMeta
+    > {
+        let user = try context.requireUser()
+        let pagination = try Pagination(request: request)
+        var unreadOnly = false
+        if let value = request.uri.queryParameters["unread"] {
+            switch value {
+            case "true": unreadOnly = true
+            case "false": unreadOnly = false
+            default:
+                throw APIError.invalidParameters([
+                    FieldError(field: "unread", code: .invalidFormat, message: "must be true or false")
+                ])
+            }
+        }
+        let page = try await self.repository.page(
+            user: user.id,
+            unreadOnly: unreadOnly,
+            offset: pagination.offset,
+            limit: pagination.size
+        )
+        let meta = PageMeta(page: pagination.page, size: pagination.size, totalItems: page.total)
+        return Envelope(
+            data: page.items,
+            meta: InboxMeta(
+                page: meta.page,
+                size: meta.size,
+                totalItems: meta.totalItems,
+                totalPages: meta.totalPages,
+                unread: page.unread
+            )
+        )
+    }
+
+    @Sendable func markRead(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        Notification, EmptyMeta
+    > {
+        let user = try context.requireUser()
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Int64(text), id > 0 else {
+            throw APIError.invalidParameters([
+                FieldError(field: "id", code: .invalidFormat, message: "must be a positive integer")
+            ])
+        }
+        guard let notification = try await self.repository.markRead(user: user.id, seq: id) else {
+            throw APIError.notFound("You have no notification \(id).")
+        }
+        return Envelope(data: notification)
+    }
+
+    @Sendable func broadcast(_ request: Request, context: ShopRequestContext) async throws -> Response {
+        let input = try await request.decodeJSON(as: BroadcastInput.self, context: context)
+        var validator = Validator()
+        let title = input.title.trimmingCharacters(in: .whitespacesAndNewlines)
+        validator.require(!title.isEmpty, field: "title", code: .tooShort, message: "must not be blank")
+        validator.require(
+            title.count <= 200,
+            field: "title",
+            code: .tooLong,
+            message: "must have at most 200 characters"
+        )
+        validator.require(
+            input.body.count <= 2000,
+            field: "body",
+            code: .tooLong,
+            message: "must have at most 2000 characters"
+        )
+        try validator.throwIfInvalid()
+        let recipients = try await self.service.broadcast(title: title, body: input.body)
+        return try context.responseEncoder.encode(
+            Envelope(data: BroadcastResult(recipients: recipients)),
+            from: request,
+            context: context
+        ).withStatus(.accepted)
+    }
+
+    @Sendable func stream(_ request: Request, context: ShopRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        let lastEventID = try Self.lastEventID(request)
+        guard let stream = self.hub.open(user: user.id) else {
+            var error = APIError(
+                status: .serviceUnavailable,
+                code: .serviceUnavailable,
+                detail: "This instance has too many open notification streams; try again."
+            )
+            error.headers[.retryAfter] = "5"
+            throw error
+        }
+        let repository = self.repository
+        let hub = self.hub
+        let heartbeat = self.heartbeat
+        let body = ResponseBody { writer in
+            defer { hub.close(stream.id) }
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: heartbeat)
+                            stream.continuation.yield(.heartbeat)
+                        }
+                    }
+                    var sender = StreamSender(user: user.id, lastSent: lastEventID ?? 0, repository: repository)
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+                    // A reconnect starts with what it missed; a new stream starts with what happens next.
+                    if lastEventID != nil { try await sender.catchUp(&writer) }
+                    for await event in stream.events {
+                        switch event {
+                        case .notification(let notification): try await sender.send(notification, &writer)
+                        case .catchUp: try await sender.catchUp(&writer)
+                        case .heartbeat: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                stream.continuation.finish()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
+            body: body
+        )
+    }
+
+    /// `Last-Event-ID` (what a browser's `EventSource` sends on reconnect) or `?lastEventId=`.
+    static func lastEventID(_ request: Request) throws -> Int64? {
+        let text = request.headers[.lastEventID] ?? request.uri.queryParameters["lastEventId"].map(String.init)
+        guard let text else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw APIError.invalidParameters([
+                FieldError(
+                    field: "Last-Event-ID",
+                    code: .invalidFormat,
+                    message: "must be a notification id (0 or more)"
+                )
+            ])
+        }
+        return value
+    }
+}
+
+/// Writes one stream's events in inbox order, without gaps or repeats: a notification is sent only if it is the
+/// next one (`lastSent + 1`); an older one was sent already; a newer one means one was missed (announcements
+/// from two instances can cross), so the inbox is read from `lastSent` instead.
+struct StreamSender {
+    let user: UUID
+    var lastSent: Int64
+    let repository: NotificationRepository
+
+    mutating func send(_ notification: Notification, _ writer: inout any ResponseBodyWriter) async throws {
+        if notification.id <= self.lastSent { return }
+        if notification.id == self.lastSent + 1 {
+            try await self.write(notification, &writer)
+        } else {
+            try await self.catchUp(&writer)
+        }
+    }
+
+    mutating func catchUp(_ writer: inout any ResponseBodyWriter) async throws {
+        while true {
+            let missed = try await self.repository.after(user: self.user, seq: self.lastSent, limit: 500)
+            for notification in missed { try await self.write(notification, &writer) }
+            if missed.count < 500 { return }
+        }
+    }
+
+    private mutating func write(_ notification: Notification, _ writer: inout any ResponseBodyWriter) async throws {
+        var buffer = ByteBuffer()
+        buffer.writeString("id: \(notification.id)\nevent: \(notification.kind)\ndata: ")
+        buffer.writeBytes(try JSONCoding.encoder.encode(notification))
+        buffer.writeString("\n\n")
+        try await writer.write(buffer)
+        self.lastSent = notification.id
+    }
+}
+
+/// `meta` of the inbox: the page, and how many are unread in all.
+struct InboxMeta: Codable, Sendable, Equatable {
+    var page: Int
+    var size: Int
+    var totalItems: Int
+    var totalPages: Int
+    var unread: Int
+}
+
+struct BroadcastInput: Decodable, Sendable {
+    var title: String
+    var body: String
+}
+
+struct BroadcastResult: Codable, Sendable, Equatable {
+    var recipients: Int
+}
+
+extension HTTPField.Name {
+    /// `Last-Event-ID`.
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+}

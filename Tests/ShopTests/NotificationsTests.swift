@@ -1,0 +1,305 @@
+import AsyncHTTPClient
+import PostgresNIO
+import RedisClient
+import Testing
+
+@testable import Shop
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Notifications: the inbox, streams on any instance, catch-up with `Last-Event-ID`, Redis restarts.
+@Suite("Notifications")
+struct NotificationsTests {
+    /// A channel of the test's own, so parallel tests never see each other's announcements.
+    static func isolated(_ extra: @escaping @Sendable (inout ShopConfiguration) -> Void = { _ in })
+        -> ConfigurationTweak
+    {
+        .with { configuration in
+            configuration.notifications.channel = String(
+                (configuration.accounts.sessionKeyPrefix + "notify").prefix(64)
+            )
+            extra(&configuration)
+        }
+    }
+
+    static func decode(_ event: SSEEvent) throws -> Notification {
+        try JSONCoding.decoder.decode(Notification.self, from: Data(event.data.utf8))
+    }
+
+    @Test func anOrderOnOneInstanceReachesTheBuyersStreamOnAnother() async throws {
+        try await withOrderInstances(count: 2, configure: Self.isolated()) { shop in
+            let buyer = try await shop.signIn("buyer@notify.test")
+            let product = try await shop.insertProduct(stock: 10, price: "3.00")
+            let stream = try await SSEStream.open(shop.http, port: shop.ports[1], cookie: buyer)
+            #expect(stream.status == 200)
+            #expect(stream.contentType == "text/event-stream")
+            defer { Task { await stream.close() } }
+            // The stream is registered once the response head arrived; an order on instance 1 of 2 ...
+            let order = try await shop.order(product, quantity: 2, cookie: buyer, key: "n-1", instance: 0)
+            #expect(order.status == 201)
+            let events = try await stream.waitForEvents(1)
+            #expect(events.first?.id == "1")
+            #expect(events.first?.event == "order.placed")
+            let notification = try Self.decode(try #require(events.first))
+            #expect(notification.kind == "order.placed")
+            #expect(notification.data["total"] == "6.00")
+            #expect(notification.body == "Your order of 2 items (6.00 USD) was placed.")
+            // ... and the inbox lists it on either instance.
+            let inbox = try await shop.send(.GET, "/api/v1/notifications", instance: 1, cookie: buyer)
+            #expect(inbox.status == 200)
+            #expect(inbox.body.contains(#""unread":1"#) && inbox.body.contains(#""kind":"order.placed""#))
+        }
+    }
+
+    @Test func aReconnectWithLastEventIDGetsExactlyWhatItMissedInOrder() async throws {
+        try await withOrderInstances(count: 2, configure: Self.isolated()) { shop in
+            let admin = try await shop.signIn("admin@notify.test", role: .admin)
+            let user = try await shop.signIn("user@notify.test")
+            func broadcast(_ title: String, instance: Int = 0) async throws {
+                let reply = try await shop.send(
+                    .POST,
+                    "/api/v1/admin/notifications",
+                    instance: instance,
+                    cookie: admin,
+                    body: #"{"title":"\#(title)","body":"to everyone"}"#
+                )
+                #expect(reply.status == 202, "\(reply.body)")
+            }
+            let first = try await SSEStream.open(shop.http, port: shop.ports[1], cookie: user)
+            try await broadcast("one")
+            try await broadcast("two", instance: 1)
+            #expect(try await first.waitForEvents(2).map(\.id) == ["1", "2"])
+            await first.close()
+            // Missed while disconnected:
+            for title in ["three", "four", "five"] { try await broadcast(title) }
+            let second = try await SSEStream.open(shop.http, port: shop.ports[0], cookie: user, lastEventID: "2")
+            defer { Task { await second.close() } }
+            let replayed = try await second.waitForEvents(3)
+            #expect(replayed.map(\.id) == ["3", "4", "5"])
+            #expect(try replayed.map { try Self.decode($0).title } == ["three", "four", "five"])
+            // Then live, with no repeat.
+            try await broadcast("six", instance: 1)
+            let all = try await second.waitForEvents(4)
+            #expect(all.map(\.id) == ["3", "4", "5", "6"])
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(second.ids == ["3", "4", "5", "6"])
+            // A reconnect that saw everything gets nothing old.
+            let third = try await SSEStream.open(shop.http, port: shop.ports[1], cookie: user, lastEventID: "6")
+            defer { Task { await third.close() } }
+            try await broadcast("seven")
+            #expect(try await third.waitForEvents(1).map(\.id) == ["7"])
+        }
+    }
+
+    @Test func deliveryResumesAfterRedisRestartsAndWhatWasMissedIsCaughtUp() async throws {
+        let redis = try await CatalogRedisServer.start()
+        defer { Task { await redis.destroy() } }
+        let url = redis.url
+        try await withOrderInstances(
+            count: 2,
+            configure: Self.isolated { $0.redis = try! RedisConfiguration(url: url) }
+        ) { shop in
+            let admin = try await shop.signIn("admin@restart.test", role: .admin)
+            let user = try await shop.signIn("user@restart.test")
+            let userID = try await JobsTests.userID(shop, email: "user@restart.test")
+            let stream = try await SSEStream.open(shop.http, port: shop.ports[1], cookie: user)
+            defer { Task { await stream.close() } }
+            let first = try await shop.send(
+                .POST,
+                "/api/v1/admin/notifications",
+                cookie: admin,
+                body: #"{"title":"before","body":""}"#
+            )
+            #expect(first.status == 202)
+            #expect(try await stream.waitForEvents(1).map(\.id) == ["1"])
+
+            await redis.stop()
+            // Created while Redis is down (its announcement could not be published).
+            _ = try await withClient(shop.database) { client in
+                try await client.query(
+                    """
+                    INSERT INTO notifications (user_id, seq, kind, title, body) VALUES (\(userID), 2, 'test', 'while down', '')
+                    """
+                )
+            }
+            try await redis.launch()
+            // The listener resubscribes, reports the gap, and the stream reads what it missed.
+            #expect(try await stream.waitForEvents(2, within: .seconds(20)).map(\.id) == ["1", "2"])
+            // Sessions lived in the restarted Redis (no persistence here): sign in again, and live delivery works.
+            let admin2 = try await shop.signIn("admin2@restart.test", role: .admin)
+            let after = try await shop.send(
+                .POST,
+                "/api/v1/admin/notifications",
+                cookie: admin2,
+                body: #"{"title":"after","body":""}"#
+            )
+            #expect(after.status == 202)
+            let events = try await stream.waitForEvents(3, within: .seconds(20))
+            #expect(events.map(\.id) == ["1", "2", "3"])
+            #expect(try events.map { try Self.decode($0).title } == ["before", "while down", "after"])
+            _ = admin
+        }
+    }
+
+    @Test func manyIdleStreamsUseBoundedMemory() async throws {
+        try await withOrderInstances(count: 1, configure: Self.isolated()) { shop in
+            let user = try await shop.signIn("idle@notify.test")
+            // Warm up (first connections allocate pools), then measure.
+            let warm = try await SSEStream.open(shop.http, port: shop.ports[0], cookie: user)
+            await warm.close()
+            let before = residentBytes()
+            var streams: [SSEStream] = []
+            for _ in 0..<200 {
+                streams.append(try await SSEStream.open(shop.http, port: shop.ports[0], cookie: user))
+            }
+            #expect(streams.allSatisfy { $0.status == 200 })
+            let after = residentBytes()
+            // Client and server share this process: under 150 KB per idle stream for both ends together.
+            let perStream = (after - before) / 200
+            #expect(perStream < 150_000, "\(perStream) bytes per idle stream")
+            for stream in streams { await stream.close() }
+        }
+    }
+
+    @Test func inboxReadAndTheErrorsOfTheRoutes() async throws {
+        try await withOrderInstances(count: 1, configure: Self.isolated()) { shop in
+            let admin = try await shop.signIn("admin@inbox.test", role: .admin)
+            let user = try await shop.signIn("user@inbox.test")
+            let other = try await shop.signIn("other@inbox.test")
+            for title in ["a", "b", "c"] {
+                _ = try await shop.send(
+                    .POST,
+                    "/api/v1/admin/notifications",
+                    cookie: admin,
+                    body: #"{"title":"\#(title)","body":"x"}"#
+                )
+            }
+            let read = try await shop.send(.POST, "/api/v1/notifications/2/read", cookie: user)
+            #expect(read.status == 200 && read.body.contains(#""id":2"#) && !read.body.contains(#""readAt":null"#))
+            let unread = try await shop.send(.GET, "/api/v1/notifications?unread=true", cookie: user)
+            #expect(unread.body.contains(#""unread":2"#) && unread.body.contains(#""totalItems":2"#))
+            let all = try await shop.send(.GET, "/api/v1/notifications?page=1&size=2", cookie: user)
+            #expect(all.body.contains(#""totalItems":3"#) && all.body.contains(#""totalPages":2"#))
+            // Newest first.
+            #expect(all.body.range(of: #""title":"c""#)!.lowerBound < all.body.range(of: #""title":"b""#)!.lowerBound)
+            // Another user's notification 2 is theirs; a missing one is 404; the other user's is unaffected.
+            #expect(try await shop.send(.POST, "/api/v1/notifications/99/read", cookie: user).status == 404)
+            let otherInbox = try await shop.send(.GET, "/api/v1/notifications?unread=true", cookie: other)
+            #expect(otherInbox.body.contains(#""unread":3"#))
+            let badID = try await shop.send(.POST, "/api/v1/notifications/x/read", cookie: user)
+            #expect(badID.status == 400 && badID.body.contains(#""code":"INVALID_PARAMETER""#))
+            let badFilter = try await shop.send(.GET, "/api/v1/notifications?unread=maybe", cookie: user)
+            #expect(badFilter.status == 400)
+            // Anonymous: 401 for the stream too; users cannot broadcast; invalid broadcasts are 422.
+            let anonymous = try await SSEStream.open(shop.http, port: shop.ports[0], cookie: nil)
+            #expect(anonymous.status == 401)
+            await anonymous.close()
+            let badLast = try await SSEStream.open(shop.http, port: shop.ports[0], cookie: user, lastEventID: "-3")
+            #expect(badLast.status == 400)
+            await badLast.close()
+            let forbidden = try await shop.send(
+                .POST,
+                "/api/v1/admin/notifications",
+                cookie: user,
+                body: #"{"title":"x","body":""}"#
+            )
+            #expect(forbidden.status == 403)
+            let invalid = try await shop.send(
+                .POST,
+                "/api/v1/admin/notifications",
+                cookie: admin,
+                body: #"{"title":"  ","body":""}"#
+            )
+            #expect(invalid.status == 422 && invalid.body.contains(#""field":"title""#))
+            let malformed = try await shop.send(.POST, "/api/v1/admin/notifications", cookie: admin, body: "{")
+            #expect(malformed.status == 400)
+        }
+    }
+
+    @Test func ordersThatLeaveLowStockTellTheAdmins() async throws {
+        try await withOrderInstances(count: 1, configure: Self.isolated { $0.notifications.lowStockThreshold = 3 }) {
+            shop in
+            let admin = try await shop.signIn("admin@low.test", role: .admin)
+            let buyer = try await shop.signIn("buyer@low.test")
+            let product = try await shop.insertProduct(stock: 6)
+            let stream = try await SSEStream.open(shop.http, port: shop.ports[0], cookie: admin)
+            defer { Task { await stream.close() } }
+            #expect(try await shop.order(product, quantity: 2, cookie: buyer, key: "l-1").status == 201)  // 4 left
+            #expect(try await shop.order(product, quantity: 2, cookie: buyer, key: "l-2").status == 201)  // 2 left
+            #expect(try await shop.order(product, quantity: 1, cookie: buyer, key: "l-3").status == 201)  // 1 left
+            let events = try await stream.waitForEvents(1)
+            try await Task.sleep(for: .milliseconds(300))
+            // Only the order that crossed the threshold.
+            #expect(stream.events.count == 1)
+            #expect(events.first?.event == "stock.low")
+            #expect(try Self.decode(try #require(events.first)).data["stock"] == "2")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anOpenStreamDoesNotHoldUpGracefulShutdown() async throws {
+        let ended = try await withOrderInstances(count: 1, configure: Self.isolated()) { shop in
+            let user = try await shop.signIn("shutdown@notify.test")
+            return try await SSEStream.open(shop.http, port: shop.ports[0], cookie: user)
+        }
+        // The instance stopped (the closure returned) although the stream was open; the server ended it.
+        #expect(await ended.waitUntilEnded())
+    }
+}
+
+@Suite("Notification hub")
+struct NotificationHubTests {
+    static func notification(_ id: Int64) -> Notification {
+        Notification(id: id, kind: "k", title: "t", body: "", data: [:], createdAt: Date(), readAt: nil)
+    }
+
+    @Test func aStreamThatFallsBehindIsClosedAndItsBufferIsBounded() async throws {
+        let hub = NotificationHub(capacity: 4, maxStreams: 10)
+        let user = UUID()
+        let slow = try #require(hub.open(user: user))
+        let fast = try #require(hub.open(user: user))
+        var received: [Int64] = []
+        for id in 1...10 {
+            hub.deliver(Self.notification(Int64(id)), to: user)
+            // The fast one keeps up.
+            for await event in fast.events {
+                if case .notification(let notification) = event { received.append(notification.id) }
+                break
+            }
+        }
+        #expect(received == Array(1...10))
+        #expect(hub.droppedStreams == 1)
+        // The slow one got its buffer's worth, then its stream ended (the client reconnects and catches up).
+        var buffered: [Int64] = []
+        for await event in slow.events {
+            if case .notification(let notification) = event { buffered.append(notification.id) }
+        }
+        #expect(buffered == [1, 2, 3, 4])
+        hub.close(slow.id)
+        hub.close(fast.id)
+        #expect(hub.openStreams == 0)
+    }
+
+    @Test func theStreamLimitAndShutdownAreEnforced() async throws {
+        let hub = NotificationHub(capacity: 4, maxStreams: 2)
+        let first = try #require(hub.open(user: UUID()))
+        _ = try #require(hub.open(user: UUID()))
+        #expect(hub.open(user: UUID()) == nil)
+        hub.close(first.id)
+        #expect(hub.open(user: UUID()) != nil)
+        hub.shutdown()
+        #expect(hub.open(user: UUID()) == nil)
+    }
+}
+
+/// The resident memory of this process, from `/proc/self/statm`.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}

@@ -51,9 +51,9 @@ lint: ## Fail when the Swift sources are not formatted
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-redis bench-sessions bench-cache bench-lock fuzz-resp
+.PHONY: bench bench-redis bench-sessions bench-cache bench-lock bench-pubsub fuzz-resp
 
-bench: bench-redis bench-sessions bench-cache bench-lock ## Run every benchmark (prints BENCH lines)
+bench: bench-redis bench-sessions bench-cache bench-lock bench-pubsub ## Run every benchmark (prints BENCH lines)
 
 bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
 	bash Benchmarks/scripts/bench-redis.sh
@@ -66,6 +66,9 @@ bench-lock: ## Stock strategies (10k orders for 1k units, 3 release shops), lock
 
 bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk against one release shop
 	bash Benchmarks/scripts/bench-sessions.sh
+
+bench-pubsub: ## Notification latency: broadcast on one release shop, SSE streams on another, at 1,000 events/s
+	bash Benchmarks/scripts/bench-pubsub.sh
 
 fuzz-resp: ## Fuzz the RESP3 decoder with libFuzzer + ASan for FUZZ_SECONDS (default 60)
 	bash Fuzz/run.sh

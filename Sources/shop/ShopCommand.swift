@@ -10,6 +10,6 @@ struct ShopCommand: AsyncParsableCommand {
             Every option can also be set through the environment (HTTP_PORT, DATABASE_URL, ...); a flag wins \
             over the environment. See docs/operations.md for every key.
             """,
-        subcommands: [Serve.self, Migrate.self, Seed.self]
+        subcommands: [Serve.self, Migrate.self, Seed.self, Provider.self]
     )
 }

@@ -1,0 +1,205 @@
+import Logging
+import NIOCore
+import RedisClient
+
+extension ConsumerRun {
+    /// Reads new messages with `XREADGROUP ... BLOCK` on a connection of its own, asking for no more than the
+    /// free slots, until shutdown.
+    func readLoop() async {
+        defer { self.readerStopped.fire() }
+        var failures = 0
+        let streams = [(key: self.keys.stream, id: ">"), (key: self.keys.retry(self.group), id: ">")]
+        while !self.isStopping {
+            do {
+                try await self.client.withConnection { connection in
+                    let id = try await connection.clientID()
+                    self.readerClientID.withLockedValue { $0 = id }
+                    defer { self.readerClientID.withLockedValue { $0 = nil } }
+                    while !self.isStopping {
+                        let slots = await self.scheduler.waitForSlots()
+                        guard slots > 0, !self.isStopping else { return }
+                        let read = try await connection.xreadgroup(
+                            group: self.group,
+                            consumer: self.name,
+                            streams: streams,
+                            count: min(slots, max(1, self.configuration.readBatchSize)),
+                            block: self.configuration.blockTimeout
+                        )
+                        failures = 0
+                        var deliveries: [Delivery] = []
+                        for (stream, entries) in read {
+                            let kind: StreamKind = stream == self.keys.stream ? .topic : .retry
+                            for entry in entries {
+                                if let delivery = await self.delivery(kind: kind, entry: entry, deliveries: 1) {
+                                    deliveries.append(delivery)
+                                }
+                            }
+                        }
+                        await self.accept(deliveries)
+                    }
+                }
+            } catch {
+                if self.isStopping { break }
+                failures += 1
+                await self.recover(from: error, in: "read", failures: failures)
+            }
+        }
+    }
+
+    /// On graceful shutdown, wakes the reader from its blocking read (`CLIENT UNBLOCK` from another connection)
+    /// until it has stopped.
+    func unblockReaderOnShutdown() async {
+        await self.shutdown.wait()
+        for _ in 0..<200 where !Task.isCancelled && !self.readerStopped.isFired {
+            if let id = self.readerClientID.withLockedValue({ $0 }) {
+                _ = try? await self.client.send(RedisCommand("CLIENT", "UNBLOCK", id))
+            }
+            if await self.readerStopped.wait(upTo: .milliseconds(50)) { break }
+        }
+    }
+
+    /// Turns an entry into a delivery; a malformed one goes to the dead letters at once.
+    func delivery(kind: StreamKind, entry: RedisStreamEntry, deliveries: Int) async -> Delivery? {
+        if let message = QueueMessage(entry: entry, topic: self.consumer.topic, deliveryCount: deliveries) {
+            return Delivery(kind: kind, entry: entry, message: message)
+        }
+        let placeholder = QueueMessage(id: "", type: "", payload: ByteBuffer(), topic: self.consumer.topic)
+        self.logger.warning(
+            "queue entry is not a message (missing id, type or payload); dead-lettered",
+            metadata: ["queue.entry": .string(entry.id)]
+        )
+        await self.deadLetter(
+            Delivery(kind: kind, entry: entry, message: placeholder),
+            reason: .malformed,
+            error: "the entry is missing the id, type or payload field",
+            attempts: 0
+        )
+        return nil
+    }
+
+    /// Hands deliveries to the workers; ones that arrive after shutdown are handed back to the group.
+    func accept(_ deliveries: [Delivery]) async {
+        guard !deliveries.isEmpty else { return }
+        let refused = self.scheduler.add(deliveries)
+        if !refused.isEmpty { await self.handBack(refused) }
+    }
+
+    /// Takes over messages that other (dead or stalled) consumers left pending longer than the visibility timeout.
+    func reclaimLoop() async {
+        var cursors: [StreamKind: String] = [.topic: "0-0", .retry: "0-0"]
+        var failures = 0
+        var lastCleanup = NIODeadline.now()
+        while !self.isStopping {
+            var more = false
+            for kind in [StreamKind.topic, .retry] {
+                let free = self.scheduler.freeSlots
+                guard free > 0, !self.isStopping else { break }
+                do {
+                    let (next, claimed) = try await self.reclaim(
+                        kind,
+                        cursor: cursors[kind] ?? "0-0",
+                        count: min(free, 100)
+                    )
+                    failures = 0
+                    cursors[kind] = next
+                    if next != "0-0" { more = true }
+                    await self.accept(claimed)
+                } catch {
+                    failures += 1
+                    await self.recover(from: error, in: "reclaim", failures: failures)
+                }
+            }
+            if let idleLimit = self.configuration.removeIdleConsumersAfter,
+                NIODeadline.now() - lastCleanup >= .seconds(60)
+            {
+                lastCleanup = .now()
+                await self.removeIdleConsumers(idleFor: idleLimit)
+            }
+            if !more {
+                await self.shutdown.wait(upTo: self.configuration.effectiveReclaimInterval)
+            }
+        }
+    }
+
+    private func reclaim(_ kind: StreamKind, cursor: String, count: Int) async throws -> (String, [Delivery]) {
+        let reply = try await self.client.eval(
+            QueueScripts.reclaim,
+            keys: [self.streamKey(kind), self.keys.dead],
+            arguments: [
+                self.group, self.name, Int(self.configuration.visibilityTimeout.milliseconds), cursor, count,
+                max(1, self.configuration.maxDeliveries), kind == .retry ? 1 : 0,
+                self.consumer.queue.configuration.deadLetterMaxLength,
+                "delivery limit exceeded (consumer crashed or timed out)",
+            ]
+        )
+        guard case .array(let parts) = reply, parts.count == 4, case .array(let rows) = parts[1] else {
+            throw StreamQueueError.malformedReply("reclaim script")
+        }
+        let next = try parts[0].decode(as: String.self)
+        let dead = try parts[2].decode(as: Int.self)
+        let gone = try parts[3].decode(as: Int.self)
+        if dead > 0 {
+            self.metrics.deadLettered(.deliveryLimit, count: dead)
+            self.metrics.deadLettered.increment(by: dead)
+            self.logger.warning(
+                "queue messages exceeded the delivery limit (their consumers crashed or stalled); dead-lettered",
+                metadata: ["queue.count": .stringConvertible(dead)]
+            )
+        }
+        if gone > 0 {
+            self.logger.warning(
+                "queue pending messages were trimmed from the stream before they were handled; raise the retention",
+                metadata: ["queue.count": .stringConvertible(gone)]
+            )
+        }
+        var claimed: [Delivery] = []
+        for row in rows {
+            guard case .array(let fields) = row, fields.count == 3 else {
+                throw StreamQueueError.malformedReply("reclaim script entry")
+            }
+            let entry = try RedisStreamEntry.decodeReclaimed(id: fields[0], fields: fields[1])
+            let deliveries = try fields[2].decode(as: Int.self)
+            if let delivery = await self.delivery(kind: kind, entry: entry, deliveries: deliveries) {
+                claimed.append(delivery)
+            }
+        }
+        if !claimed.isEmpty {
+            self.metrics.reclaimed.increment(by: claimed.count)
+            self.logger.info(
+                "queue consumer took over messages left by another consumer",
+                metadata: ["queue.count": .stringConvertible(claimed.count)]
+            )
+        }
+        return (next, claimed)
+    }
+
+    /// Logs a Redis failure of a loop, recreates the groups if they vanished, and backs off.
+    func recover(from error: any Error, in loop: String, failures: Int) async {
+        if let redisError = error as? RedisError, redisError.serverErrorPrefix == "NOGROUP" {
+            self.logger.warning("queue group or stream vanished; creating it again")
+            try? await self.createGroups()
+        } else if failures == 1 || failures % 20 == 0 {
+            self.logger.warning(
+                "queue consumer \(loop) failed; retrying",
+                metadata: ["error": "\(error)", "queue.failures": .stringConvertible(failures)]
+            )
+        }
+        await self.shutdown.wait(upTo: Self.backoff(failures))
+    }
+}
+
+extension RedisStreamEntry {
+    /// Reads `id` and a flat `[field, value, ...]` array as returned by a script.
+    static func decodeReclaimed(id: RESPValue, fields: RESPValue) throws -> RedisStreamEntry {
+        guard case .array(let flat) = fields, flat.count % 2 == 0 else {
+            throw StreamQueueError.malformedReply("stream entry fields")
+        }
+        var values: [String: ByteBuffer] = [:]
+        var index = 0
+        while index < flat.count {
+            values[try flat[index].decode(as: String.self)] = try flat[index + 1].decode(as: ByteBuffer.self)
+            index += 2
+        }
+        return RedisStreamEntry(id: try id.decode(as: String.self), fields: values)
+    }
+}

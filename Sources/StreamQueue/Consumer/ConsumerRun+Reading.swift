@@ -86,7 +86,7 @@ extension ConsumerRun {
 
     /// Takes over messages that other (dead or stalled) consumers left pending longer than the visibility timeout.
     func reclaimLoop() async {
-        var cursors: [StreamKind: String] = [.topic: "0-0", .retry: "0-0"]
+        var cursors: [StreamKind: String] = [.topic: "-", .retry: "-"]
         var failures = 0
         var lastCleanup = NIODeadline.now()
         while !self.isStopping {
@@ -132,7 +132,7 @@ extension ConsumerRun {
                 "delivery limit exceeded (consumer crashed or timed out)",
             ]
         )
-        guard case .array(let parts) = reply, parts.count == 4, case .array(let rows) = parts[1] else {
+        guard case .array(let parts) = reply, parts.count == 5, case .array(let rows) = parts[1] else {
             throw StreamQueueError.malformedReply("reclaim script")
         }
         let next = try parts[0].decode(as: String.self)
@@ -152,7 +152,7 @@ extension ConsumerRun {
                 metadata: ["queue.count": .stringConvertible(gone)]
             )
         }
-        var claimed: [Delivery] = []
+        var claimed = await self.ownIdle(kind, ids: try parts[4].decode(as: [String].self))
         for row in rows {
             guard case .array(let fields) = row, fields.count == 3 else {
                 throw StreamQueueError.malformedReply("reclaim script entry")
@@ -171,6 +171,39 @@ extension ConsumerRun {
             )
         }
         return (next, claimed)
+    }
+
+    /// Handles this consumer's own deliveries that went idle past the visibility timeout: ones it still holds are
+    /// renewed (the heartbeat was late), ones it no longer holds (an acknowledgement that failed) are claimed
+    /// again and handled.
+    private func ownIdle(_ kind: StreamKind, ids: [String]) async -> [Delivery] {
+        guard !ids.isEmpty else { return [] }
+        let handles = ids.map { DeliveryHandle(kind: kind, entryID: $0) }
+        let held = handles.filter { self.scheduler.isHeld($0) }
+        if !held.isEmpty { _ = await self.touch(held, idle: 0) }
+        let orphaned = handles.filter { !self.scheduler.isHeld($0) }.map(\.entryID)
+        guard !orphaned.isEmpty else { return [] }
+        var command = RedisCommand("XCLAIM")
+        command.append(self.streamKey(kind))
+        command.append(self.group)
+        command.append(self.name)
+        command.append(Int(self.configuration.visibilityTimeout.milliseconds))
+        command.append(contentsOf: orphaned)
+        do {
+            guard case .array(let entries) = try await self.client.send(command) else { return [] }
+            var deliveries: [Delivery] = []
+            for value in entries {
+                guard case .array(let pair) = value, pair.count == 2, !pair[1].isNull else { continue }
+                let entry = try RedisStreamEntry.decodeReclaimed(id: pair[0], fields: pair[1])
+                if let delivery = await self.delivery(kind: kind, entry: entry, deliveries: 2) {
+                    deliveries.append(delivery)
+                }
+            }
+            return deliveries
+        } catch {
+            self.logger.warning("queue could not claim its own idle messages", metadata: ["error": "\(error)"])
+            return []
+        }
     }
 
     /// Logs a Redis failure of a loop, recreates the groups if they vanished, and backs off.

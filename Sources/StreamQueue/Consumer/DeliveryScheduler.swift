@@ -192,6 +192,11 @@ final class DeliveryScheduler: Sendable {
         }
     }
 
+    /// Whether a delivery is held (read and not finished).
+    func isHeld(_ handle: DeliveryHandle) -> Bool {
+        self.state.withLockedValue { $0.held[handle] != nil }
+    }
+
     /// Whether a delivery was taken over by another consumer.
     func isLost(_ handle: DeliveryHandle) -> Bool {
         self.state.withLockedValue { $0.held[handle]?.lost ?? false }

@@ -82,26 +82,34 @@ enum QueueScripts {
         """
     )
 
-    /// Takes over deliveries idle longer than the visibility timeout (`XAUTOCLAIM`). Entries delivered more than
-    /// the limit go to the dead letters instead; entries deleted from the stream (trimmed) are acknowledged.
-    /// KEYS: stream, dead. ARGV: group, consumer, min idle ms, cursor, count, max deliveries, delete entry (1/0),
-    /// dead max length, error text.
-    /// Returns `{next cursor, {{id, fields, deliveries}...}, dead-lettered, deleted}`.
+    /// Takes over deliveries that other consumers left idle longer than the visibility timeout. Deliveries
+    /// already delivered the allowed number of times go to the dead letters instead (their consumers crashed or
+    /// stalled: a message that keeps killing consumers ends there); deliveries whose entry was trimmed away are
+    /// acknowledged. The caller's own idle deliveries are only reported (it decides whether it still holds them).
+    ///
+    /// `XPENDING ... IDLE` plus `XCLAIM` rather than `XAUTOCLAIM`: the delivery count is checked before a claim
+    /// counts another delivery, and the caller's own deliveries are never claimed by accident.
+    /// KEYS: stream, dead. ARGV: group, consumer, min idle ms, start (`-` or `(id`), count, max deliveries,
+    /// delete entry (1/0), dead max length, error text.
+    /// Returns `{next start or '-', {{id, fields, deliveries}...}, dead-lettered, trimmed, {own ids...}}`.
     static let reclaim = RedisScript(
         """
-        local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
-        local claimed, dead, gone = {}, 0, 0
+        local rows = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], ARGV[4], '+', ARGV[5])
+        local claimed, own, dead, gone = {}, {}, 0, 0
         local limit = tonumber(ARGV[6])
-        for _, entry in ipairs(r[2]) do
-          local id, fields = entry[1], entry[2]
-          if not fields then
-            redis.call('XACK', KEYS[1], ARGV[1], id)
-            gone = gone + 1
+        local last = nil
+        for _, row in ipairs(rows) do
+          local id, owner, deliveries = row[1], row[2], tonumber(row[4])
+          last = id
+          if owner == ARGV[2] then
+            own[#own + 1] = id
           else
-            local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-            local deliveries = 1
-            if p[1] then deliveries = tonumber(p[1][4]) end
-            if deliveries > limit then
+            local entry = redis.call('XRANGE', KEYS[1], id, id)
+            if #entry == 0 then
+              redis.call('XACK', KEYS[1], ARGV[1], id)
+              gone = gone + 1
+            elseif deliveries >= limit then
+              local fields = entry[1][2]
               redis.call('XACK', KEYS[1], ARGV[1], id)
               if ARGV[7] == '1' then redis.call('XDEL', KEYS[1], id) end
               local t = redis.call('TIME')
@@ -112,20 +120,17 @@ enum QueueScripts {
               end
               redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'dl:failed_at', now, 'dl:group', ARGV[1],
                 'dl:reason', 'delivery-limit', 'dl:error', ARGV[9], 'dl:entry', id, 'dl:attempts', attempt,
-                'dl:deliveries', deliveries - 1, unpack(fields))
+                'dl:deliveries', deliveries, unpack(fields))
               dead = dead + 1
             else
-              claimed[#claimed + 1] = {id, fields, deliveries}
+              local c = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], id)
+              if #c > 0 and c[1][2] then claimed[#claimed + 1] = {id, c[1][2], deliveries + 1} end
             end
           end
         end
-        if r[3] then
-          for _, id in ipairs(r[3]) do
-            redis.call('XACK', KEYS[1], ARGV[1], id)
-            gone = gone + 1
-          end
-        end
-        return {r[1], claimed, dead, gone}
+        local nextStart = '-'
+        if last and #rows >= tonumber(ARGV[5]) then nextStart = '(' .. last end
+        return {nextStart, claimed, dead, gone, own}
         """
     )
 

@@ -51,9 +51,9 @@ lint: ## Fail when the Swift sources are not formatted
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-redis bench-sessions bench-cache bench-lock fuzz-resp
+.PHONY: bench bench-redis bench-sessions bench-cache bench-lock bench-queue fuzz-resp
 
-bench: bench-redis bench-sessions bench-cache bench-lock ## Run every benchmark (prints BENCH lines)
+bench: bench-redis bench-sessions bench-cache bench-lock bench-queue ## Run every benchmark (prints BENCH lines)
 
 bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
 	bash Benchmarks/scripts/bench-redis.sh
@@ -66,6 +66,9 @@ bench-lock: ## Stock strategies (10k orders for 1k units, 3 release shops), lock
 
 bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk against one release shop
 	bash Benchmarks/scripts/bench-sessions.sh
+
+bench-queue: ## StreamQueue produce->consume->ack (1 producer, 4 consumers) and e2e latency vs RQ, same redis-server
+	bash Benchmarks/scripts/bench-queue.sh
 
 fuzz-resp: ## Fuzz the RESP3 decoder with libFuzzer + ASan for FUZZ_SECONDS (default 60)
 	bash Fuzz/run.sh

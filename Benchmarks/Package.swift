@@ -43,7 +43,7 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
-            .executableTarget(
+        .executableTarget(
             name: "QueueBenchmark",
             dependencies: [
                 .product(name: "RedisClient", package: "redis-jobs"),

@@ -6,8 +6,11 @@ import Testing
 
 @Suite struct RecoveryTests {
     /// Short visibility timeout, frequent heartbeats and reclaims.
-    private static func fastRecovery(maxDeliveries: Int = 5) -> QueueConsumerConfiguration {
-        var configuration = QueueTest.configuration(visibilityTimeout: .milliseconds(500))
+    private static func fastRecovery(
+        maxDeliveries: Int = 5,
+        visibilityTimeout: Duration = .milliseconds(500)
+    ) -> QueueConsumerConfiguration {
+        var configuration = QueueTest.configuration(visibilityTimeout: visibilityTimeout)
         configuration.heartbeatInterval = .milliseconds(100)
         configuration.reclaimInterval = .milliseconds(100)
         configuration.maxDeliveries = maxDeliveries
@@ -105,9 +108,10 @@ import Testing
         defer { Task { await client.shutdown() } }
         let queue = QueueTest.queue(client, prefix: prefix)
         let log = HandlerLog()
-        // Only the heartbeat protects the message (this consumer's own reclaim pass, which also renews what it
-        // holds, is too rare to matter here).
-        var heartbeatOnly = Self.fastRecovery()
+        // Only the heartbeat (every 100 ms) protects the message (this consumer's own reclaim pass, which also
+        // renews what it holds, is too rare to matter here). A 1 s visibility timeout leaves room for stalls of a
+        // busy machine.
+        var heartbeatOnly = Self.fastRecovery(visibilityTimeout: .seconds(1))
         heartbeatOnly.reclaimInterval = .seconds(60)
         let slow = RunningConsumer.start(
             prefix: prefix,
@@ -116,7 +120,7 @@ import Testing
             configuration: heartbeatOnly
         ) { message in
             await log.started(message)
-            try await Task.sleep(for: .milliseconds(2000))  // four visibility timeouts
+            try await Task.sleep(for: .milliseconds(2500))  // two and a half visibility timeouts
             await log.succeeded(message, by: "slow")
         }
         try await queue.publish(OutgoingMessage(id: "long", type: "t", payload: ""), to: "orders")
@@ -126,7 +130,7 @@ import Testing
             prefix: prefix,
             topic: "orders",
             group: "emails",
-            configuration: Self.fastRecovery()
+            configuration: Self.fastRecovery(visibilityTimeout: .seconds(1))
         ) { message in
             await log.started(message)
             await log.succeeded(message, by: "other")

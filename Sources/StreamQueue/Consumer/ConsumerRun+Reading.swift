@@ -46,6 +46,34 @@ extension ConsumerRun {
         }
     }
 
+    /// Exclusive mode, on becoming active: claims everything pending in the group (whatever its idle time: the
+    /// previous active consumer's lease is gone), page by page as slots free up, in stream order, before any new
+    /// message is read, so newer messages of a key never overtake older ones.
+    func takeOverPending() async {
+        var failures = 0
+        for kind in [StreamKind.topic, .retry] {
+            var cursor = "-"
+            repeat {
+                let free = await self.scheduler.waitForSlots()
+                guard free > 0, !self.isStopping else { return }
+                do {
+                    let (next, claimed) = try await self.reclaim(
+                        kind,
+                        cursor: cursor,
+                        count: min(free, 100),
+                        minIdle: 0
+                    )
+                    failures = 0
+                    cursor = next
+                    await self.accept(claimed)
+                } catch {
+                    failures += 1
+                    await self.recover(from: error, in: "takeover", failures: failures)
+                }
+            } while cursor != "-" && !self.isStopping
+        }
+    }
+
     /// On graceful shutdown, wakes the reader from its blocking read (`CLIENT UNBLOCK` from another connection)
     /// until it has stopped.
     func unblockReaderOnShutdown() async {
@@ -121,12 +149,21 @@ extension ConsumerRun {
         }
     }
 
-    private func reclaim(_ kind: StreamKind, cursor: String, count: Int) async throws -> (String, [Delivery]) {
+    /// One reclaim pass over a page of the pending list.
+    /// - Returns: Where the next page starts (`-` when the scan is complete) and the deliveries claimed, in
+    ///   entry id order.
+    func reclaim(
+        _ kind: StreamKind,
+        cursor: String,
+        count: Int,
+        minIdle: Int? = nil
+    ) async throws -> (String, [Delivery]) {
+        let minIdle = minIdle ?? Int(self.configuration.visibilityTimeout.milliseconds)
         let reply = try await self.client.eval(
             QueueScripts.reclaim,
             keys: [self.streamKey(kind), self.keys.dead],
             arguments: [
-                self.group, self.name, Int(self.configuration.visibilityTimeout.milliseconds), cursor, count,
+                self.group, self.name, minIdle, cursor, count,
                 max(1, self.configuration.maxDeliveries), kind == .retry ? 1 : 0,
                 self.consumer.queue.configuration.deadLetterMaxLength,
                 "delivery limit exceeded (consumer crashed or timed out)",
@@ -152,7 +189,7 @@ extension ConsumerRun {
                 metadata: ["queue.count": .stringConvertible(gone)]
             )
         }
-        var claimed = await self.ownIdle(kind, ids: try parts[4].decode(as: [String].self))
+        var claimed = await self.ownIdle(kind, ids: try parts[4].decode(as: [String].self), minIdle: minIdle)
         for row in rows {
             guard case .array(let fields) = row, fields.count == 3 else {
                 throw StreamQueueError.malformedReply("reclaim script entry")
@@ -163,11 +200,12 @@ extension ConsumerRun {
                 claimed.append(delivery)
             }
         }
+        claimed.sort { StreamEntryID($0.entry.id) < StreamEntryID($1.entry.id) }
         if !claimed.isEmpty {
             self.metrics.reclaimed.increment(by: claimed.count)
             self.logger.info(
                 "queue consumer took over messages left by another consumer",
-                metadata: ["queue.count": .stringConvertible(claimed.count)]
+                metadata: ["queue.consumer": .string(self.name), "queue.count": .stringConvertible(claimed.count)]
             )
         }
         return (next, claimed)
@@ -176,7 +214,7 @@ extension ConsumerRun {
     /// Handles this consumer's own deliveries that went idle past the visibility timeout: ones it still holds are
     /// renewed (the heartbeat was late), ones it no longer holds (an acknowledgement that failed) are claimed
     /// again and handled.
-    private func ownIdle(_ kind: StreamKind, ids: [String]) async -> [Delivery] {
+    private func ownIdle(_ kind: StreamKind, ids: [String], minIdle: Int) async -> [Delivery] {
         guard !ids.isEmpty else { return [] }
         let handles = ids.map { DeliveryHandle(kind: kind, entryID: $0) }
         let held = handles.filter { self.scheduler.isHeld($0) }
@@ -187,7 +225,7 @@ extension ConsumerRun {
         command.append(self.streamKey(kind))
         command.append(self.group)
         command.append(self.name)
-        command.append(Int(self.configuration.visibilityTimeout.milliseconds))
+        command.append(minIdle)
         command.append(contentsOf: orphaned)
         do {
             guard case .array(let entries) = try await self.client.send(command) else { return [] }
@@ -218,6 +256,22 @@ extension ConsumerRun {
             )
         }
         await self.shutdown.wait(upTo: Self.backoff(failures))
+    }
+}
+
+/// A stream entry id, ordered as Redis orders them (milliseconds, then sequence).
+struct StreamEntryID: Comparable {
+    var milliseconds: UInt64
+    var sequence: UInt64
+
+    init(_ id: String) {
+        let parts = id.split(separator: "-", maxSplits: 1)
+        self.milliseconds = parts.first.flatMap { UInt64($0) } ?? 0
+        self.sequence = parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0
+    }
+
+    static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
     }
 }
 

@@ -17,7 +17,15 @@ final class ConsumerRun: Sendable {
     let readerStopped = OneShotSignal()
     /// The server-side id of the reader's connection, while it reads (for `CLIENT UNBLOCK`).
     let readerClientID = NIOLockedValueBox<Int?>(nil)
+    /// Exclusive mode: take over everything pending in the group before reading new messages.
+    let takeOver: Bool
     private let runningWorkers: NIOLockedValueBox<Int>
+    private let workersIdle = OneShotSignal()
+    /// Exclusive mode: the takeover of pending deliveries is complete (reclaiming waits for it, so it cannot
+    /// claim a newer delivery of a key before the takeover reached an older one).
+    let tookOver = OneShotSignal()
+    /// The run was stopped without a grace period (exclusive lease lost).
+    private let abandoned = NIOLockedValueBox(false)
 
     var client: RedisClient { self.consumer.queue.client }
     var configuration: QueueConsumerConfiguration { self.consumer.configuration }
@@ -28,8 +36,9 @@ final class ConsumerRun: Sendable {
     var metrics: ConsumerMetrics { self.consumer.metrics }
     var isStopping: Bool { self.shutdown.isFired || Task.isCancelled }
 
-    init(consumer: QueueConsumer) {
+    init(consumer: QueueConsumer, takeOver: Bool) {
         self.consumer = consumer
+        self.takeOver = takeOver
         let concurrency = max(1, consumer.configuration.concurrency)
         self.scheduler = DeliveryScheduler(capacity: concurrency, perKey: consumer.configuration.ordering == .perKey)
         self.runningWorkers = NIOLockedValueBox(concurrency)
@@ -38,6 +47,14 @@ final class ConsumerRun: Sendable {
     func requestShutdown() {
         self.shutdown.fire()
     }
+
+    /// Stops at once: running handlers are cancelled (no grace period) and nothing more is acknowledged.
+    func abandon() {
+        self.abandoned.withLockedValue { $0 = true }
+        self.shutdown.fire()
+    }
+
+    var wasAbandoned: Bool { self.abandoned.withLockedValue { $0 } }
 
     func streamKey(_ kind: StreamKind) -> String {
         switch kind {
@@ -58,10 +75,17 @@ final class ConsumerRun: Sendable {
             ]
         )
         await withDiscardingTaskGroup { tasks in
-            tasks.addTask { await self.readLoop() }
+            tasks.addTask {
+                if self.takeOver { await self.takeOverPending() }
+                self.tookOver.fire()
+                await self.readLoop()
+            }
             tasks.addTask { await self.unblockReaderOnShutdown() }
             tasks.addTask { await self.promoteLoop() }
-            tasks.addTask { await self.reclaimLoop() }
+            tasks.addTask {
+                await self.tookOver.wait()
+                await self.reclaimLoop()
+            }
             tasks.addTask { await self.heartbeatLoop() }
             if let interval = self.configuration.gaugeInterval {
                 tasks.addTask { await self.gaugeLoop(every: interval) }
@@ -71,7 +95,7 @@ final class ConsumerRun: Sendable {
                 self.workersDone.fire()
             }
         }
-        if !Task.isCancelled {
+        if !Task.isCancelled && !self.wasAbandoned {
             await self.leaveGroup()
         }
         self.logger.info("queue consumer stopped", metadata: ["queue.consumer": .string(self.name)])
@@ -131,7 +155,7 @@ final class ConsumerRun: Sendable {
             }
             await self.shutdown.wait()
             let unstarted = self.scheduler.close()
-            if !Task.isCancelled {
+            if !Task.isCancelled && !self.wasAbandoned {
                 await self.handBack(unstarted)
                 let finished = await self.workersIdle.wait(upTo: self.configuration.shutdownGracePeriod)
                 if !finished {
@@ -144,8 +168,6 @@ final class ConsumerRun: Sendable {
             workers.cancelAll()
         }
     }
-
-    private let workersIdle = OneShotSignal()
 
     private func workerExited() {
         let remaining = self.runningWorkers.withLockedValue { count -> Int in

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NIOConcurrencyHelpers
 public import ServiceLifecycle
 
 /// One handler's consumer service: reads a topic with a consumer group, runs the handler with bounded
@@ -78,11 +79,44 @@ public final class QueueConsumer: Service, Sendable {
         try TopicKeys.validate(self.topic)
         try TopicKeys.validate(self.group)
         try TopicKeys.validate(self.name)
-        let run = ConsumerRun(consumer: self)
+        guard self.configuration.exclusive else {
+            let run = ConsumerRun(consumer: self, takeOver: false)
+            await withGracefulShutdownHandler {
+                await run.run()
+            } onGracefulShutdown: {
+                run.requestShutdown()
+            }
+            return
+        }
+        await self.runExclusive()
+    }
+
+    /// Exclusive mode: stand by until this service holds the group's lease, then consume (first taking over what
+    /// the previous active consumer left pending); if the lease is lost, stop and stand by again.
+    private func runExclusive() async {
+        let lease = ExclusiveLease(consumer: self)
+        let stopped = OneShotSignal()
+        let current = NIOLockedValueBox<ConsumerRun?>(nil)
         await withGracefulShutdownHandler {
-            await run.run()
+            while !stopped.isFired && !Task.isCancelled {
+                guard await lease.acquire(until: stopped) else { break }
+                let run = ConsumerRun(consumer: self, takeOver: true)
+                current.withLockedValue { $0 = run }
+                if stopped.isFired { run.requestShutdown() }
+                let finished = OneShotSignal()
+                await withDiscardingTaskGroup { tasks in
+                    tasks.addTask {
+                        await run.run()
+                        finished.fire()
+                    }
+                    tasks.addTask { await lease.keep(while: run, finished: finished) }
+                }
+                current.withLockedValue { $0 = nil }
+                if !Task.isCancelled && !run.wasAbandoned { await lease.release() }
+            }
         } onGracefulShutdown: {
-            run.requestShutdown()
+            stopped.fire()
+            current.withLockedValue { $0 }?.requestShutdown()
         }
     }
 

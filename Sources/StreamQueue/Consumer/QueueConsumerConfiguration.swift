@@ -4,8 +4,8 @@ public enum QueueOrdering: Sendable, Hashable {
     case none
     /// Within one consumer service, messages with the same ``QueueMessage/key`` are handled one at a time in the
     /// order the service received them, and a failing one is retried in place (its key waits, others go on).
-    /// Messages without a key are handled concurrently. Across several services of one group there is no order
-    /// (see `docs/queue.md`: run one service for such a group).
+    /// Messages without a key are handled concurrently. Across several services of one group this holds only
+    /// with ``QueueConsumerConfiguration/exclusive`` (see `docs/queue.md`).
     case perKey
 }
 
@@ -47,6 +47,13 @@ public struct QueueConsumerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// Ordering of handling.
     public var ordering: QueueOrdering = .none
+    /// When true, one consumer service of the group is active at a time (a lease in Redis); the others stand by
+    /// and take over when it stops or dies, first finishing what it left pending, in stream order. With
+    /// ``QueueOrdering/perKey`` this makes per-key order hold across instances (see `docs/queue.md`).
+    public var exclusive: Bool = false
+    /// The active consumer's lease in exclusive mode, renewed every third of it. A standby takes over at most
+    /// this long after the active consumer died, and within half a second of a clean stop.
+    public var exclusiveLease: Duration = .seconds(10)
     /// Where the group starts when it does not exist yet.
     public var startAt: QueueGroupStart = .beginning
     /// This service's consumer name in the group; defaults to `<host>-<pid>-<random>` (unique per run).

@@ -187,4 +187,27 @@ enum QueueScripts {
         return 1
         """
     )
+
+    /// Takes or renews the lease of an exclusive group's active consumer. KEYS: lease. ARGV: owner, lease ms.
+    /// Returns 1 when the caller holds it afterwards.
+    static let holdLease = RedisScript(
+        """
+        local holder = redis.call('GET', KEYS[1])
+        if holder == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+          return 1
+        end
+        if holder then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        return 1
+        """
+    )
+
+    /// Gives the lease up if the caller holds it. KEYS: lease. ARGV: owner.
+    static let dropLease = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """
+    )
 }

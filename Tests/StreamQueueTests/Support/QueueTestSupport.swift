@@ -12,7 +12,9 @@ enum QueueTest {
 
     static var logger: Logger {
         var logger = Logger(label: "queue-test")
-        logger.logLevel = .critical
+        // QUEUE_TEST_LOG=debug shows the library's logs when a test needs explaining.
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["QUEUE_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         return logger
     }
 

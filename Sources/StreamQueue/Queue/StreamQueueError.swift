@@ -14,14 +14,17 @@ public struct StreamQueueError: Error, Sendable, Hashable, CustomStringConvertib
     }
 
     /// A topic or group name is empty, too long, or contains `{`, `}` or control characters.
+    /// - Parameter name: The name (quoted shortened).
     public static func invalidName(_ name: String) -> Self {
         Self(.invalidName, "invalid topic or group name \"\(name.prefix(64))\"")
     }
 
     /// A message to publish is not valid (empty id or type, bad header name).
+    /// - Parameter reason: What is wrong, without the message's content.
     public static func invalidMessage(_ reason: String) -> Self { Self(.invalidMessage, reason) }
 
     /// Redis answered a queue script with something the library did not expect.
+    /// - Parameter what: Which reply.
     public static func malformedReply(_ what: String) -> Self { Self(.malformedReply, what) }
 
     /// True for ``invalidName(_:)``.

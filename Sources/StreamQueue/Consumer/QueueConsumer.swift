@@ -121,7 +121,11 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     private static func defaultName() -> String {
-        let host = ProcessInfo.processInfo.hostName.prefix(64)
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host =
+            gethostname(&buffer, 255) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.prefix(64).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            : "consumer"
         let random = UInt32.random(in: 0 ... .max)
         return "\(host)-\(ProcessInfo.processInfo.processIdentifier)-\(String(random, radix: 16))"
     }

@@ -19,7 +19,8 @@ public enum QueueGroupStart: Sendable, Hashable {
 
 /// Settings of a ``QueueConsumer``; every field has a default.
 public struct QueueConsumerConfiguration: Sendable {
-    /// Handlers running at once in this consumer service (it also bounds how many messages it holds).
+    /// Handlers running at once in this consumer service. It also bounds what the service holds: each read asks
+    /// for no more than the free slots (per stream: the topic and the group's retry stream).
     public var concurrency: Int = 16
     /// The most entries one `XREADGROUP` asks for (also bounded by the free handler slots).
     public var readBatchSize: Int = 128

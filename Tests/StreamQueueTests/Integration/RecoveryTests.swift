@@ -204,6 +204,50 @@ import Testing
         await successor.stop()
     }
 
+    @Test func messagesReadButNeverStartedAreHandedBackAtShutdown() async throws {
+        let prefix = QueueTest.prefix()
+        let client = QueueTest.client()
+        defer { Task { await client.shutdown() } }
+        let queue = QueueTest.queue(client, prefix: prefix)
+        let log = HandlerLog()
+        // Per-key order: the second and third message of the key wait (read, never started) behind the first.
+        var configuration = QueueTest.configuration(concurrency: 4)
+        configuration.ordering = .perKey
+        let first = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: configuration
+        ) { message in
+            await log.started(message)
+            try await Task.sleep(for: .milliseconds(300))
+            await log.succeeded(message, by: "first")
+        }
+        for index in 0..<3 {
+            try await queue.publish(OutgoingMessage(id: "m-\(index)", type: "t", payload: "", key: "k"), to: "orders")
+        }
+        try await QueueTest.eventually("the first message runs") { await log.startCount(of: "m-0") == 1 }
+        try await QueueTest.eventually("all three are read") {
+            try await QueueTest.pendingCount(client, queue.streamKey("orders"), group: "emails") == 3
+        }
+        await first.stop()
+        #expect(await log.handled == ["m-0"])
+        #expect(try await QueueTest.pendingCount(client, queue.streamKey("orders"), group: "emails") == 2)
+
+        // The next consumer has a 30 s visibility timeout, yet takes the two over at once: they were handed back.
+        let second = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: configuration
+        ) { await log.succeeded($0, by: "second") }
+        try await QueueTest.eventually("the second consumer handled both", timeout: .seconds(10)) {
+            await log.handledCount == 3
+        }
+        #expect(await log.handled == ["m-0", "m-1", "m-2"])
+        await second.stop()
+    }
+
     @Test func nothingQueuedIsLostAcrossARedisRestartAndConsumersResume() async throws {
         let server = try await PersistentRedisServer.start()
         let prefix = QueueTest.prefix()

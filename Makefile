@@ -51,9 +51,9 @@ lint: ## Fail when the Swift sources are not formatted
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-redis bench-sessions bench-cache bench-lock bench-pubsub fuzz-resp
+.PHONY: bench bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp
 
-bench: bench-redis bench-sessions bench-cache bench-lock bench-pubsub ## Run every benchmark (prints BENCH lines)
+bench: bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
 
 bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
 	bash Benchmarks/scripts/bench-redis.sh
@@ -69,6 +69,9 @@ bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk a
 
 bench-pubsub: ## Notification latency: broadcast on one release shop, SSE streams on another, at 1,000 events/s
 	bash Benchmarks/scripts/bench-pubsub.sh
+
+bench-queue: ## StreamQueue produce->consume->ack (1 producer, 4 consumers) and e2e latency vs RQ, same redis-server
+	bash Benchmarks/scripts/bench-queue.sh
 
 fuzz-resp: ## Fuzz the RESP3 decoder with libFuzzer + ASan for FUZZ_SECONDS (default 60)
 	bash Fuzz/run.sh

@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "RedisLock", targets: ["RedisLock"]),
         .library(name: "RedisSessions", targets: ["RedisSessions"]),
         .library(name: "Scheduler", targets: ["Scheduler"]),
+        .library(name: "StreamQueue", targets: ["StreamQueue"]),
         .library(name: "Shop", targets: ["Shop"]),
         .executable(name: "shop", targets: ["shop"]),
     ],
@@ -89,6 +90,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StreamQueue",
+            dependencies: [
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -183,6 +196,17 @@ let package = Package(
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StreamQueueTests",
+            dependencies: [
+                "StreamQueue",
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# StreamQueue vs a Python queue (RQ), against the same private redis-server, in the same run.
+#
+# Ours (Benchmarks/Sources/QueueBenchmark): 1 producer and CONSUMERS consumer services (each with a Redis
+# client of its own, CONCURRENCY handlers each), no-op handler:
+#   - throughput: MESSAGES published as fast as one producer can (pipelined batches of 100), timed from the
+#     first publish until every message is handled and acknowledged;
+#   - end-to-end latency: LATENCY_MESSAGES published one at a time at RATE/s; from just before publish to the
+#     handler's start (p50/p99).
+# Peer (Benchmarks/scripts/queue_peer.py): RQ with PEER_WORKERS non-forking SimpleWorkers (separate processes),
+# no-op jobs, PEER_JOBS enqueued by one producer (`enqueue_many`, batches of 1000), timed from the first
+# enqueue until every job is finished. RQ is installed from PyPI into .run/bench-venv.
+# Each round runs the peer, then ours; the table shows medians over ROUNDS.
+#
+#   ROUNDS            rounds                                (default 3)
+#   MESSAGES          our throughput messages               (default 100000)
+#   CONSUMERS         our consumer services                 (default 4)
+#   CONCURRENCY       handlers per consumer service         (default 32)
+#   LATENCY_MESSAGES  our latency-phase messages            (default 10000)
+#   RATE              latency-phase publish rate, msgs/s    (default 5000)
+#   PEER_JOBS         RQ jobs                               (default 20000)
+#   PEER_WORKERS      RQ workers                            (default 4)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source Benchmarks/scripts/common.sh
+
+ROUNDS=${ROUNDS:-3}
+MESSAGES=${MESSAGES:-100000}
+CONSUMERS=${CONSUMERS:-4}
+CONCURRENCY=${CONCURRENCY:-32}
+LATENCY_MESSAGES=${LATENCY_MESSAGES:-10000}
+RATE=${RATE:-5000}
+PEER_JOBS=${PEER_JOBS:-20000}
+PEER_WORKERS=${PEER_WORKERS:-4}
+
+command -v redis-server >/dev/null || bash scripts/services.sh >/dev/null
+
+echo "building the queue benchmark (release)..." >&2
+swift build -c release --package-path Benchmarks --product QueueBenchmark >&2
+OURS="$(swift build -c release --package-path Benchmarks --show-bin-path)/QueueBenchmark"
+
+VENV=.run/bench-venv
+if ! "$VENV/bin/python" -c 'import rq' >/dev/null 2>&1; then
+  echo "installing RQ into $VENV..." >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'rq>=2,<3' >&2
+fi
+
+DIR=$(mktemp -d)
+PORT=$(free_port)
+redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
+  --dir "$DIR" --logfile "$DIR/redis.log" --pidfile "$DIR/redis.pid"
+trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
+for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+URL="redis://127.0.0.1:$PORT/0"
+
+field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
+peers=(); mine=(); p50s=(); p99s=(); publishes=()
+for round in $(seq 1 "$ROUNDS"); do
+  peer=$("$VENV/bin/python" Benchmarks/scripts/queue_peer.py --url "$URL" --jobs "$PEER_JOBS" --workers "$PEER_WORKERS" | grep '^RESULT')
+  RQ_VERSION=$(echo "$peer" | field rq)
+  peers+=("$(echo "$peer" | field jobs_per_s)")
+  ours=$("$OURS" --url "$URL" --prefix "bench:queue:$round:" --messages "$MESSAGES" --consumers "$CONSUMERS" \
+    --concurrency "$CONCURRENCY" --latency-messages "$LATENCY_MESSAGES" --rate "$RATE" | grep '^RESULT')
+  mine+=("$(echo "$ours" | field msgs_per_s)")
+  publishes+=("$(echo "$ours" | field publish_per_s)")
+  p50s+=("$(echo "$ours" | field e2e_p50_ms)")
+  p99s+=("$(echo "$ours" | field e2e_p99_ms)")
+  echo "  round $round: RQ ${peers[-1]} jobs/s, StreamQueue ${mine[-1]} msgs/s (e2e p50 ${p50s[-1]} ms, p99 ${p99s[-1]} ms)" >&2
+done
+
+PEER=$(printf '%s\n' "${peers[@]}" | median)
+MINE=$(printf '%s\n' "${mine[@]}" | median)
+PUBLISH=$(printf '%s\n' "${publishes[@]}" | median)
+P50=$(printf '%s\n' "${p50s[@]}" | median)
+P99=$(printf '%s\n' "${p99s[@]}" | median)
+RATIO=$(awk -v a="$MINE" -v b="$PEER" 'BEGIN { printf "%.1f", a / b }')
+
+printf '\n%-58s %12s %12s %12s\n' "queue (produce -> consume -> acknowledge, no-op handler)" "msgs/s" "e2e p50 ms" "e2e p99 ms"
+printf '%-58s %12.0f %12s %12s\n' "RQ $RQ_VERSION, $PEER_WORKERS SimpleWorkers, $PEER_JOBS jobs" "$PEER" "-" "-"
+printf '%-58s %12.0f %12.2f %12.2f\n' "StreamQueue, 1 producer, $CONSUMERS consumers x $CONCURRENCY, $MESSAGES msgs" "$MINE" "$P50" "$P99"
+echo
+echo "(medians of $ROUNDS rounds; our producer alone published $(printf '%.0f' "$PUBLISH") msgs/s; latency at $RATE msgs/s;"
+echo " machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB)"
+echo
+echo "BENCH queue.throughput.msgs_per_s $(printf '%.0f' "$MINE") msgs/s"
+echo "BENCH queue.vs_python_peer.ratio $RATIO x"
+echo "BENCH queue.e2e.p99_ms $P99 ms"

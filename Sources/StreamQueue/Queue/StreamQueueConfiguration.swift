@@ -1,0 +1,35 @@
+/// How long a topic's stream keeps entries. Trimming is approximate (`~`): Redis removes whole radix-tree
+/// nodes, so a stream holds somewhat more than the limit, never less.
+public enum StreamRetention: Sendable, Hashable {
+    /// Keep about this many entries (`XADD ... MAXLEN ~ n`).
+    case maxLength(Int)
+    /// Keep entries younger than this (`XADD ... MINID ~ <now - age>`), by the publisher's clock.
+    case maxAge(Duration)
+    /// Never trim.
+    case unlimited
+}
+
+/// Settings shared by producers, consumers and the admin API of one ``StreamQueue``; every field has a default.
+public struct StreamQueueConfiguration: Sendable {
+    /// Prefix of every key. Topic `t` lives under `<prefix>{t}:` (see `docs/queue.md`).
+    public var keyPrefix: String = "queue:"
+    /// Retention of topics not listed in ``topicRetention``.
+    ///
+    /// Trimming removes the oldest entries whether or not every group has read them: keep the retention well
+    /// above the largest backlog a group may build up (a consumer down for a while), or use ``StreamRetention/maxAge(_:)``.
+    public var retention: StreamRetention = .maxLength(1_000_000)
+    /// Retention per topic.
+    public var topicRetention: [String: StreamRetention] = [:]
+    /// About how many dead letters a topic keeps (`MAXLEN ~`); the oldest go first.
+    public var deadLetterMaxLength: Int = 100_000
+
+    /// Creates a configuration with defaults.
+    public init() {}
+
+    /// The retention of `topic`.
+    /// - Parameter topic: The topic.
+    /// - Returns: Its retention.
+    public func retention(of topic: String) -> StreamRetention {
+        self.topicRetention[topic] ?? self.retention
+    }
+}

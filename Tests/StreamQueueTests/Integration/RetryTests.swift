@@ -1,0 +1,169 @@
+import Foundation
+import NIOCore
+import RedisClient
+import StreamQueue
+import Synchronization
+import Testing
+
+@Suite struct RetryTests {
+    @Test func aHandlerFailingTwiceThenSucceedingIsRetriedWithBackoff() async throws {
+        let prefix = QueueTest.prefix()
+        let client = QueueTest.client()
+        defer { Task { await client.shutdown() } }
+        let queue = QueueTest.queue(client, prefix: prefix)
+        let log = HandlerLog()
+        let minimum = Duration.milliseconds(200)
+        let consumer = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: QueueTest.configuration(
+                maxAttempts: 5,
+                minimumDelay: minimum,
+                initialDelay: .milliseconds(300)
+            )
+        ) { message in
+            await log.started(message)
+            await log.ended()
+            if message.attempt < 3 { throw HandlerFailure("smtp unavailable (attempt \(message.attempt))") }
+            await log.succeeded(message)
+        }
+        try await queue.publish(OutgoingMessage(id: "flaky", type: "t", payload: "p"), to: "orders")
+        try await QueueTest.eventually("the third attempt succeeds") { await log.handledCount == 1 }
+        #expect(await log.attempts["flaky"] == [1, 2, 3])
+        let starts = try #require(await log.starts["flaky"])
+        #expect(starts[1] - starts[0] >= minimum)
+        #expect(starts[2] - starts[1] >= minimum)
+        let final = try #require(await log.messages["flaky"])
+        #expect(final.lastError == "smtp unavailable (attempt 2)")
+        #expect(try await queue.deadLetters(topic: "orders").isEmpty)
+        let stats = try await queue.stats(topic: "orders")
+        #expect(stats.groups.first?.pending == 0)
+        #expect(stats.delayed == 0)
+        await consumer.stop()
+    }
+
+    @Test func anAlwaysFailingMessageIsDeadLetteredAndCanBeReplayed() async throws {
+        let prefix = QueueTest.prefix()
+        let client = QueueTest.client()
+        defer { Task { await client.shutdown() } }
+        let queue = QueueTest.queue(client, prefix: prefix)
+        let log = HandlerLog()
+        let fixed = ManagedFlag()
+        let consumer = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: QueueTest.configuration(maxAttempts: 3)
+        ) { message in
+            await log.started(message)
+            await log.ended()
+            guard fixed.value else { throw HandlerFailure("template missing for \(message.type)") }
+            await log.succeeded(message)
+        }
+        try await queue.publish(
+            OutgoingMessage(id: "doomed", type: "order.placed", payload: "body", headers: ["traceparent": "tp"]),
+            to: "orders"
+        )
+        try await QueueTest.eventually("it is dead-lettered") {
+            try await queue.deadLetters(topic: "orders").count == 1
+        }
+        #expect(await log.attempts["doomed"] == [1, 2, 3])
+        let dead = try #require(try await queue.deadLetters(topic: "orders").first)
+        #expect(dead.reason == .handlerFailed)
+        #expect(dead.error == "template missing for order.placed")
+        #expect(dead.attempts == 3)
+        #expect(dead.group == "emails")
+        #expect(dead.message?.id == "doomed")
+        #expect(dead.message?.payloadString == "body")
+        #expect(dead.message?.headers == ["traceparent": "tp"])
+        #expect(try await queue.deadLetter(topic: "orders", id: dead.id) == dead)
+        #expect(try await queue.stats(topic: "orders").deadLetters == 1)
+
+        // Fix the handler and replay: handled again from attempt 1, and gone from the dead letters.
+        fixed.set()
+        let replayed = try await queue.replayDeadLetter(topic: "orders", id: dead.id)
+        #expect(replayed != nil)
+        try await QueueTest.eventually("the replay is handled") { await log.handledCount == 1 }
+        #expect(await log.messages["doomed"]?.attempt == 1)
+        #expect(await log.messages["doomed"]?.lastError == nil)
+        #expect(try await queue.deadLetters(topic: "orders").isEmpty)
+        #expect(try await queue.replayDeadLetter(topic: "orders", id: dead.id) == nil)
+        try await QueueTest.eventually("the retry stream is empty again") {
+            let stats = try await queue.stats(topic: "orders")
+            return stats.groups.first?.pending == 0 && stats.groups.first?.redeliveries == 0
+        }
+        await consumer.stop()
+    }
+
+    @Test func deadLettersArePagedAndDeletable() async throws {
+        let prefix = QueueTest.prefix()
+        let client = QueueTest.client()
+        defer { Task { await client.shutdown() } }
+        let queue = QueueTest.queue(client, prefix: prefix)
+        let consumer = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: QueueTest.configuration(maxAttempts: 1)
+        ) { _ in throw HandlerFailure("no") }
+        for index in 0..<5 {
+            try await queue.publish(OutgoingMessage(id: "m-\(index)", type: "t", payload: ""), to: "orders")
+        }
+        try await QueueTest.eventually("five dead letters") { try await queue.deadLetters(topic: "orders").count == 5 }
+        let first = try await queue.deadLetters(topic: "orders", limit: 2)
+        let second = try await queue.deadLetters(topic: "orders", after: first.last?.id, limit: 2)
+        let third = try await queue.deadLetters(topic: "orders", after: second.last?.id, limit: 2)
+        #expect(first.count == 2)
+        #expect(second.count == 2)
+        #expect(third.count == 1)
+        #expect(Set((first + second + third).compactMap { $0.message?.id }).count == 5)
+        #expect(try await queue.deleteDeadLetter(topic: "orders", id: first[0].id))
+        #expect(try await queue.deleteDeadLetter(topic: "orders", id: first[0].id) == false)
+        #expect(try await queue.deleteDeadLetter(topic: "orders", id: "not-an-id") == false)
+        #expect(try await queue.deadLetters(topic: "orders").count == 4)
+        await consumer.stop()
+    }
+
+    @Test func retriesOfOneMessageDoNotBlockOthers() async throws {
+        let prefix = QueueTest.prefix()
+        let client = QueueTest.client()
+        defer { Task { await client.shutdown() } }
+        let queue = QueueTest.queue(client, prefix: prefix)
+        let log = HandlerLog()
+        // One handler slot only, and a retry that waits at least two seconds: everything else must get through
+        // while the failed message waits.
+        let consumer = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: QueueTest.configuration(
+                concurrency: 1,
+                maxAttempts: 2,
+                minimumDelay: .seconds(2),
+                initialDelay: .seconds(2)
+            )
+        ) { message in
+            await log.started(message)
+            await log.ended()
+            if message.id == "slow-retry" && message.attempt == 1 { throw HandlerFailure("try later") }
+            await log.succeeded(message)
+        }
+        try await queue.publish(OutgoingMessage(id: "slow-retry", type: "t", payload: ""), to: "orders")
+        for index in 0..<20 {
+            try await queue.publish(OutgoingMessage(id: "other-\(index)", type: "t", payload: ""), to: "orders")
+        }
+        try await QueueTest.eventually("everything is handled") { await log.handledCount == 21 }
+        let handled = await log.handled
+        #expect(handled.last == "slow-retry")
+        #expect(Set(handled.prefix(20)) == Set((0..<20).map { "other-\($0)" }))
+        await consumer.stop()
+    }
+}
+
+/// A flag a test flips while handlers read it.
+final class ManagedFlag: Sendable {
+    private let storage = Mutex(false)
+    var value: Bool { self.storage.withLock { $0 } }
+    func set() { self.storage.withLock { $0 = true } }
+}

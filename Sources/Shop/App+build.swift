@@ -7,6 +7,7 @@ import RedisLock
 import RedisSessions
 import Scheduler
 import ServiceLifecycle
+import StreamQueue
 
 /// What tests may add to the application: extra routes, other readiness checks.
 public struct ApplicationOptions: Sendable {
@@ -73,7 +74,14 @@ public func buildApplication(
     router.add(middleware: LogRequestsMiddleware(.debug))
     // Accounts: refuse cross-site state changes before any work, then load the session the cookie names
     // (one Redis round trip, none without the cookie). Both apply to every route registered below.
-    let accounts = Accounts(configuration: configuration.accounts, redis: redis, postgres: postgres, logger: logger)
+    let points = PointsReader.make(postgres: postgres, cache: catalogCache?.manager, logger: logger)
+    let accounts = Accounts(
+        configuration: configuration.accounts,
+        redis: redis,
+        postgres: postgres,
+        points: points,
+        logger: logger
+    )
     router.add(middleware: accounts.crossSiteGuard)
     router.add(middleware: accounts.sessionMiddleware)
 
@@ -100,6 +108,17 @@ public func buildApplication(
         redis: redis,
         logger: logger
     )
+    // The message queue: the outbox relay publishes what transactions wrote, consumers post-process.
+    let messaging = Messaging(
+        configuration: configuration.queue,
+        instanceID: configuration.instanceID,
+        redis: redis,
+        postgres: postgres,
+        locks: locks,
+        notifications: notifications,
+        points: points,
+        logger: logger
+    )
     let orders = Orders(
         configuration: configuration.orders,
         postgres: postgres,
@@ -107,7 +126,11 @@ public func buildApplication(
         locks: locks,
         catalogCache: catalogCache,
         logger: logger,
-        orderPlaced: { user, order in await notifications.orderPlaced(order, user: user, postgres: postgres) }
+        orderPlaced: { _, order in
+            // The order's event is in the outbox: publish it now rather than at the relay's next pass.
+            messaging.relay.nudge()
+            await notifications.orderPlaced(order, postgres: postgres)
+        }
     )
     // Product reads are counted (per instance, flushed to Redis) for the scheduled rebuild of hot entries.
     let readCounter = catalogCache.map { _ in
@@ -159,6 +182,7 @@ public func buildApplication(
     )
     routes.addRoutes(notifications.controller.routes, atPath: "/api/v1/notifications")
     routes.addRoutes(notifications.controller.adminRoutes, atPath: "/api/v1/admin/notifications")
+    routes.addRoutes(messaging.controller.routes, atPath: "/api/v1/admin/queues")
     options.extraRoutes?(routes)
 
     var app = Application(
@@ -175,6 +199,10 @@ public func buildApplication(
     if let catalogCache { app.addServices(catalogCache.manager) }
     app.addServices(locks, notifications.listeners)
     if let readCounter { app.addServices(readCounter) }
+    if configuration.queue.relayEnabled { app.addServices(messaging.relay) }
+    if configuration.queue.consumersEnabled {
+        for consumer in messaging.consumers { app.addServices(consumer) }
+    }
     // Last to start, first to stop after the HTTP server: running jobs finish while their dependencies are up.
     if configuration.jobs.enabled { app.addServices(scheduler) }
     app.beforeServerStarts {

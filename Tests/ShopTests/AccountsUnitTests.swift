@@ -235,10 +235,10 @@ struct AccountsEncodingTests {
         for date in Self.dates {
             let user = AuthenticatedUser(id: UUID(), email: email, role: .admin, createdAt: date)
             let generic = String(
-                decoding: try JSONCoding.encoder.encode(Envelope(data: UserResource(user))),
+                decoding: try JSONCoding.encoder.encode(Envelope(data: UserResource(user, points: 42))),
                 as: UTF8.self
             )
-            if let buffer = UserEnvelope(user).handWritten() {
+            if let buffer = UserEnvelope(user, points: 42).handWritten() {
                 #expect(String(buffer: buffer) == generic)
             } else {
                 #expect(email.contains("\"") || email.contains("\\"))

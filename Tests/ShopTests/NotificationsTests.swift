@@ -47,7 +47,10 @@ struct NotificationsTests {
             let notification = try Self.decode(try #require(events.first))
             #expect(notification.kind == "order.placed")
             #expect(notification.data["total"] == "6.00")
-            #expect(notification.body == "Your order of 2 items (6.00 USD) was placed.")
+            #expect(
+                notification.body == "Your order of 2 items (6.00 USD) was placed and confirmed; you earned 6 points."
+            )
+            #expect(notification.data["points"] == "6")
             // ... and the inbox lists it on either instance.
             let inbox = try await shop.send(.GET, "/api/v1/notifications", instance: 1, cookie: buyer)
             #expect(inbox.status == 200)

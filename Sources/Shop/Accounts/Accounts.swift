@@ -10,7 +10,13 @@ struct Accounts: Sendable {
     let sessionMiddleware: SessionMiddleware<ShopRequestContext>
     let crossSiteGuard: CrossSiteRequestGuard<ShopRequestContext>
 
-    init(configuration: AccountsConfiguration, redis: RedisClient, postgres: PostgresClient, logger: Logger) {
+    init(
+        configuration: AccountsConfiguration,
+        redis: RedisClient,
+        postgres: PostgresClient,
+        points: PointsReader,
+        logger: Logger
+    ) {
         do {
             self.service = try AccountService(
                 configuration: configuration,
@@ -26,7 +32,8 @@ struct Accounts: Sendable {
         self.controller = AccountsController(
             service: self.service,
             cookie: cookie,
-            trustProxy: configuration.trustProxy
+            trustProxy: configuration.trustProxy,
+            points: points
         )
         self.sessionMiddleware = SessionMiddleware(store: self.service.sessions, cookie: cookie)
         self.crossSiteGuard = CrossSiteRequestGuard(

@@ -14,16 +14,19 @@ public struct AccountsController: Sendable {
     let service: AccountService
     let cookie: SessionCookie
     let trustProxy: Bool
+    let points: PointsReader
 
     /// Creates the controller.
     /// - Parameters:
     ///   - service: The accounts service.
     ///   - cookie: The session cookie's name and attributes.
     ///   - trustProxy: Whether the client address comes from `X-Forwarded-For`.
-    public init(service: AccountService, cookie: SessionCookie, trustProxy: Bool) {
+    ///   - points: Where users' loyalty points are read.
+    public init(service: AccountService, cookie: SessionCookie, trustProxy: Bool, points: PointsReader) {
         self.service = service
         self.cookie = cookie
         self.trustProxy = trustProxy
+        self.points = points
     }
 
     /// The routes to add under `/api/v1/auth`.
@@ -66,7 +69,7 @@ public struct AccountsController: Sendable {
             let user = try await Self.redisGuarded {
                 try await self.service.register(email: body.email, password: body.password, address: address)
             }
-            return EditedResponse(status: .created, response: UserEnvelope(user))
+            return EditedResponse(status: .created, response: UserEnvelope(user, points: 0))
         } catch is DuplicateEmailError {
             throw APIError(
                 status: .conflict,
@@ -95,7 +98,7 @@ public struct AccountsController: Sendable {
         }
         return EditedResponse(
             headers: [.setCookie: self.cookie.setCookieValue(for: session)],
-            response: UserEnvelope(session.value)
+            response: UserEnvelope(session.value, points: try await self.points.points(of: session.value.id))
         )
     }
 
@@ -110,7 +113,8 @@ public struct AccountsController: Sendable {
     // MARK: - /me
 
     @Sendable func me(_ request: Request, context: ShopRequestContext) async throws -> UserEnvelope {
-        UserEnvelope(try context.requireUser())
+        let user = try context.requireUser()
+        return UserEnvelope(user, points: try await self.points.points(of: user.id))
     }
 
     @Sendable func listSessions(

@@ -58,12 +58,15 @@ struct UserResource: Encodable, Sendable, Equatable {
     /// RFC 3339, formatted here rather than by the encoder's date strategy (same text, a fraction of the cost;
     /// `GET /api/v1/me` is the hottest authenticated route).
     var createdAt: String
+    /// Loyalty points (one per whole currency unit of each confirmed order).
+    var points: Int64
 
-    init(_ user: AuthenticatedUser) {
+    init(_ user: AuthenticatedUser, points: Int64) {
         self.id = user.id.uuidString.lowercased()
         self.email = user.email
         self.role = user.role
         self.createdAt = RFC3339.string(from: user.createdAt)
+        self.points = points
     }
 }
 

@@ -10,8 +10,8 @@ import NIOCore
 struct UserEnvelope: ResponseGenerator, Sendable {
     let user: UserResource
 
-    init(_ user: AuthenticatedUser) {
-        self.user = UserResource(user)
+    init(_ user: AuthenticatedUser, points: Int64) {
+        self.user = UserResource(user, points: points)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -41,7 +41,9 @@ struct UserEnvelope: ResponseGenerator, Sendable {
         buffer.writeString(self.user.email)
         buffer.writeStaticString(#"","id":""#)
         buffer.writeString(self.user.id)
-        buffer.writeStaticString(#"","role":""#)
+        buffer.writeStaticString(#"","points":"#)
+        buffer.writeString(String(self.user.points))
+        buffer.writeStaticString(#","role":""#)
         buffer.writeString(self.user.role.rawValue)
         buffer.writeStaticString(#""},"meta":{}}"#)
         return buffer

@@ -66,7 +66,7 @@ extension ShopConfiguration {
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
                 .databaseStartupTimeoutMs, .redisURL,
                 .instanceID, .logLevel, .healthTimeoutMs,
-            ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications
+            ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue
     }
 
     /// Reads and validates every key from `reader`; missing keys keep their defaults.
@@ -140,6 +140,7 @@ extension ShopConfiguration {
         try self.orders.read(from: reader)
         try self.jobs.read(from: reader)
         try self.notifications.read(from: reader)
+        try self.queue.read(from: reader)
     }
 
     static func host(_ value: String, key: Key) throws -> String {

@@ -36,6 +36,8 @@ public struct ShopConfiguration: Sendable {
     public var jobs: JobsConfiguration
     /// Notifications (`NOTIFICATIONS_*`).
     public var notifications: NotificationsConfiguration
+    /// The queue, its consumers and the outbox relay (`QUEUE_*`, `OUTBOX_*`).
+    public var queue: QueueConfiguration
 
     /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
     public init() {
@@ -56,6 +58,7 @@ public struct ShopConfiguration: Sendable {
         self.orders = OrdersConfiguration()
         self.jobs = JobsConfiguration()
         self.notifications = NotificationsConfiguration()
+        self.queue = QueueConfiguration()
     }
 
     /// The default `DATABASE_URL`.

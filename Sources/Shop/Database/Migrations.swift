@@ -134,5 +134,60 @@ extension Migration {
                 "CREATE INDEX notifications_broadcast_id_idx ON notifications (broadcast_id) WHERE broadcast_id IS NOT NULL",
             ]
         ),
+        Migration(
+            version: 7,
+            name: "outbox_points_post_processing",
+            statements: [
+                // Orders start as `placed` (stock taken, committed); the post-processing consumer confirms them.
+                "ALTER TABLE orders DROP CONSTRAINT orders_status_check",
+                """
+                ALTER TABLE orders ADD CONSTRAINT orders_status_check
+                    CHECK (status IN ('placed', 'pending', 'confirmed', 'paid', 'shipped', 'cancelled', 'failed'))
+                """,
+                // Loyalty points: one per whole currency unit of each confirmed order.
+                "ALTER TABLE users ADD COLUMN points bigint NOT NULL DEFAULT 0 CHECK (points >= 0)",
+                // The transactional outbox: events written in the business transaction, published by the relay.
+                """
+                CREATE TABLE outbox (
+                    id uuid PRIMARY KEY,
+                    topic text NOT NULL CHECK (length(topic) BETWEEN 1 AND 100),
+                    type text NOT NULL CHECK (length(type) BETWEEN 1 AND 100),
+                    message_key text,
+                    payload text NOT NULL,
+                    headers jsonb NOT NULL DEFAULT '{}',
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    published_at timestamptz,
+                    attempts integer NOT NULL DEFAULT 0,
+                    last_error text
+                )
+                """,
+                "CREATE INDEX outbox_unpublished_idx ON outbox (created_at, id) WHERE published_at IS NULL",
+                "CREATE INDEX outbox_published_at_idx ON outbox (published_at) WHERE published_at IS NOT NULL",
+                // Which consumer handled which message, written with the consumer's own effects.
+                """
+                CREATE TABLE processed_messages (
+                    consumer text NOT NULL,
+                    message_id text NOT NULL,
+                    processed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (consumer, message_id)
+                )
+                """,
+                "CREATE INDEX processed_messages_processed_at_idx ON processed_messages (processed_at)",
+                // Messages sent to customers (the order confirmation), one per kind and order.
+                """
+                CREATE TABLE sent_messages (
+                    id uuid PRIMARY KEY,
+                    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    order_id uuid REFERENCES orders (id) ON DELETE CASCADE,
+                    kind text NOT NULL,
+                    recipient text NOT NULL,
+                    subject text NOT NULL,
+                    body text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    UNIQUE (kind, order_id)
+                )
+                """,
+            ]
+        ),
     ]
 }

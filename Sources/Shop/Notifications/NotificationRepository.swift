@@ -24,28 +24,38 @@ struct NotificationRepository: Sendable {
     func insert(user: UUID, kind: String, title: String, body: String, data: [String: String]) async throws
         -> Notification
     {
-        let json = String(decoding: try JSONCoding.encoder.encode(data), as: UTF8.self)
-        return try await self.client.transaction(logger: self.logger) { connection in
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock_shared(\(Self.broadcastLock))",
-                logger: self.logger
-            )
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(hashtextextended(\(user.uuidString.lowercased()), 0))",
-                logger: self.logger
-            )
-            let rows = try await connection.query(
-                """
-                INSERT INTO notifications (user_id, seq, kind, title, body, data)
-                SELECT \(user), coalesce(max(seq), 0) + 1, \(kind), \(title), \(body), \(json)::jsonb
-                FROM notifications WHERE user_id = \(user)
-                RETURNING \(unescaped: Self.columns)
-                """,
-                logger: self.logger
-            )
-            guard let notification = try await Self.decode(rows).first else { throw NotificationMissing() }
-            return notification
+        try await self.client.transaction(logger: self.logger) { connection in
+            try await self.insert(on: connection, user: user, kind: kind, title: title, body: body, data: data)
         }
+    }
+
+    /// Adds a notification to a user's inbox on `connection`, inside the caller's transaction (the advisory
+    /// locks are held until it ends).
+    func insert(
+        on connection: PostgresConnection,
+        user: UUID,
+        kind: String,
+        title: String,
+        body: String,
+        data: [String: String]
+    ) async throws -> Notification {
+        let json = String(decoding: try JSONCoding.encoder.encode(data), as: UTF8.self)
+        try await connection.query("SELECT pg_advisory_xact_lock_shared(\(Self.broadcastLock))", logger: self.logger)
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(user.uuidString.lowercased()), 0))",
+            logger: self.logger
+        )
+        let rows = try await connection.query(
+            """
+            INSERT INTO notifications (user_id, seq, kind, title, body, data)
+            SELECT \(user), coalesce(max(seq), 0) + 1, \(kind), \(title), \(body), \(json)::jsonb
+            FROM notifications WHERE user_id = \(user)
+            RETURNING \(unescaped: Self.columns)
+            """,
+            logger: self.logger
+        )
+        guard let notification = try await Self.decode(rows).first else { throw NotificationMissing() }
+        return notification
     }
 
     /// Adds one notification to every user's inbox.

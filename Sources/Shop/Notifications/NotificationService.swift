@@ -51,6 +51,13 @@ struct NotificationService: Sendable {
         return count
     }
 
+    /// Announces a notification that was written in another transaction (after that transaction committed).
+    func announce(_ notification: Notification, user: UUID) async {
+        await self.announce(NotificationEvent(user: user, notification: notification, broadcast: nil)) {
+            self.hub.deliver(notification, to: user)
+        }
+    }
+
     /// Handles an announcement from the channel (from any instance, this one included).
     func received(_ payload: ByteBuffer) async throws {
         let event = try JSONCoding.decoder.decode(NotificationEvent.self, from: Data(buffer: payload))

@@ -48,23 +48,14 @@ struct Notifications: Sendable {
         )
     }
 
-    /// An order was placed: tell its buyer, and tell admins about products it left low on stock.
-    /// Failures are logged, never thrown: the order stands either way.
-    func orderPlaced(_ order: Order, user: UUID, postgres: PostgresClient) async {
+    /// An order was placed: tell admins about products it left low on stock (the buyer's own notification
+    /// comes from the order's post-processing). Failures are logged, never thrown: the order stands either way.
+    func orderPlaced(_ order: Order, postgres: PostgresClient) async {
         do {
-            let units = order.items.reduce(0) { $0 + $1.quantity }
-            try await self.service.notify(
-                user: user,
-                kind: "order.placed",
-                title: "Order placed",
-                body:
-                    "Your order of \(units) item\(units == 1 ? "" : "s") (\(order.total) \(order.currency)) was placed.",
-                data: ["orderId": order.id.uuidString.lowercased(), "total": order.total, "currency": order.currency]
-            )
             try await self.lowStock(order, postgres: postgres)
         } catch {
             self.logger.warning(
-                "could not notify about an order",
+                "could not check stock after an order",
                 metadata: ["order": "\(order.id)", "error": "\(error)"]
             )
         }

@@ -50,7 +50,7 @@ public struct OrderRepository: Sendable {
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         let order = Order(
             id: UUID(),
-            status: "confirmed",
+            status: "placed",
             items: items,
             total: Cents.format(totalCents),
             currency: currency,
@@ -78,6 +78,25 @@ public struct OrderRepository: Sendable {
             INSERT INTO idempotency_records (user_id, key, request_hash, order_id, response_status, response_body)
             VALUES (\(userID), \(receipt.key), \(receipt.requestHash), \(order.id), 201, \(body))
             """,
+            logger: self.logger
+        )
+        // The post-processing happens later, from the queue: the event commits with the order or not at all.
+        let event = OrderPlacedEvent(
+            orderId: order.id,
+            userId: userID,
+            total: order.total,
+            currency: currency,
+            units: items.reduce(0) { $0 + $1.quantity },
+            placedAt: createdAt
+        )
+        try await Outbox.append(
+            OutboxEvent(
+                topic: "orders",
+                type: "order.placed",
+                key: userID.uuidString.lowercased(),
+                payload: String(decoding: try JSONCoding.encoder.encode(event), as: UTF8.self)
+            ),
+            on: connection,
             logger: self.logger
         )
         return (order, body)

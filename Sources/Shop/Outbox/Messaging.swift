@@ -1,0 +1,67 @@
+import Logging
+import PostgresNIO
+import RedisClient
+import RedisLock
+import StreamQueue
+
+/// The queue as `buildApplication` wires it: the outbox relay and the consumers (services), and the admin
+/// routes over the queue.
+struct Messaging: Sendable {
+    /// The topics this service owns, in the order the admin API lists them.
+    static let topics = ["orders"]
+
+    let queue: StreamQueue
+    let relay: OutboxRelay
+    let consumers: [QueueConsumer]
+    let controller: QueuesAdminController
+
+    init(
+        configuration: QueueConfiguration,
+        instanceID: String,
+        redis: RedisClient,
+        postgres: PostgresClient,
+        locks: RedisLocks,
+        notifications: Notifications,
+        points: PointsReader,
+        logger: Logger
+    ) {
+        var settings = StreamQueueConfiguration()
+        settings.keyPrefix = configuration.keyPrefix
+        settings.retention = .maxLength(100_000)
+        let queue = StreamQueue(client: redis, configuration: settings, logger: logger)
+        self.queue = queue
+        self.relay = OutboxRelay(
+            postgres: postgres,
+            queue: queue,
+            interval: configuration.relayInterval,
+            logger: logger
+        )
+        var consumerSettings = QueueConsumerConfiguration()
+        consumerSettings.concurrency = configuration.concurrency
+        consumerSettings.visibilityTimeout = configuration.visibilityTimeout
+        consumerSettings.retry.maxAttempts = configuration.maxAttempts
+        consumerSettings.maxDeliveries = configuration.maxAttempts
+        consumerSettings.shutdownGracePeriod = configuration.shutdownGracePeriod
+        consumerSettings.consumerName = instanceID
+        let processor = OrderPostProcessor(
+            postgres: postgres,
+            locks: locks,
+            notifications: notifications,
+            processed: RedisProcessedMessages(queue: queue, consumer: OrderPostProcessor.consumer),
+            countersBase: String(queue.streamKey("orders").dropLast("stream".count)),
+            delay: configuration.postProcessingDelay,
+            pointsChanged: { user in await points.pointsChanged(user) },
+            logger: logger
+        )
+        self.consumers = [
+            QueueConsumer(
+                queue: queue,
+                topic: "orders",
+                group: OrderPostProcessor.consumer,
+                configuration: consumerSettings,
+                logger: logger
+            ) { message in try await processor.handle(message) }
+        ]
+        self.controller = QueuesAdminController(queue: queue, topics: Self.topics)
+    }
+}

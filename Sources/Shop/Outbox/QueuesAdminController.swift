@@ -1,0 +1,135 @@
+public import Hummingbird
+import StreamQueue
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// `GET /api/v1/admin/queues`, `GET /api/v1/admin/queues/{topic}/dead-letters`,
+/// `POST /api/v1/admin/queues/{topic}/dead-letters/{id}/replay` (admins).
+struct QueuesAdminController: Sendable {
+    let queue: StreamQueue
+    let topics: [String]
+
+    var routes: RouteCollection<ShopRequestContext> {
+        let routes = RouteCollection(context: ShopRequestContext.self)
+        routes.add(middleware: RequireRole(.admin))
+        routes.get(use: self.list)
+        routes.get(":topic/dead-letters", use: self.deadLetters)
+        routes.post(":topic/dead-letters/:id/replay", use: self.replay)
+        return routes
+    }
+
+    @Sendable func list(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        [TopicStats], EmptyMeta
+    > {
+        var stats: [TopicStats] = []
+        for topic in self.topics { stats.append(try await self.queue.stats(topic: topic)) }
+        return Envelope(data: stats)
+    }
+
+    @Sendable func deadLetters(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        [DeadLetterView], EmptyMeta
+    > {
+        let topic = try self.topic(context)
+        var limit = 50
+        if let text = request.uri.queryParameters["limit"] {
+            guard let value = Int(text), (1...500).contains(value) else {
+                throw APIError.invalidParameters([
+                    FieldError(field: "limit", code: .outOfRange, message: "must be between 1 and 500")
+                ])
+            }
+            limit = value
+        }
+        let after = request.uri.queryParameters["after"].map(String.init)
+        if let after, !Self.isEntryID(after) {
+            throw APIError.invalidParameters([
+                FieldError(
+                    field: "after",
+                    code: .invalidFormat,
+                    message: "must be a dead letter id like 1700000000000-0"
+                )
+            ])
+        }
+        let letters = try await self.queue.deadLetters(topic: topic, after: after, limit: limit)
+        return Envelope(data: letters.map(DeadLetterView.init))
+    }
+
+    @Sendable func replay(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        ReplayResult, EmptyMeta
+    > {
+        let topic = try self.topic(context)
+        let id = context.parameters.get("id") ?? ""
+        guard Self.isEntryID(id) else {
+            throw APIError.invalidParameters([
+                FieldError(field: "id", code: .invalidFormat, message: "must be a dead letter id like 1700000000000-0")
+            ])
+        }
+        guard let entry = try await self.queue.replayDeadLetter(topic: topic, id: id) else {
+            throw APIError.notFound("No dead letter \(id) in \(topic).")
+        }
+        return Envelope(data: ReplayResult(deadLetter: id, requeuedAs: entry))
+    }
+
+    private func topic(_ context: ShopRequestContext) throws -> String {
+        let topic = context.parameters.get("topic") ?? ""
+        guard self.topics.contains(topic) else { throw APIError.notFound("No queue is named \(topic.prefix(64)).") }
+        return topic
+    }
+
+    /// A stream entry id: `<ms>-<seq>`.
+    static func isEntryID(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        return text.utf8.count <= 41 && parts.count == 2
+            && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+    }
+}
+
+/// A dead letter as the admin API shows it.
+struct DeadLetterView: Codable, Sendable, Equatable {
+    var id: String
+    var group: String
+    var reason: String
+    var error: String
+    var attempts: Int
+    var deliveries: Int
+    var failedAt: Date
+    var messageId: String?
+    var type: String?
+    var payload: String?
+
+    init(_ letter: DeadLetter) {
+        self.id = letter.id
+        self.group = letter.group
+        self.reason = letter.reason.rawValue
+        self.error = letter.error
+        self.attempts = letter.attempts
+        self.deliveries = letter.deliveries
+        self.failedAt = letter.failedAt
+        self.messageId = letter.message?.id
+        self.type = letter.message?.type
+        self.payload = letter.message.map { String(buffer: $0.payload) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.group, forKey: .group)
+        try container.encode(self.reason, forKey: .reason)
+        try container.encode(self.error, forKey: .error)
+        try container.encode(self.attempts, forKey: .attempts)
+        try container.encode(self.deliveries, forKey: .deliveries)
+        try container.encode(self.failedAt, forKey: .failedAt)
+        try container.encode(self.messageId, forKey: .messageId)
+        try container.encode(self.type, forKey: .type)
+        try container.encode(self.payload, forKey: .payload)
+    }
+}
+
+/// The answer of a replay.
+struct ReplayResult: Codable, Sendable, Equatable {
+    var deadLetter: String
+    var requeuedAs: String
+}

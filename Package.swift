@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "RedisCache", targets: ["RedisCache"]),
         .library(name: "RedisLock", targets: ["RedisLock"]),
         .library(name: "RedisSessions", targets: ["RedisSessions"]),
+        .library(name: "Resilience", targets: ["Resilience"]),
         .library(name: "Shop", targets: ["Shop"]),
         .executable(name: "shop", targets: ["shop"]),
     ],
@@ -78,6 +79,14 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Resilience",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -148,6 +157,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ResilienceTests",
+            dependencies: [
+                "Resilience",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -249,6 +249,21 @@ struct ResiliencePipelineTests {
         #expect(probe.cancellations == 1)
     }
 
+    @Test func aCallCanBringItsOwnDeadline() async throws {
+        let pipeline = self.makePipeline(timeout: .seconds(60))
+        let probe = Probe()
+        let call = Task {
+            try await pipeline.run(idempotent: true, timeout: .milliseconds(250)) { _ -> Int in
+                try await hangUntilCancelled(probe)
+            }
+        }
+        #expect(try await self.clock.advanceWhenSleeping() == .milliseconds(250))
+        let error = await failure(of: call) as? ResilienceError
+        #expect(error?.code == .deadlineExceeded)
+        #expect(error?.timeout == .milliseconds(250))
+        #expect(probe.cancellations == 1)
+    }
+
     @Test func cancellingTheCallerDuringABackoffEndsTheCall() async throws {
         let pipeline = self.makePipeline()
         let probe = Probe()

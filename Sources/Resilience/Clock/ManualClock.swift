@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// `sleep(until:)` suspends until ``advance(by:)`` (or ``advance(to:)``, ``advanceToNextDeadline()``) moves
 /// the time to the sleeper's deadline or past it. Tests never wait on wall time: they wait until the code
-/// under test is asleep (``waitForSleepers(_:)``), check where it sleeps to (``sleeperDeadlines``), and
+/// under test is asleep (``waitForSleepers(_:dueBy:)``), check where it sleeps to (``sleeperDeadlines``), and
 /// move the time on. A cancelled sleeper throws `CancellationError` at once and is no longer counted.
 ///
 /// ```swift

@@ -42,11 +42,18 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   apt_install redis-server redis-tools
 fi
 # Debian's package may try to start a service; nothing runs at boot here, so make sure ours does.
+# Persistence: the append-only file, fsynced every second (the message queue's accepted messages survive a
+# restart; a crash of the machine can lose the last second — see docs/operations.md). No RDB snapshots.
 if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
   log "redis already running on 127.0.0.1:$REDIS_PORT"
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get appendonly 2>/dev/null | grep -qx no; then
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set appendonly yes >/dev/null \
+      && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set appendfsync everysec >/dev/null \
+      && log "turned on the append-only file of the running redis"
+  fi
 else
   mkdir -p "$RUN_DIR/redis-$REDIS_PORT"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly yes --appendfsync everysec \
     --dir "$RUN_DIR/redis-$REDIS_PORT" --logfile "$RUN_DIR/redis-$REDIS_PORT/redis.log" \
     --pidfile "$RUN_DIR/redis-$REDIS_PORT/redis.pid"
   for _ in $(seq 1 50); do

@@ -315,6 +315,64 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var notificationsLowStockThreshold: String?
 
+    @Option(
+        name: .customLong("queue-key-prefix"),
+        help: "Prefix of the queue's Redis keys (QUEUE_KEY_PREFIX, default shop:queue:)."
+    )
+    var queueKeyPrefix: String?
+
+    @Option(
+        name: .customLong("queue-consumers-enabled"),
+        help: "Whether this instance runs the queue consumers: true or false (QUEUE_CONSUMERS_ENABLED, default true)."
+    )
+    var queueConsumersEnabled: String?
+
+    @Option(
+        name: .customLong("queue-concurrency"),
+        help: "Messages handled at once per consumer and instance, 1-1000 (QUEUE_CONCURRENCY, default 8)."
+    )
+    var queueConcurrency: String?
+
+    @Option(
+        name: .customLong("queue-visibility-timeout-ms"),
+        help:
+            "After this long without a heartbeat another instance takes a message over, 100-3600000 (QUEUE_VISIBILITY_TIMEOUT_MS, default 30000)."
+    )
+    var queueVisibilityTimeoutMs: String?
+
+    @Option(
+        name: .customLong("queue-max-attempts"),
+        help:
+            "Attempts (and deliveries) before a message goes to the dead letters, 1-100 (QUEUE_MAX_ATTEMPTS, default 5)."
+    )
+    var queueMaxAttempts: String?
+
+    @Option(
+        name: .customLong("queue-shutdown-grace-seconds"),
+        help: "Seconds messages in progress may finish at shutdown, 0-3600 (QUEUE_SHUTDOWN_GRACE_SECONDS, default 10)."
+    )
+    var queueShutdownGraceSeconds: String?
+
+    @Option(
+        name: .customLong("outbox-relay-enabled"),
+        help: "Whether this instance publishes the outbox: true or false (OUTBOX_RELAY_ENABLED, default true)."
+    )
+    var outboxRelayEnabled: String?
+
+    @Option(
+        name: .customLong("outbox-poll-interval-ms"),
+        help:
+            "Milliseconds between outbox passes when nothing woke the relay, 10-600000 (OUTBOX_POLL_INTERVAL_MS, default 500)."
+    )
+    var outboxPollIntervalMs: String?
+
+    @Option(
+        name: .customLong("orders-post-processing-delay-ms"),
+        help:
+            "Simulated long-running work in the order post-processing, 0-600000 (ORDERS_POST_PROCESSING_DELAY_MS, default 0)."
+    )
+    var ordersPostProcessingDelayMs: String?
+
     /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
     /// the key to standard error and exits with status 1.
     func load() throws -> ShopConfiguration {
@@ -364,6 +422,15 @@ struct ConfigurationOptions: ParsableArguments {
             (.notificationsMaxStreams, self.notificationsMaxStreams),
             (.notificationsHeartbeatSeconds, self.notificationsHeartbeatSeconds),
             (.notificationsLowStockThreshold, self.notificationsLowStockThreshold),
+            (.queueKeyPrefix, self.queueKeyPrefix),
+            (.queueConsumersEnabled, self.queueConsumersEnabled),
+            (.queueConcurrency, self.queueConcurrency),
+            (.queueVisibilityTimeoutMs, self.queueVisibilityTimeoutMs),
+            (.queueMaxAttempts, self.queueMaxAttempts),
+            (.queueShutdownGraceSeconds, self.queueShutdownGraceSeconds),
+            (.outboxRelayEnabled, self.outboxRelayEnabled),
+            (.outboxPollIntervalMs, self.outboxPollIntervalMs),
+            (.ordersPostProcessingDelayMs, self.ordersPostProcessingDelayMs),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags {

@@ -243,7 +243,9 @@ struct NotificationsTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    // The limit is generous for a loaded machine (this test shares the process with the stock test's 200
+    // concurrent buyers); a stream that held up shutdown would hang it for good.
+    @Test(.timeLimit(.minutes(3)))
     func anOpenStreamDoesNotHoldUpGracefulShutdown() async throws {
         let ended = try await withOrderInstances(count: 1, configure: Self.isolated()) { shop in
             let user = try await shop.signIn("shutdown@notify.test")

@@ -4,25 +4,32 @@ import Foundation
 final class CatalogRedisServer: @unchecked Sendable {
     let port: Int
     private let directory: URL
+    private let appendOnly: Bool
     private let lock = NSLock()
     private var process: Process?
 
-    private init(port: Int, directory: URL) {
+    private init(port: Int, directory: URL, appendOnly: Bool) {
         self.port = port
         self.directory = directory
+        self.appendOnly = appendOnly
     }
 
     var url: String { "redis://127.0.0.1:\(self.port)/0" }
 
-    /// Starts a server on a random free port.
-    static func start() async throws -> CatalogRedisServer {
+    /// Starts a server on a random free port; with `appendOnly`, every write is fsynced to an AOF first, so a
+    /// restart (even after SIGKILL) loses nothing.
+    static func start(appendOnly: Bool = false) async throws -> CatalogRedisServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "shop-catalog-redis-\(UUID().uuidString)"
         )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let server = CatalogRedisServer(port: Int.random(in: 20_000..<40_000), directory: directory)
+            let server = CatalogRedisServer(
+                port: Int.random(in: 20_000..<40_000),
+                directory: directory,
+                appendOnly: appendOnly
+            )
             do {
                 try await server.launch()
                 return server
@@ -38,7 +45,8 @@ final class CatalogRedisServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = [
-            "--port", "\(self.port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--port", "\(self.port)", "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", self.appendOnly ? "yes" : "no", "--appendfsync", "always",
             "--dir", self.directory.path, "--logfile", self.directory.appendingPathComponent("redis.log").path,
         ]
         process.standardOutput = FileHandle.nullDevice

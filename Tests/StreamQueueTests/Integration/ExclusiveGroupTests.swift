@@ -23,8 +23,10 @@ private actor OrderLog {
         var configuration = QueueTest.configuration(concurrency: 4, visibilityTimeout: .seconds(1))
         configuration.ordering = .perKey
         configuration.exclusive = true
-        configuration.exclusiveLease = .milliseconds(600)
-        configuration.heartbeatInterval = .milliseconds(100)
+        // Long enough that a loaded test machine (a stall of a second or two) does not hand the group over by
+        // itself: the takeover this test wants comes from the kill.
+        configuration.exclusiveLease = .seconds(3)
+        configuration.heartbeatInterval = .milliseconds(250)
         configuration.reclaimInterval = .milliseconds(100)
         return configuration
     }

@@ -131,8 +131,8 @@ import Testing
         defer { Task { await client.shutdown() } }
         let queue = QueueTest.queue(client, prefix: prefix)
         let log = HandlerLog()
-        // One handler slot only, and a retry that waits at least two seconds: everything else must get through
-        // while the failed message waits.
+        // One handler slot only, and a retry that waits at least eight seconds: everything else (20 no-op
+        // messages, well under a second even on a loaded machine) must get through while the failed message waits.
         let consumer = RunningConsumer.start(
             prefix: prefix,
             topic: "orders",
@@ -140,8 +140,8 @@ import Testing
             configuration: QueueTest.configuration(
                 concurrency: 1,
                 maxAttempts: 2,
-                minimumDelay: .seconds(2),
-                initialDelay: .seconds(2)
+                minimumDelay: .seconds(8),
+                initialDelay: .seconds(8)
             )
         ) { message in
             await log.started(message)

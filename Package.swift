@@ -124,6 +124,7 @@ let package = Package(
                 "RedisSessions",
                 "Scheduler",
                 "StreamQueue",
+                "Resilience",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,7 +1,9 @@
+import AsyncHTTPClient
 public import Hummingbird
 public import Logging
 import PostgresNIO
 public import Prometheus
+import RedisCache
 import RedisClient
 import RedisLock
 import RedisSessions
@@ -147,7 +149,20 @@ public func buildApplication(
         productWritten: { id in await orders.productWritten(id, logger: logger) },
         reads: readCounter
     )
-    routes.addRoutes(CatalogController(service: catalog).routes, atPath: "/api/v1/products")
+    // External sync: exchange rates through retries and a breaker, cached, with the last good rate as fallback.
+    let rates = RatesService(
+        client: RatesClient(configuration: configuration.rates, http: HTTPClient.shared, logger: logger),
+        cache: catalogCache.flatMap { cache in
+            var options = RedisCacheOptions(ttl: configuration.rates.cacheTTL)
+            options.negativeTTL = .seconds(60)
+            return try? cache.manager.cache(namespace: "rates", of: RateQuote.self, options: options)
+        },
+        redis: redis,
+        lastGoodPrefix: configuration.cache.keyPrefix + "rates:last:",
+        logger: logger
+    )
+    routes.addRoutes(CatalogController(service: catalog, rates: rates).routes, atPath: "/api/v1/products")
+    routes.addRoutes(RatesController(service: rates).routes, atPath: "/api/v1/rates")
     routes.addRoutes(
         CacheAdminController(instanceID: configuration.instanceID, cache: catalogCache).routes,
         atPath: "/api/v1/admin/cache"
@@ -183,6 +198,17 @@ public func buildApplication(
     routes.addRoutes(notifications.controller.routes, atPath: "/api/v1/notifications")
     routes.addRoutes(notifications.controller.adminRoutes, atPath: "/api/v1/admin/notifications")
     routes.addRoutes(messaging.controller.routes, atPath: "/api/v1/admin/queues")
+    // External async: pay at the provider; its signed webhooks are queued and applied by a consumer.
+    let payments = Payments(
+        configuration: configuration.payments,
+        postgres: postgres,
+        locks: locks,
+        messaging: messaging,
+        notifications: notifications,
+        logger: logger
+    )
+    routes.addRoutes(payments.controller.orderRoutes, atPath: "/api/v1/orders")
+    routes.addRoutes(payments.controller.webhookRoutes, atPath: "/api/v1/webhooks")
     options.extraRoutes?(routes)
 
     var app = Application(
@@ -202,6 +228,7 @@ public func buildApplication(
     if configuration.queue.relayEnabled { app.addServices(messaging.relay) }
     if configuration.queue.consumersEnabled {
         for consumer in messaging.consumers { app.addServices(consumer) }
+        app.addServices(payments.consumer)
     }
     // Last to start, first to stop after the HTTP server: running jobs finish while their dependencies are up.
     if configuration.jobs.enabled { app.addServices(scheduler) }

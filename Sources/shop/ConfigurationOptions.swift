@@ -444,6 +444,7 @@ struct ConfigurationOptions: ParsableArguments {
             EnvironmentVariablesProvider(
                 secretsSpecifier: .specific([
                     ShopConfiguration.Key.databaseURL.variable, ShopConfiguration.Key.redisURL.variable,
+                    ShopConfiguration.Key.paymentWebhookSecret.variable,
                 ])
             ),
         ])

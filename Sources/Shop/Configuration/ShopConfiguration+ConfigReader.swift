@@ -66,7 +66,8 @@ extension ShopConfiguration {
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
                 .databaseStartupTimeoutMs, .redisURL,
                 .instanceID, .logLevel, .healthTimeoutMs,
-            ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue
+            ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue + Key.rates
+            + Key.payments
     }
 
     /// Reads and validates every key from `reader`; missing keys keep their defaults.
@@ -141,6 +142,8 @@ extension ShopConfiguration {
         try self.jobs.read(from: reader)
         try self.notifications.read(from: reader)
         try self.queue.read(from: reader)
+        try self.rates.read(from: reader)
+        try self.payments.read(from: reader)
     }
 
     static func host(_ value: String, key: Key) throws -> String {

@@ -38,6 +38,10 @@ public struct ShopConfiguration: Sendable {
     public var notifications: NotificationsConfiguration
     /// The queue, its consumers and the outbox relay (`QUEUE_*`, `OUTBOX_*`).
     public var queue: QueueConfiguration
+    /// The exchange-rate provider (`RATES_*`).
+    public var rates: RatesConfiguration
+    /// The payment provider and its webhooks (`PAYMENTS_*`, `PAYMENT_WEBHOOK_*`).
+    public var payments: PaymentsConfiguration
 
     /// The local defaults: PostgreSQL and Redis on loopback as `scripts/services.sh` starts them.
     public init() {
@@ -59,6 +63,8 @@ public struct ShopConfiguration: Sendable {
         self.jobs = JobsConfiguration()
         self.notifications = NotificationsConfiguration()
         self.queue = QueueConfiguration()
+        self.rates = RatesConfiguration()
+        self.payments = PaymentsConfiguration()
     }
 
     /// The default `DATABASE_URL`.

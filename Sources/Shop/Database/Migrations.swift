@@ -189,5 +189,43 @@ extension Migration {
                 """,
             ]
         ),
+        Migration(
+            version: 8,
+            name: "payments",
+            statements: [
+                // One row per attempt to pay an order; at most one that is not failed.
+                """
+                CREATE TABLE payments (
+                    id uuid PRIMARY KEY,
+                    order_id uuid NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+                    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    attempt integer NOT NULL CHECK (attempt > 0),
+                    provider_payment_id text UNIQUE,
+                    status text NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'processing', 'succeeded', 'failed')),
+                    amount numeric(12, 2) NOT NULL CHECK (amount >= 0),
+                    currency char(3) NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    UNIQUE (order_id, attempt)
+                )
+                """,
+                """
+                CREATE UNIQUE INDEX payments_one_open_per_order ON payments (order_id)
+                    WHERE status IN ('pending', 'processing', 'succeeded')
+                """,
+                // Every provider event applied (or found outdated), by the provider's event id: a replayed or
+                // duplicated webhook has one effect.
+                """
+                CREATE TABLE payment_events (
+                    event_id text PRIMARY KEY CHECK (length(event_id) BETWEEN 1 AND 200),
+                    payment_id uuid NOT NULL REFERENCES payments (id) ON DELETE CASCADE,
+                    type text NOT NULL,
+                    applied boolean NOT NULL,
+                    received_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+            ]
+        ),
     ]
 }

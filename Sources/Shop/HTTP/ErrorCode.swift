@@ -40,6 +40,10 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let conflict = ErrorCode("CONFLICT", "Conflict")
     public static let outOfStock = ErrorCode("OUT_OF_STOCK", "Out of Stock")
     public static let idempotencyKeyInUse = ErrorCode("IDEMPOTENCY_KEY_IN_USE", "Idempotency Key In Use")
+    /// A payment webhook whose signature or timestamp does not check out.
+    public static let invalidSignature = ErrorCode("INVALID_SIGNATURE", "Invalid Signature")
+    /// `POST /api/v1/orders/{id}/pay` for an order that is paid already.
+    public static let orderAlreadyPaid = ErrorCode("ORDER_ALREADY_PAID", "Order Already Paid")
     /// A manual run of a scheduled job while it runs (on any instance).
     public static let jobAlreadyRunning = ErrorCode("JOB_ALREADY_RUNNING", "Job Already Running")
     public static let payloadTooLarge = ErrorCode("PAYLOAD_TOO_LARGE", "Payload Too Large")
@@ -50,15 +54,19 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let internalError = ErrorCode("INTERNAL_ERROR", "Internal Server Error")
     public static let dependencyUnavailable = ErrorCode("DEPENDENCY_UNAVAILABLE", "Dependency Unavailable")
     public static let serviceUnavailable = ErrorCode("SERVICE_UNAVAILABLE", "Service Unavailable")
+    /// An external provider (exchange rates, payments) cannot be reached and there is no fallback.
+    public static let providerUnavailable = ErrorCode("PROVIDER_UNAVAILABLE", "Provider Unavailable")
 
     /// Every code with a fixed title, in the order `docs/api/error-response.md` lists them.
     public static let all: [ErrorCode] = [
-        .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .invalidCredentials, .forbidden,
+        .badRequest, .malformedJSON, .invalidParameter, .unauthorized, .invalidCredentials, .invalidSignature,
+        .forbidden,
         .crossSiteRequest, .notFound, .methodNotAllowed,
-        .requestTimeout, .conflict, .outOfStock, .idempotencyKeyInUse, .jobAlreadyRunning, .payloadTooLarge,
+        .requestTimeout, .conflict, .outOfStock, .idempotencyKeyInUse, .orderAlreadyPaid, .jobAlreadyRunning,
+        .payloadTooLarge,
         .unsupportedMediaType,
         .validationFailed, .idempotencyKeyReused, .tooManyRequests,
-        .internalError, .dependencyUnavailable, .serviceUnavailable,
+        .internalError, .dependencyUnavailable, .serviceUnavailable, .providerUnavailable,
     ]
 
     /// Any other 4xx status: `HTTP_ERROR` titled with the reason phrase.

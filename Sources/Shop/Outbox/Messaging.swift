@@ -8,12 +8,14 @@ import StreamQueue
 /// routes over the queue.
 struct Messaging: Sendable {
     /// The topics this service owns, in the order the admin API lists them.
-    static let topics = ["orders"]
+    static let topics = ["orders", "payments"]
 
     let queue: StreamQueue
     let relay: OutboxRelay
     let consumers: [QueueConsumer]
     let controller: QueuesAdminController
+    let consumerSettings: QueueConsumerConfiguration
+    let logger: Logger
 
     init(
         configuration: QueueConfiguration,
@@ -43,6 +45,8 @@ struct Messaging: Sendable {
         consumerSettings.maxDeliveries = configuration.maxAttempts
         consumerSettings.shutdownGracePeriod = configuration.shutdownGracePeriod
         consumerSettings.consumerName = instanceID
+        self.consumerSettings = consumerSettings
+        self.logger = logger
         let processor = OrderPostProcessor(
             postgres: postgres,
             locks: locks,
@@ -63,5 +67,24 @@ struct Messaging: Sendable {
             ) { message in try await processor.handle(message) }
         ]
         self.controller = QueuesAdminController(queue: queue, topics: Self.topics)
+    }
+
+    /// A consumer of another module's topic, with the same settings.
+    func consumer(
+        topic: String,
+        group: String,
+        ordering: QueueOrdering = .none,
+        handler: @escaping QueueConsumer.Handler
+    ) -> QueueConsumer {
+        var settings = self.consumerSettings
+        settings.ordering = ordering
+        return QueueConsumer(
+            queue: self.queue,
+            topic: topic,
+            group: group,
+            configuration: settings,
+            logger: self.logger,
+            handler: handler
+        )
     }
 }

@@ -7,9 +7,9 @@ public struct PaymentsConfiguration: Sendable, Equatable {
 
     /// Base URL of the payment provider's API (`PAYMENTS_PROVIDER_URL`, default `http://127.0.0.1:8090`).
     public var providerURL: String
-    /// The URL the provider posts webhooks to (`PAYMENTS_CALLBACK_URL`, default
-    /// `http://127.0.0.1:8080/api/v1/webhooks/payments`).
-    public var callbackURL: String
+    /// The URL the provider posts webhooks to (`PAYMENTS_CALLBACK_URL`). Unset (the default), it is the pay
+    /// request's own `Host` with `/api/v1/webhooks/payments` — right for local runs; set it in production.
+    public var callbackURL: String?
     /// The shared secret of webhook signatures (`PAYMENT_WEBHOOK_SECRET`; never logged).
     public var webhookSecret: String
     /// How far a webhook's timestamp may be from now (`PAYMENT_WEBHOOK_TOLERANCE_SECONDS`, default 300).
@@ -20,7 +20,7 @@ public struct PaymentsConfiguration: Sendable, Equatable {
     /// The defaults.
     public init() {
         self.providerURL = "http://127.0.0.1:8090"
-        self.callbackURL = "http://127.0.0.1:8080/api/v1/webhooks/payments"
+        self.callbackURL = nil
         self.webhookSecret = Self.defaultWebhookSecret
         self.webhookTolerance = .seconds(300)
         self.timeout = .milliseconds(2000)
@@ -92,7 +92,7 @@ extension ShopConfiguration.Key {
         "PAYMENTS_PROVIDER_URL",
         "--payments-provider-url"
     )
-    /// `PAYMENTS_CALLBACK_URL`: an `http(s)://` URL. Default `http://127.0.0.1:8080/api/v1/webhooks/payments`.
+    /// `PAYMENTS_CALLBACK_URL`: an `http(s)://` URL. Default: the pay request's host.
     public static let paymentsCallbackURL = Self(
         "payments.callbackURL",
         "PAYMENTS_CALLBACK_URL",

@@ -38,21 +38,22 @@ final class ProviderWebhooks: Service, Sendable {
     }
 
     func run() async throws {
-        await withGracefulShutdownHandler {
+        // On shutdown, deliveries still waiting or retrying are dropped (a simulator keeps no state).
+        try? await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for await delivery in self.deliveries {
                     group.addTask { await self.deliver(delivery) }
                 }
             }
-        } onGracefulShutdown: {
-            self.continuation.finish()
         }
+        self.continuation.finish()
         try? await self.http.shutdown()
     }
 
     private func deliver(_ delivery: Delivery) async {
         let settings = self.state.settings
         try? await Task.sleep(for: .milliseconds(settings.webhookDelayMs))
+        if Task.isCancelled { return }
         var events = [
             self.event("payment.processing", delivery.payment, status: "processing"),
             self.event(
@@ -96,6 +97,7 @@ final class ProviderWebhooks: Service, Sendable {
             } catch {
                 self.logger.debug("webhook delivery failed", metadata: ["error": "\(error)"])
             }
+            if Task.isCancelled { return }
             try? await Task.sleep(for: .milliseconds(100 << min(attempt, 6)))
         }
         self.logger.warning("webhook given up after 8 attempts", metadata: ["url": "\(url)"])

@@ -1,0 +1,40 @@
+import AsyncHTTPClient
+import Logging
+import PostgresNIO
+import RedisLock
+import StreamQueue
+
+/// The payments module as `buildApplication` wires it: provider client, routes, and the consumer of the
+/// provider's events.
+struct Payments: Sendable {
+    let controller: PaymentsController
+    let consumer: QueueConsumer
+
+    init(
+        configuration: PaymentsConfiguration,
+        postgres: PostgresClient,
+        locks: RedisLocks,
+        messaging: Messaging,
+        notifications: Notifications,
+        logger: Logger
+    ) {
+        let repository = PaymentRepository(client: postgres, logger: logger)
+        self.controller = PaymentsController(
+            repository: repository,
+            client: PaymentsClient(configuration: configuration, http: HTTPClient.shared, logger: logger),
+            queue: messaging.queue,
+            signature: WebhookSignature(secret: configuration.webhookSecret, tolerance: configuration.webhookTolerance),
+            logger: logger
+        )
+        let processor = PaymentEventProcessor(
+            postgres: postgres,
+            locks: locks,
+            notifications: notifications,
+            logger: logger
+        )
+        self.consumer = messaging.consumer(topic: "payments", group: PaymentEventProcessor.consumer, ordering: .perKey)
+        {
+            message in try await processor.handle(message)
+        }
+    }
+}

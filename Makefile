@@ -27,10 +27,8 @@ migrate: services build ## Apply database migrations
 seed: services build ## Load the demo data (idempotent)
 	"$(BIN_DIR)/shop" seed
 
-run: services build ## Start services, migrate, seed, then serve on http://127.0.0.1:8080 (Ctrl-C stops)
-	"$(BIN_DIR)/shop" migrate
-	"$(BIN_DIR)/shop" seed
-	INSTANCE_ID="$${INSTANCE_ID:-local-1}" exec "$(BIN_DIR)/shop" serve
+run: services build ## Start services, migrate, seed, start the simulated provider (:8090), serve on :8080 (Ctrl-C stops)
+	bash scripts/run.sh "$(BIN_DIR)/shop"
 
 test: services ## Start services, then run every test against them
 	$(SWIFT) build --build-tests

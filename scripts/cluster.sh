@@ -32,6 +32,11 @@ start() {
       die "shop-$i is already running (pid $(cat "$pidfile")); run 'make cluster-stop' first"
     fi
   done
+  # The simulated provider (rates, payments), unless one already answers.
+  if ! curl -fsS "http://127.0.0.1:${PROVIDER_PORT:-8090}/health" >/dev/null 2>&1; then
+    nohup "$binary" provider >"$RUN_DIR/provider.log" 2>&1 &
+    echo $! >"$RUN_DIR/provider.pid"
+  fi
   for i in $(seq 1 "$count"); do
     local port=$((base + i - 1))
     INSTANCE_ID="shop-$i" HTTP_PORT="$port" nohup "$binary" serve >"$RUN_DIR/shop-$i.log" 2>&1 &
@@ -71,6 +76,13 @@ stop() {
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then log "pid $pid did not stop within 10 s"; fi
   done
+  if [ -f "$RUN_DIR/provider.pid" ]; then
+    pid=$(cat "$RUN_DIR/provider.pid")
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'shop provider'; then
+      kill -TERM "$pid"
+    fi
+    rm -f "$RUN_DIR/provider.pid"
+  fi
   log "stopped ${#pids[@]} instance(s)"
 }
 

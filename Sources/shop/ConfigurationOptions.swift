@@ -373,6 +373,72 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var ordersPostProcessingDelayMs: String?
 
+    @Option(
+        name: .customLong("rates-provider-url"),
+        help: "Base URL of the exchange-rate provider (RATES_PROVIDER_URL, default http://127.0.0.1:8090)."
+    )
+    var ratesProviderURL: String?
+
+    @Option(
+        name: .customLong("rates-cache-ttl-seconds"),
+        help: "Seconds a fetched rate is served from the cache, 1-86400 (RATES_CACHE_TTL_SECONDS, default 60)."
+    )
+    var ratesCacheTTLSeconds: String?
+
+    @Option(
+        name: .customLong("rates-attempt-timeout-ms"),
+        help: "Milliseconds one call to the rate provider may take, 1-60000 (RATES_ATTEMPT_TIMEOUT_MS, default 500)."
+    )
+    var ratesAttemptTimeoutMs: String?
+
+    @Option(
+        name: .customLong("rates-max-attempts"),
+        help: "Attempts per rate lookup, 1-10 (RATES_MAX_ATTEMPTS, default 3)."
+    )
+    var ratesMaxAttempts: String?
+
+    @Option(
+        name: .customLong("rates-breaker-min-calls"),
+        help: "Calls before the breaker judges the failure rate, 1-1000 (RATES_BREAKER_MIN_CALLS, default 5)."
+    )
+    var ratesBreakerMinCalls: String?
+
+    @Option(
+        name: .customLong("rates-breaker-open-seconds"),
+        help: "Seconds the open breaker refuses calls before a trial, 1-3600 (RATES_BREAKER_OPEN_SECONDS, default 10)."
+    )
+    var ratesBreakerOpenSeconds: String?
+
+    @Option(
+        name: .customLong("payments-provider-url"),
+        help: "Base URL of the payment provider (PAYMENTS_PROVIDER_URL, default http://127.0.0.1:8090)."
+    )
+    var paymentsProviderURL: String?
+
+    @Option(
+        name: .customLong("payments-callback-url"),
+        help: "URL the provider posts webhooks to (PAYMENTS_CALLBACK_URL, default: the pay request's host)."
+    )
+    var paymentsCallbackURL: String?
+
+    @Option(
+        name: .customLong("payment-webhook-secret"),
+        help: "Shared secret of webhook signatures, at least 16 characters (PAYMENT_WEBHOOK_SECRET; never logged)."
+    )
+    var paymentWebhookSecret: String?
+
+    @Option(
+        name: .customLong("payment-webhook-tolerance-seconds"),
+        help: "Seconds a webhook's timestamp may be from now, 1-86400 (PAYMENT_WEBHOOK_TOLERANCE_SECONDS, default 300)."
+    )
+    var paymentWebhookToleranceSeconds: String?
+
+    @Option(
+        name: .customLong("payments-timeout-ms"),
+        help: "Milliseconds one call to the payment provider may take, 1-600000 (PAYMENTS_TIMEOUT_MS, default 2000)."
+    )
+    var paymentsTimeoutMs: String?
+
     /// Flags first, then the environment, then defaults; validated. On a bad value prints one line naming
     /// the key to standard error and exits with status 1.
     func load() throws -> ShopConfiguration {
@@ -431,6 +497,17 @@ struct ConfigurationOptions: ParsableArguments {
             (.outboxRelayEnabled, self.outboxRelayEnabled),
             (.outboxPollIntervalMs, self.outboxPollIntervalMs),
             (.ordersPostProcessingDelayMs, self.ordersPostProcessingDelayMs),
+            (.ratesProviderURL, self.ratesProviderURL),
+            (.ratesCacheTTLSeconds, self.ratesCacheTTLSeconds),
+            (.ratesAttemptTimeoutMs, self.ratesAttemptTimeoutMs),
+            (.ratesMaxAttempts, self.ratesMaxAttempts),
+            (.ratesBreakerMinCalls, self.ratesBreakerMinCalls),
+            (.ratesBreakerOpenSeconds, self.ratesBreakerOpenSeconds),
+            (.paymentsProviderURL, self.paymentsProviderURL),
+            (.paymentsCallbackURL, self.paymentsCallbackURL),
+            (.paymentWebhookSecret, self.paymentWebhookSecret),
+            (.paymentWebhookToleranceSeconds, self.paymentWebhookToleranceSeconds),
+            (.paymentsTimeoutMs, self.paymentsTimeoutMs),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags {

@@ -46,13 +46,16 @@ struct DocumentationTests {
         }
         let expectedStatus: [String: String] = [
             "BAD_REQUEST": "400", "MALFORMED_JSON": "400", "INVALID_PARAMETER": "400", "UNAUTHORIZED": "401",
-            "INVALID_CREDENTIALS": "401", "FORBIDDEN": "403", "CROSS_SITE_REQUEST": "403", "NOT_FOUND": "404",
+            "INVALID_CREDENTIALS": "401", "INVALID_SIGNATURE": "401", "FORBIDDEN": "403", "CROSS_SITE_REQUEST": "403",
+            "NOT_FOUND": "404",
             "METHOD_NOT_ALLOWED": "405", "REQUEST_TIMEOUT": "408",
             "CONFLICT": "409", "OUT_OF_STOCK": "409", "IDEMPOTENCY_KEY_IN_USE": "409",
-            "JOB_ALREADY_RUNNING": "409", "PAYLOAD_TOO_LARGE": "413", "UNSUPPORTED_MEDIA_TYPE": "415",
+            "JOB_ALREADY_RUNNING": "409", "ORDER_ALREADY_PAID": "409", "PAYLOAD_TOO_LARGE": "413",
+            "UNSUPPORTED_MEDIA_TYPE": "415",
             "VALIDATION_FAILED": "422", "IDEMPOTENCY_KEY_REUSED": "422", "TOO_MANY_REQUESTS": "429",
             "INTERNAL_ERROR": "500",
-            "DEPENDENCY_UNAVAILABLE": "503", "SERVICE_UNAVAILABLE": "503", "HTTP_ERROR": "4xx",
+            "DEPENDENCY_UNAVAILABLE": "503", "SERVICE_UNAVAILABLE": "503", "PROVIDER_UNAVAILABLE": "503",
+            "HTTP_ERROR": "4xx",
         ]
         #expect(statuses == expectedStatus)
         for code in ErrorCode.all {

@@ -17,6 +17,25 @@ struct PubSubBenchmark: AsyncParsableCommand {
     )
 }
 
+/// A shared counter.
+final class SharedCount: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func add() { self.value.add(1, ordering: .relaxed) }
+    var current: Int { self.value.load(ordering: .relaxed) }
+}
+
+/// Send times, by sequence number.
+final class SendTimes: Sendable {
+    private let state = Mutex<[Int: ContinuousClock.Instant]>([:])
+
+    func record(_ sequence: Int, at instant: ContinuousClock.Instant) {
+        self.state.withLock { $0[sequence] = instant }
+    }
+
+    var snapshot: [Int: ContinuousClock.Instant] { self.state.withLock { $0 } }
+}
+
 /// Arrival times of events, by sequence number, shared by the readers.
 final class Arrivals: Sendable {
     private let state = Mutex<[Int: [ContinuousClock.Instant]]>([:])
@@ -52,21 +71,21 @@ struct Streams: AsyncParsableCommand {
             configuration: .init(connectionPool: pool, decompression: .disabled)
         )
         let arrivals = Arrivals()
-        let sent = Mutex<[Int: ContinuousClock.Instant]>([:])
+        let sent = SendTimes()
         let broadcastsPerSecond = max(1, self.rate / cookies.count)
         let total = broadcastsPerSecond * (self.warmup + self.seconds)
         let firstMeasured = broadcastsPerSecond * self.warmup
-        let failures = Atomic<Int>(0)
+        let failures = SharedCount()
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The streams, on instance B.
-            let ready = Atomic<Int>(0)
+            let ready = SharedCount()
             for cookie in cookies {
                 group.addTask {
                     var request = HTTPClientRequest(url: "\(self.streamURL)/api/v1/notifications/stream")
                     request.headers.add(name: "Cookie", value: cookie)
                     let response = try await http.execute(request, timeout: .hours(1))
                     guard response.status == .ok else { throw ValidationError("stream answered \(response.status)") }
-                    ready.add(1, ordering: .relaxed)
+                    ready.add()
                     var pending = ""
                     for try await chunk in response.body {
                         let now = ContinuousClock.now
@@ -85,7 +104,7 @@ struct Streams: AsyncParsableCommand {
                     }
                 }
             }
-            while ready.load(ordering: .relaxed) < cookies.count { try await Task.sleep(for: .milliseconds(10)) }
+            while ready.current < cookies.count { try await Task.sleep(for: .milliseconds(10)) }
             // The broadcasts, on instance A, paced.
             let interval = Duration.nanoseconds(1_000_000_000 / broadcastsPerSecond)
             let start = ContinuousClock.now
@@ -99,10 +118,10 @@ struct Streams: AsyncParsableCommand {
                         request.headers.add(name: "Content-Type", value: "application/json")
                         request.body = .bytes(ByteBuffer(string: #"{"title":"b-\#(sequence)","body":""}"#))
                         let now = ContinuousClock.now
-                        sent.withLock { $0[sequence] = now }
+                        sent.record(sequence, at: now)
                         let response = try await http.execute(request, timeout: .seconds(30))
                         _ = try await response.body.collect(upTo: 1 << 16)
-                        if response.status != .accepted { failures.add(1, ordering: .relaxed) }
+                        if response.status != .accepted { failures.add() }
                     }
                 }
                 try await senders.waitForAll()
@@ -119,7 +138,7 @@ struct Streams: AsyncParsableCommand {
         try await http.shutdown()
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000)
         var missing = 0
-        let sentTimes = sent.withLock { $0 }
+        let sentTimes = sent.snapshot
         let received = arrivals.snapshot
         for sequence in firstMeasured..<total {
             guard let start = sentTimes[sequence] else { continue }
@@ -129,7 +148,7 @@ struct Streams: AsyncParsableCommand {
         }
         let events = Int(histogram.totalCount)
         print(
-            "RESULT events=\(events) missing=\(missing) failures=\(failures.load(ordering: .relaxed)) "
+            "RESULT events=\(events) missing=\(missing) failures=\(failures.current) "
                 + "rate=\(broadcastsPerSecond * cookies.count) p50_ms=\(histogram.ms(50)) p99_ms=\(histogram.ms(99)) "
                 + "max_ms=\(histogram.ms(100))"
         )
@@ -155,12 +174,12 @@ struct RawPubSub: AsyncParsableCommand {
         let total = self.rate * (self.warmup + self.seconds)
         let firstMeasured = self.rate * self.warmup
         let arrivals = Arrivals()
-        let sent = Mutex<[Int: ContinuousClock.Instant]>([:])
-        let listening = Atomic<Bool>(false)
+        let sent = SendTimes()
+        let listening = SharedCount()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await subscriber.subscribe(to: [channel]) { subscription in
-                    listening.store(true, ordering: .relaxed)
+                    listening.add()
                     for try await event in subscription {
                         guard case .message(let message) = event, let sequence = Int(message.payloadString) else {
                             continue
@@ -170,13 +189,12 @@ struct RawPubSub: AsyncParsableCommand {
                     }
                 }
             }
-            while !listening.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+            while listening.current == 0 { try await Task.sleep(for: .milliseconds(5)) }
             let interval = Duration.nanoseconds(1_000_000_000 / self.rate)
             let start = ContinuousClock.now
             for sequence in 0..<total {
                 try await Task.sleep(until: start + interval * sequence, clock: .continuous)
-                let now = ContinuousClock.now
-                sent.withLock { $0[sequence] = now }
+                sent.record(sequence, at: .now)
                 try await publisher.publish(String(sequence), to: channel)
             }
             try await group.next()
@@ -185,7 +203,7 @@ struct RawPubSub: AsyncParsableCommand {
         await publisher.shutdown()
         await subscriber.shutdown()
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000)
-        let sentTimes = sent.withLock { $0 }
+        let sentTimes = sent.snapshot
         let received = arrivals.snapshot
         for sequence in firstMeasured..<total {
             guard let start = sentTimes[sequence], let time = received[sequence]?.first else { continue }

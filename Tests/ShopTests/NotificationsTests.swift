@@ -98,6 +98,32 @@ struct NotificationsTests {
         }
     }
 
+    @Test func aNewStreamStartsWithWhatHappensNext() async throws {
+        try await withOrderInstances(count: 1, configure: Self.isolated()) { shop in
+            let admin = try await shop.signIn("admin@new-stream.test", role: .admin)
+            let user = try await shop.signIn("user@new-stream.test")
+            for title in ["old-1", "old-2", "old-3"] {
+                _ = try await shop.send(
+                    .POST,
+                    "/api/v1/admin/notifications",
+                    cookie: admin,
+                    body: #"{"title":"\#(title)","body":""}"#
+                )
+            }
+            let stream = try await SSEStream.open(shop.http, port: shop.ports[0], cookie: user)
+            defer { Task { await stream.close() } }
+            _ = try await shop.send(
+                .POST,
+                "/api/v1/admin/notifications",
+                cookie: admin,
+                body: #"{"title":"new","body":""}"#
+            )
+            #expect(try await stream.waitForEvents(1).map(\.id) == ["4"])
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(stream.ids == ["4"], "no replay of the inbox for a stream without Last-Event-ID")
+        }
+    }
+
     @Test func deliveryResumesAfterRedisRestartsAndWhatWasMissedIsCaughtUp() async throws {
         let redis = try await CatalogRedisServer.start()
         defer { Task { await redis.destroy() } }
@@ -132,7 +158,12 @@ struct NotificationsTests {
             try await redis.launch()
             // The listener resubscribes, reports the gap, and the stream reads what it missed.
             #expect(try await stream.waitForEvents(2, within: .seconds(20)).map(\.id) == ["1", "2"])
-            // Sessions lived in the restarted Redis (no persistence here): sign in again, and live delivery works.
+            // Sessions lived in the restarted Redis (no persistence here): once the instance reaches Redis again,
+            // sign in again, and live delivery works.
+            for _ in 0..<200 {
+                if try await shop.send(.GET, "/health/ready").status == 200 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let admin2 = try await shop.signIn("admin2@restart.test", role: .admin)
             let after = try await shop.send(
                 .POST,

@@ -93,6 +93,16 @@ struct NotificationRepository: Sendable {
         return try await Self.decode(rows)
     }
 
+    /// The newest id in the user's inbox (0 when empty).
+    func latest(user: UUID) async throws -> Int64 {
+        let rows = try await self.client.query(
+            "SELECT coalesce(max(seq), 0) FROM notifications WHERE user_id = \(user)",
+            logger: self.logger
+        )
+        for try await seq in rows.decode(Int64.self) { return seq }
+        return 0
+    }
+
     /// The rows of a broadcast for the given users (those connected to this instance).
     func broadcast(_ id: UUID, users: [UUID]) async throws -> [(UUID, Notification)] {
         let rows = try await self.client.query(

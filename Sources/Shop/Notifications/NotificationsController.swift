@@ -127,6 +127,19 @@ struct NotificationsController: Sendable {
         let repository = self.repository
         let hub = self.hub
         let heartbeat = self.heartbeat
+        // A new stream starts after the newest notification (read once the stream is registered, so nothing
+        // committed later can be missed); a reconnect starts after the last event it saw.
+        let start: Int64
+        do {
+            if let lastEventID {
+                start = lastEventID
+            } else {
+                start = try await repository.latest(user: user.id)
+            }
+        } catch {
+            hub.close(stream.id)
+            throw error
+        }
         let body = ResponseBody { writer in
             defer { hub.close(stream.id) }
             try await withGracefulShutdownHandler {
@@ -137,7 +150,7 @@ struct NotificationsController: Sendable {
                             stream.continuation.yield(.heartbeat)
                         }
                     }
-                    var sender = StreamSender(user: user.id, lastSent: lastEventID ?? 0, repository: repository)
+                    var sender = StreamSender(user: user.id, lastSent: start, repository: repository)
                     try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                     // A reconnect starts with what it missed; a new stream starts with what happens next.
                     if lastEventID != nil { try await sender.catchUp(&writer) }

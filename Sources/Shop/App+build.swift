@@ -119,6 +119,7 @@ public func buildApplication(
         locks: locks,
         notifications: notifications,
         points: points,
+        lowStockThreshold: configuration.notifications.lowStockThreshold,
         logger: logger
     )
     let orders = Orders(
@@ -128,10 +129,9 @@ public func buildApplication(
         locks: locks,
         catalogCache: catalogCache,
         logger: logger,
-        orderPlaced: { _, order in
+        orderPlaced: { _, _ in
             // The order's event is in the outbox: publish it now rather than at the relay's next pass.
             messaging.relay.nudge()
-            await notifications.orderPlaced(order, postgres: postgres)
         }
     )
     // Product reads are counted (per instance, flushed to Redis) for the scheduled rebuild of hot entries.

@@ -228,6 +228,31 @@ struct CronExpressionTests {
         #expect(halfHourly == ["2026-03-29 01:30 Sun", "2026-03-29 03:00 Sun", "2026-03-29 03:30 Sun"])
     }
 
+    @Test func dayRestrictedJobsAcrossDaylightSavingChanges() throws {
+        // Saturday 2026-03-28 → the next Monday midnight in Berlin, across the 23-hour Sunday.
+        #expect(
+            try firings("0 0 * * MON", after: "2026-03-28 12:00", count: 2, zone: "Europe/Berlin")
+                == ["2026-03-30 00:00 Mon", "2026-04-06 00:00 Mon"]
+        )
+        #expect(
+            try firings("30 1 * * SUN", after: "2026-03-28 12:00", count: 1, zone: "Europe/Berlin")
+                == ["2026-03-29 01:30 Sun"]
+        )
+        // Across the 25-hour Sunday in October, and in New York (clocks change at 02:00 on other dates).
+        #expect(
+            try firings("0 0 * * MON", after: "2026-10-24 12:00", count: 2, zone: "Europe/Berlin")
+                == ["2026-10-26 00:00 Mon", "2026-11-02 00:00 Mon"]
+        )
+        #expect(
+            try firings("15 3 * * 0", after: "2026-03-07 12:00", count: 2, zone: "America/New_York")
+                == ["2026-03-08 03:15 Sun", "2026-03-15 03:15 Sun"]
+        )
+        #expect(
+            try firings("0 0 1 * *", after: "2026-03-28 12:00", count: 2, zone: "Europe/Berlin")
+                == ["2026-04-01 00:00 Wed", "2026-05-01 00:00 Fri"]
+        )
+    }
+
     @Test func fallBackRunsARepeatedTimeOnce() throws {
         // Europe/Berlin goes from 03:00 back to 02:00 on 2026-10-25: 02:30 happens twice, the job runs once.
         let cron = try CronExpression("30 2 * * *")

@@ -259,7 +259,43 @@ struct JobsTests {
                 #"{"endedAt":1000,"instance":"gone","job":"cleanup","manual":false,"outcome":"succeeded","runID":"r0","startedAt":900,"tick":900}"#
             _ = try await shop.redis.send(RedisCommand("RPUSH", history, ancient))
 
+            // Outbox rows and processed-message records: old ones go, recent (or unpublished) ones stay.
+            _ = try await withClient(shop.database) { client in
+                try await client.query(
+                    """
+                    INSERT INTO outbox (id, topic, type, payload, created_at, published_at) VALUES
+                        (\(UUID()), 'orders', 'old', '{}', now() - interval '9 days', now() - interval '8 days'),
+                        (\(UUID()), 'orders', 'recent', '{}', now(), now()),
+                        (\(UUID()), 'orders', 'unpublished', '{}', now() - interval '9 days', NULL)
+                    """
+                )
+                try await client.query(
+                    """
+                    INSERT INTO processed_messages (consumer, message_id, processed_at) VALUES
+                        ('c', 'old', now() - interval '8 days'), ('c', 'recent', now())
+                    """
+                )
+            }
+
             #expect(try await Self.run("cleanup", shop, cookie: admin).outcome == "succeeded")
+            let kept = try await withClient(shop.database) { client -> [String] in
+                var kept: [String] = []
+                for try await type in try await client.query("SELECT type FROM outbox ORDER BY type").decode(
+                    String.self
+                ) {
+                    kept.append(type)
+                }
+                for try await id in try await client.query(
+                    "SELECT message_id FROM processed_messages WHERE consumer = 'c' ORDER BY message_id"
+                ).decode(String.self) {
+                    kept.append("processed:" + id)
+                }
+                return kept
+            }
+            #expect(
+                kept.filter { ["old", "recent", "unpublished", "processed:old", "processed:recent"].contains($0) }
+                    == ["recent", "unpublished", "processed:recent"]
+            )
             let keys = try await withClient(shop.database) { client in
                 var keys: [String] = []
                 for try await key in try await client.query("SELECT key FROM idempotency_records ORDER BY key").decode(

@@ -13,8 +13,9 @@ import Synchronization
 /// // ServiceGroup: [redis, listeners, ...]
 /// ```
 ///
-/// - Handlers of one container run one message at a time, in the order Redis delivered them; keep them short
-///   (hand work off) — a slow handler fills the subscription's buffer and the overflow is reported as a gap.
+/// - Handlers run one message at a time, in the order Redis delivered them (channel subscriptions and pattern
+///   subscriptions each in their own order); keep them short (hand work off) — a slow handler fills the
+///   subscription's bounded buffer and the overflow is reported as a gap.
 /// - A handler that throws is logged and counted (`redis_listener_errors_total`); the loop goes on.
 /// - After a reconnect (the client resubscribes by itself) or a failed subscribe that is retried later,
 ///   every listener's `onGap` runs: pub/sub is at-most-once, so this is the moment to catch up from a durable
@@ -131,23 +132,24 @@ public final class RedisListenerContainer: Service, Sendable {
         listeners: [Listener],
         _ missedSome: Bool
     ) async throws {
-        // Channels and patterns need separate SUBSCRIBE and PSUBSCRIBE scopes; both feed one dispatcher.
+        if missedSome {
+            // Whatever was published while no subscription was active is lost.
+            await self.dispatchGap(RedisSubscriptionGap(reason: .reconnected), listeners)
+        }
+        // Channels and patterns need separate SUBSCRIBE and PSUBSCRIBE scopes. Each dispatches its own events
+        // as it reads them, so a slow handler holds back its subscription's bounded buffer (and an overflow is
+        // reported as a gap) instead of piling events up in memory.
+        let started = StartCounter(total: (channels.isEmpty ? 0 : 1) + (patterns.isEmpty ? 0 : 1))
+        let onStart: @Sendable () -> Void = {
+            if started.startedOne() { self.state.withLock { $0.subscribed = true } }
+        }
+        defer { self.state.withLock { $0.subscribed = false } }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            let (events, continuation) = AsyncThrowingStream.makeStream(of: RedisSubscriptionEvent.self)
-            let started = Mutex(0)
-            let total = (channels.isEmpty ? 0 : 1) + (patterns.isEmpty ? 0 : 1)
-            let onStart: @Sendable () -> Void = {
-                let all = started.withLock { count in
-                    count += 1
-                    return count == total
-                }
-                if all { self.state.withLock { $0.subscribed = true } }
-            }
             if !channels.isEmpty {
                 group.addTask {
                     try await self.client.subscribe(to: channels, bufferSize: self.bufferSize) { subscription in
                         onStart()
-                        for try await event in subscription { continuation.yield(event) }
+                        for try await event in subscription { await self.handle(event, listeners) }
                     }
                 }
             }
@@ -155,33 +157,20 @@ public final class RedisListenerContainer: Service, Sendable {
                 group.addTask {
                     try await self.client.subscribe(toPatterns: patterns, bufferSize: self.bufferSize) { subscription in
                         onStart()
-                        for try await event in subscription { continuation.yield(event) }
+                        for try await event in subscription { await self.handle(event, listeners) }
                     }
                 }
             }
-            group.addTask {
-                if missedSome {
-                    // Whatever was published while no subscription was active is lost.
-                    await self.dispatchGap(RedisSubscriptionGap(reason: .reconnected), listeners)
-                }
-                for try await event in events {
-                    switch event {
-                    case .message(let message): await self.dispatch(message, listeners)
-                    case .gap(let gap): await self.dispatchGap(gap, listeners)
-                    }
-                }
-            }
-            defer { self.state.withLock { $0.subscribed = false } }
-            // The first scope to end (an error, or the client shutting down) ends the dispatcher too.
-            do {
-                try await group.next()
-            } catch {
-                continuation.finish()
-                group.cancelAll()
-                throw error
-            }
-            continuation.finish()
-            group.cancelAll()
+            // The first scope to end (an error, or the client shutting down) ends the other too.
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    private func handle(_ event: RedisSubscriptionEvent, _ listeners: [Listener]) async {
+        switch event {
+        case .message(let message): await self.dispatch(message, listeners)
+        case .gap(let gap): await self.dispatchGap(gap, listeners)
         }
     }
 
@@ -211,5 +200,24 @@ public final class RedisListenerContainer: Service, Sendable {
     private static func matches(_ listener: Listener, _ message: RedisPubSubMessage) -> Bool {
         if let channel = listener.channel { return message.pattern == nil && message.channel == channel }
         return message.pattern == listener.pattern
+    }
+}
+
+/// Counts subscription scopes that started; says when the last one did.
+private final class StartCounter: Sendable {
+    private let state: Mutex<Int>
+    private let total: Int
+
+    init(total: Int) {
+        self.total = total
+        self.state = Mutex(0)
+    }
+
+    /// Records one start; true when every scope has started.
+    func startedOne() -> Bool {
+        self.state.withLock { count in
+            count += 1
+            return count == self.total
+        }
     }
 }

@@ -21,9 +21,14 @@ extension CronExpression {
             guard let month = parts.month, let day = parts.day, let hour = parts.hour, let minute = parts.minute,
                 let weekday = parts.weekday
             else { return nil }
-            let minutesToMidnight = Double((23 - hour) * 60 + (60 - minute))
             if !self.months.contains(month) || !self.matchesDay(dayOfMonth: day, weekday: weekday - 1) {
-                seconds += minutesToMidnight * 60
+                // The next local midnight, from the calendar: a day is 23 or 25 hours when clocks change.
+                let today = calendar.startOfDay(for: candidate)
+                guard let tomorrow = calendar.date(byAdding: .day, value: 1, to: today), tomorrow > candidate else {
+                    seconds += Double((23 - hour) * 60 + (60 - minute)) * 60
+                    continue
+                }
+                seconds = tomorrow.timeIntervalSince1970
                 continue
             }
             if !self.hours.contains(hour) {

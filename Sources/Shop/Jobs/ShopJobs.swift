@@ -73,11 +73,12 @@ struct ShopJobs: Sendable {
                 let indexEntries = try await self.pruneSessionIndexes(context: context)
                 let cutoff = Date().addingTimeInterval(-Double(historyRetention.components.seconds))
                 let runs = try await context.scheduler.pruneHistory(endedBefore: cutoff)
+                let (outbox, processed) = try await self.deleteOldMessages(context: context)
                 context.logger.info(
                     "expired data cleaned up",
                     metadata: [
                         "idempotencyRecords": "\(records)", "sessionIndexEntries": "\(indexEntries)",
-                        "jobRuns": "\(runs)",
+                        "jobRuns": "\(runs)", "outboxRows": "\(outbox)", "processedMessages": "\(processed)",
                     ]
                 )
             }
@@ -125,6 +126,46 @@ struct ShopJobs: Sendable {
             deleted += batch
             if batch < 1000 { return deleted }
         }
+    }
+
+    /// How long published outbox rows and processed-message records are kept: well past the queue's one-day
+    /// deduplication window and any redelivery of a message still in a stream.
+    static let messageRetentionSeconds: Double = 7 * 86_400
+
+    /// Deletes published outbox rows and `processed_messages` records older than the retention, in batches.
+    func deleteOldMessages(context: JobContext) async throws -> (outbox: Int, processed: Int) {
+        let seconds = Self.messageRetentionSeconds
+        var outbox = 0
+        var processed = 0
+        for (table, column, filter) in [
+            ("outbox", "published_at", "published_at IS NOT NULL AND "),
+            ("processed_messages", "processed_at", ""),
+        ] {
+            while true {
+                try context.lease.checkHeld()
+                let rows = try await self.postgres.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            DELETE FROM \(table) WHERE ctid IN (
+                                SELECT ctid FROM \(table)
+                                WHERE \(filter)\(column) <= now() - make_interval(secs => $1) LIMIT 1000
+                            ) RETURNING 1
+                            """,
+                        binds: {
+                            var binds = PostgresBindings()
+                            binds.append(seconds)
+                            return binds
+                        }()
+                    ),
+                    logger: self.logger
+                )
+                var batch = 0
+                for try await _ in rows.decode(Int.self) { batch += 1 }
+                if table == "outbox" { outbox += batch } else { processed += batch }
+                if batch < 1000 { break }
+            }
+        }
+        return (outbox, processed)
     }
 
     /// Prunes every user's session index (users read from PostgreSQL in pages, not from a Redis key scan).

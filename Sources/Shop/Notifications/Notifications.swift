@@ -47,49 +47,4 @@ struct Notifications: Sendable {
             heartbeat: configuration.heartbeat
         )
     }
-
-    /// An order was placed: tell admins about products it left low on stock (the buyer's own notification
-    /// comes from the order's post-processing). Failures are logged, never thrown: the order stands either way.
-    func orderPlaced(_ order: Order, postgres: PostgresClient) async {
-        do {
-            try await self.lowStock(order, postgres: postgres)
-        } catch {
-            self.logger.warning(
-                "could not check stock after an order",
-                metadata: ["order": "\(order.id)", "error": "\(error)"]
-            )
-        }
-    }
-
-    /// Admins hear about each product this order took across the low-stock threshold.
-    private func lowStock(_ order: Order, postgres: PostgresClient) async throws {
-        let threshold = self.configuration.lowStockThreshold
-        guard threshold > 0 else { return }
-        var crossed: [(UUID, String, Int)] = []
-        for item in order.items {
-            let rows = try await postgres.query(
-                "SELECT name, stock FROM products WHERE id = \(item.productId)",
-                logger: self.logger
-            )
-            for try await (name, stock) in rows.decode((String, Int).self)
-            where stock <= threshold && stock + item.quantity > threshold {
-                crossed.append((item.productId, name, stock))
-            }
-        }
-        guard !crossed.isEmpty else { return }
-        let admins = try await postgres.query("SELECT id FROM users WHERE role = 'admin'", logger: self.logger)
-        var ids: [UUID] = []
-        for try await id in admins.decode(UUID.self) { ids.append(id) }
-        for (product, name, stock) in crossed {
-            for admin in ids {
-                try await self.service.notify(
-                    user: admin,
-                    kind: "stock.low",
-                    title: "Low stock: \(name)",
-                    body: "\(name) has \(stock) unit\(stock == 1 ? "" : "s") left.",
-                    data: ["productId": product.uuidString.lowercased(), "stock": String(stock)]
-                )
-            }
-        }
-    }
 }

@@ -11,12 +11,19 @@ import StreamQueue
 
 /// The `order.placed` event, as the order's transaction writes it to the outbox.
 struct OrderPlacedEvent: Codable, Sendable, Equatable {
+    struct Item: Codable, Sendable, Equatable {
+        var productId: UUID
+        var quantity: Int
+    }
+
     var orderId: UUID
     var userId: UUID
     var total: String
     var currency: String
     var units: Int
     var placedAt: Date
+    /// The lines (absent in events written before they were added).
+    var items: [Item]?
 }
 
 /// The brief's internal async flow, consumer side: for each `order.placed`, under a per-user lock, award loyalty
@@ -34,6 +41,8 @@ struct OrderPostProcessor: Sendable {
     let countersBase: String
     /// Simulated long-running work before the effects (`ORDERS_POST_PROCESSING_DELAY_MS`).
     let delay: Duration
+    /// Admins are told about products an order left at or below this many units (0: never).
+    let lowStockThreshold: Int
     /// Called after the commit with the user whose points changed (their cached points are stale).
     let pointsChanged: @Sendable (UUID) async -> Void
     let logger: Logger
@@ -56,9 +65,10 @@ struct OrderPostProcessor: Sendable {
         ) { lease in
             if self.delay > .zero { try await Task.sleep(for: self.delay) }
             try lease.checkHeld()
-            let notification = try await self.apply(event, messageID: message.id)
-            if let notification {
-                await self.notifications.service.announce(notification, user: event.userId)
+            if let notifications = try await self.apply(event, messageID: message.id) {
+                for (user, notification) in notifications {
+                    await self.notifications.service.announce(notification, user: user)
+                }
                 await self.pointsChanged(event.userId)
             }
         }
@@ -77,9 +87,9 @@ struct OrderPostProcessor: Sendable {
         )
     }
 
-    /// The database effects, once per message. Returns the notification created, or nil when the message had
-    /// been processed before.
-    private func apply(_ event: OrderPlacedEvent, messageID: String) async throws -> Notification? {
+    /// The database effects, once per message. Returns the notifications created (to announce after the commit),
+    /// or nil when the message had been processed before.
+    private func apply(_ event: OrderPlacedEvent, messageID: String) async throws -> [(UUID, Notification)]? {
         try await self.postgres.transaction(logger: self.logger) { connection in
             let fresh = try await connection.query(
                 """
@@ -118,7 +128,9 @@ struct OrderPostProcessor: Sendable {
                 """,
                 logger: self.logger
             )
-            return try await self.notifications.repository.insert(
+            var created: [(UUID, Notification)] = []
+            created += try await self.lowStock(event, on: connection)
+            let buyer = try await self.notifications.repository.insert(
                 on: connection,
                 user: event.userId,
                 kind: "order.placed",
@@ -131,7 +143,48 @@ struct OrderPostProcessor: Sendable {
                     "points": String(points), "balance": String(balance),
                 ]
             )
+            created.insert((event.userId, buyer), at: 0)
+            return created
         }
+    }
+
+    /// `stock.low` for every admin, for each product this order took from above the threshold to at or below it
+    /// (judged by the stock now: orders placed since can make it lower, never cross it twice for one order).
+    private func lowStock(_ event: OrderPlacedEvent, on connection: PostgresConnection) async throws
+        -> [(UUID, Notification)]
+    {
+        let threshold = self.lowStockThreshold
+        guard threshold > 0, let items = event.items, !items.isEmpty else { return [] }
+        var crossed: [(UUID, String, Int)] = []
+        for item in items {
+            let rows = try await connection.query(
+                "SELECT name, stock FROM products WHERE id = \(item.productId)",
+                logger: self.logger
+            )
+            for try await (name, stock) in rows.decode((String, Int).self)
+            where stock <= threshold && stock + item.quantity > threshold {
+                crossed.append((item.productId, name, stock))
+            }
+        }
+        guard !crossed.isEmpty else { return [] }
+        let rows = try await connection.query("SELECT id FROM users WHERE role = 'admin'", logger: self.logger)
+        var admins: [UUID] = []
+        for try await id in rows.decode(UUID.self) { admins.append(id) }
+        var created: [(UUID, Notification)] = []
+        for (product, name, stock) in crossed {
+            for admin in admins {
+                let notification = try await self.notifications.repository.insert(
+                    on: connection,
+                    user: admin,
+                    kind: "stock.low",
+                    title: "Low stock: \(name)",
+                    body: "\(name) has \(stock) unit\(stock == 1 ? "" : "s") left.",
+                    data: ["productId": product.uuidString.lowercased(), "stock": String(stock)]
+                )
+                created.append((admin, notification))
+            }
+        }
+        return created
     }
 }
 

@@ -34,6 +34,7 @@ public struct OrderRepository: Sendable {
         lines: [StockLine],
         products: [UUID: PricedProduct],
         receipt: IdempotencyReceipt,
+        trace: [String: String] = [:],
         encode: (Order) throws -> String
     ) async throws -> (order: Order, body: String) {
         let currencies = Set(products.values.map(\.currency))
@@ -87,14 +88,16 @@ public struct OrderRepository: Sendable {
             total: order.total,
             currency: currency,
             units: items.reduce(0) { $0 + $1.quantity },
-            placedAt: createdAt
+            placedAt: createdAt,
+            items: items.map { OrderPlacedEvent.Item(productId: $0.productId, quantity: $0.quantity) }
         )
         try await Outbox.append(
             OutboxEvent(
                 topic: "orders",
                 type: "order.placed",
                 key: userID.uuidString.lowercased(),
-                payload: String(decoding: try JSONCoding.encoder.encode(event), as: UTF8.self)
+                payload: String(decoding: try JSONCoding.encoder.encode(event), as: UTF8.self),
+                headers: trace
             ),
             on: connection,
             logger: self.logger

@@ -62,13 +62,15 @@ public struct OrderService: Sendable {
     ///   - idempotencyKey: The client's key.
     ///   - lines: Validated, normalized lines.
     ///   - instance: The request path (for problem bodies).
-    ///   - traceID: The request id (for problem bodies).
+    ///   - traceID: The request id (for problem bodies, and passed on with the order's event).
+    ///   - traceparent: The request's W3C `traceparent`, if it sent one (passed on with the order's event).
     public func place(
         userID: UUID,
         idempotencyKey: String,
         lines: [StockLine],
         instance: String,
-        traceID: String
+        traceID: String,
+        traceparent: String? = nil
     ) async throws -> Answer {
         let requestHash = PlaceOrderRequest.hash(lines)
         let owner: String?
@@ -92,6 +94,7 @@ public struct OrderService: Sendable {
                 lines: lines,
                 instance: instance,
                 traceID: traceID,
+                trace: Self.trace(requestID: traceID, traceparent: traceparent),
                 retryExpired: true
             )
         } catch {
@@ -123,6 +126,7 @@ public struct OrderService: Sendable {
         lines: [StockLine],
         instance: String,
         traceID: String,
+        trace: [String: String],
         retryExpired: Bool
     ) async throws -> Answer {
         let receipt = IdempotencyReceipt(key: idempotencyKey, requestHash: requestHash)
@@ -135,6 +139,7 @@ public struct OrderService: Sendable {
                     lines: lines,
                     products: products,
                     receipt: receipt,
+                    trace: trace,
                     encode: Self.encode
                 )
             }
@@ -207,9 +212,22 @@ public struct OrderService: Sendable {
                 lines: lines,
                 instance: instance,
                 traceID: traceID,
+                trace: trace,
                 retryExpired: false
             )
         }
+    }
+
+    /// The headers that carry the request's trace context to the order's event.
+    static func trace(requestID: String, traceparent: String?) -> [String: String] {
+        var headers = ["requestId": requestID]
+        // `00-<32 hex>-<16 hex>-<2 hex>`; anything else is not passed on.
+        if let traceparent, traceparent.utf8.count == 55,
+            traceparent.allSatisfy({ $0.isHexDigit || $0 == "-" })
+        {
+            headers["traceparent"] = traceparent
+        }
+        return headers
     }
 
     private static func encode(_ order: Order) throws -> String {

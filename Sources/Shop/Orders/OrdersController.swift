@@ -39,7 +39,8 @@ public struct OrdersController: Sendable {
             idempotencyKey: key,
             lines: lines,
             instance: request.uri.path,
-            traceID: context.requestID
+            traceID: context.requestID,
+            traceparent: request.headers[HTTPField.Name("traceparent")!]
         )
         var headers: HTTPFields = [.contentType: answer.contentType]
         if answer.replayed { headers[.idempotentReplayed] = "true" }

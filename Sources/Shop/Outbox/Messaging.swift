@@ -25,6 +25,7 @@ struct Messaging: Sendable {
         locks: RedisLocks,
         notifications: Notifications,
         points: PointsReader,
+        lowStockThreshold: Int,
         logger: Logger
     ) {
         var settings = StreamQueueConfiguration()
@@ -54,6 +55,7 @@ struct Messaging: Sendable {
             processed: RedisProcessedMessages(queue: queue, consumer: OrderPostProcessor.consumer),
             countersBase: String(queue.streamKey("orders").dropLast("stream".count)),
             delay: configuration.postProcessingDelay,
+            lowStockThreshold: lowStockThreshold,
             pointsChanged: { user in await points.pointsChanged(user) },
             logger: logger
         )

@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import NIOCore
 import PostgresNIO
+import RedisClient
 import ServiceLifecycle
 import StreamQueue
 
@@ -47,7 +48,9 @@ final class OutboxRelay: Service, Sendable {
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 do {
-                    while try await self.pass() == self.batchSize {}
+                    var pass = try await self.pass()
+                    while pass.published == self.batchSize { pass = try await self.pass() }
+                    if pass.refused > 0 { throw RedisRefused(rows: pass.refused) }
                     failures = 0
                 } catch {
                     failures += 1
@@ -69,13 +72,27 @@ final class OutboxRelay: Service, Sendable {
         _ = try? await self.pass()
     }
 
-    /// One batch. Returns how many rows it published.
-    func pass() async throws -> Int {
+    struct RedisRefused: Error, CustomStringConvertible {
+        let rows: Int
+        var description: String { "Redis refused \(self.rows) event(s); they stay in the outbox" }
+    }
+
+    /// What one pass did.
+    struct Pass {
+        var published: Int
+        /// Rows Redis refused (they stay for a later pass).
+        var refused: Int
+    }
+
+    /// One batch.
+    @discardableResult
+    func pass() async throws -> Pass {
         try await self.postgres.transaction(logger: self.logger) { connection in
             let rows = try await connection.query(
                 """
                 SELECT id, topic, type, message_key, payload, headers::text FROM outbox
-                WHERE published_at IS NULL ORDER BY created_at, id LIMIT \(self.batchSize) FOR UPDATE SKIP LOCKED
+                WHERE published_at IS NULL AND attempts < 100
+                ORDER BY created_at, id LIMIT \(self.batchSize) FOR UPDATE SKIP LOCKED
                 """,
                 logger: self.logger
             )
@@ -95,27 +112,53 @@ final class OutboxRelay: Service, Sendable {
                 )
             }
             var done: [UUID] = []
+            var unusable: [UUID] = []
+            var refused: [UUID] = []
+            var problems: [String] = []
             for (topic, messages) in byTopic {
-                let results = try await self.queue.publish(messages, to: topic, deduplicationWindow: .seconds(86_400))
-                for (message, result) in zip(messages, results) {
-                    if case .success = result, let id = UUID(uuidString: message.id) { done.append(id) }
+                let results: [Result<PublishReceipt, RedisError>]
+                do {
+                    results = try await self.queue.publish(messages, to: topic, deduplicationWindow: .seconds(86_400))
+                } catch let error as StreamQueueError {
+                    // The rows themselves are unusable (a bad topic or type): keep them out of the way of the
+                    // rest, with the reason, after they failed often enough (see the query's `attempts` bound).
+                    unusable += messages.compactMap { UUID(uuidString: $0.id) }
+                    problems.append("\(error)")
+                    continue
                 }
-                if done.count < messages.count {
-                    // Some failed (an error reply): they stay for the next pass; record why on the rows.
-                    let failed = messages.compactMap { UUID(uuidString: $0.id) }.filter { !done.contains($0) }
-                    try await connection.query(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = 'publish failed' WHERE id = ANY(\(failed))",
-                        logger: self.logger
-                    )
+                for (message, result) in zip(messages, results) {
+                    guard let id = UUID(uuidString: message.id) else { continue }
+                    switch result {
+                    case .success: done.append(id)
+                    case .failure(let error):
+                        // Redis refused it (out of memory, a read-only replica): worth trying again, later.
+                        refused.append(id)
+                        problems.append("\(error)")
+                    }
                 }
             }
-            guard !done.isEmpty else { return 0 }
-            try await connection.query(
-                "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(\(done))",
-                logger: self.logger
-            )
-            self.published.increment(by: done.count)
-            return done.count
+            let reason = String((problems.first ?? "").prefix(500))
+            if !unusable.isEmpty {
+                // Only rows that can never be published count towards the `attempts` bound.
+                try await connection.query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = \(reason) WHERE id = ANY(\(unusable))",
+                    logger: self.logger
+                )
+            }
+            if !refused.isEmpty {
+                try await connection.query(
+                    "UPDATE outbox SET last_error = \(reason) WHERE id = ANY(\(refused))",
+                    logger: self.logger
+                )
+            }
+            if !done.isEmpty {
+                try await connection.query(
+                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(\(done))",
+                    logger: self.logger
+                )
+                self.published.increment(by: done.count)
+            }
+            return Pass(published: done.count, refused: refused.count)
         }
     }
 }

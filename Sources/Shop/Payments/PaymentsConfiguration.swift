@@ -8,7 +8,8 @@ public struct PaymentsConfiguration: Sendable, Equatable {
     /// Base URL of the payment provider's API (`PAYMENTS_PROVIDER_URL`, default `http://127.0.0.1:8090`).
     public var providerURL: String
     /// The URL the provider posts webhooks to (`PAYMENTS_CALLBACK_URL`). Unset (the default), it is the pay
-    /// request's own `Host` with `/api/v1/webhooks/payments` — right for local runs; set it in production.
+    /// request's own `Host` with `/api/v1/webhooks/payments` when that host is loopback — right for local runs;
+    /// reached any other way, paying needs it set.
     public var callbackURL: String?
     /// The shared secret of webhook signatures (`PAYMENT_WEBHOOK_SECRET`; never logged).
     public var webhookSecret: String

@@ -51,6 +51,13 @@ struct PaymentsController: Sendable {
         }
         var current = payment
         if payment.providerPaymentId == nil {
+            guard self.client.callbackURL != nil || Self.host(request) != nil else {
+                throw APIError(
+                    status: .serviceUnavailable,
+                    code: .serviceUnavailable,
+                    detail: "Payments need PAYMENTS_CALLBACK_URL when the service is not reached on loopback."
+                )
+            }
             // Our payment id is the idempotency key: a retry (ours or the client's) never charges twice.
             do {
                 let providerID = try await self.client.create(
@@ -58,7 +65,7 @@ struct PaymentsController: Sendable {
                     orderID: order,
                     amount: payment.amount,
                     currency: payment.currency,
-                    host: Self.host(request)
+                    host: Self.host(request) ?? "127.0.0.1"
                 )
                 current = try await self.repository.setProviderID(providerID, of: payment.id) ?? payment
             } catch {
@@ -106,6 +113,12 @@ struct PaymentsController: Sendable {
             message: "must be 1-200 characters"
         )
         validator.require(
+            !event.type.isEmpty && event.type.utf8.count <= 100,
+            field: "type",
+            code: .invalidFormat,
+            message: "must be 1-100 characters"
+        )
+        validator.require(
             !event.data.paymentId.isEmpty && event.data.paymentId.utf8.count <= 200,
             field: "data.paymentId",
             code: .invalidFormat,
@@ -119,6 +132,10 @@ struct PaymentsController: Sendable {
                     id: event.id,
                     type: event.type,
                     payload: ByteBuffer(bytes: bytes),
+                    headers: OrderService.trace(
+                        requestID: context.requestID,
+                        traceparent: request.headers[HTTPField.Name("traceparent")!]
+                    ),
                     key: event.data.orderId ?? event.data.paymentId
                 ),
                 to: "payments",
@@ -146,13 +163,20 @@ struct PaymentsController: Sendable {
         return id
     }
 
-    /// The request's host and port (`Host`), restricted to host-name characters; loopback when absent.
-    static func host(_ request: Request) -> String {
-        let authority = request.head.authority ?? ""
-        let valid =
-            !authority.isEmpty && authority.utf8.count <= 255
-            && authority.allSatisfy { $0.isLetter || $0.isNumber || ".-:[]".contains($0) }
-        return valid ? authority : "127.0.0.1:8080"
+    /// The request's `Host` when it names this machine (`127.0.0.1`, `localhost`, `[::1]`, any port); nil
+    /// otherwise. Without `PAYMENTS_CALLBACK_URL`, webhooks go back to that host — never to a host a client
+    /// chose.
+    static func host(_ request: Request) -> String? {
+        let authority = (request.head.authority ?? "").lowercased()
+        guard authority.utf8.count <= 64, authority.allSatisfy({ $0.isLetter || $0.isNumber || ".-:[]".contains($0) })
+        else { return nil }
+        let host: Substring
+        if authority.hasPrefix("[") {
+            host = authority.prefix { $0 != "]" }.dropFirst()
+        } else {
+            host = authority.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        }
+        return ["127.0.0.1", "localhost", "::1"].contains(String(host)) ? authority : nil
     }
 
     static func shortReason(_ error: any Error) -> String {

@@ -66,7 +66,8 @@ public struct WebhookSignature: Sendable {
             default: continue
             }
         }
-        guard let timestamp, !candidates.isEmpty else { throw .malformed }
+        // Timestamps far outside any plausible range are refused before any arithmetic on them.
+        guard let timestamp, (0...4_102_444_800).contains(timestamp), !candidates.isEmpty else { throw .malformed }
         let age = abs(Int64(now.timeIntervalSince1970) - timestamp)
         guard age <= self.tolerance.components.seconds else { throw .stale }
         var signed = Array("\(timestamp).".utf8)

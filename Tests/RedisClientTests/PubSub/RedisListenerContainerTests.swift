@@ -88,6 +88,30 @@ private func eventually(within limit: Duration = .seconds(15), _ condition: () a
         }
     }
 
+    @Test func aSlowHandlerOverflowsTheBoundedBufferAndTheOverflowIsReportedAsAGap() async throws {
+        let prefix = TestRedis.prefix()
+        let seen = Seen()
+        try await TestRedis.withClient { client in
+            try await TestRedis.withClient { publisher in
+                let container = RedisListenerContainer(client: client, bufferSize: 4, logger: Logger(label: "test"))
+                container.addListener(channel: prefix + "busy") { message in
+                    try await Task.sleep(for: .milliseconds(20))
+                    seen.messages.withLock { $0.append(message.payloadString) }
+                } onGap: { gap in
+                    if case .bufferOverflow = gap.reason { seen.gaps.withLock { $0 += 1 } }
+                }
+                let running = Task { try await container.run() }
+                defer { running.cancel() }
+                #expect(await eventually { container.isListening })
+                for index in 0..<100 { try await publisher.publish(String(index), to: prefix + "busy") }
+                #expect(await eventually { seen.gapCount >= 1 })
+                // Memory stayed bounded: far fewer than 100 were kept for the slow handler.
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(seen.all.count < 100)
+            }
+        }
+    }
+
     @Test func gracefulShutdownEndsRun() async throws {
         try await TestRedis.withClient { client in
             let container = RedisListenerContainer(client: client, logger: Logger(label: "test"))

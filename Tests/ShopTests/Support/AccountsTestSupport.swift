@@ -88,6 +88,9 @@ func accountsConfiguration(
 ) throws -> ShopConfiguration {
     var configuration = try testConfiguration(database: database)
     configuration.accounts.sessionKeyPrefix = "test:shop:\(UUID().uuidString.prefix(8).lowercased()):"
+    // Under the session prefix, so `withTestRedis` removes the queue's and the scheduler's keys afterwards.
+    configuration.queue.keyPrefix = configuration.accounts.sessionKeyPrefix + "queue:"
+    configuration.jobs.keyPrefix = configuration.accounts.sessionKeyPrefix + "jobs:"
     configuration.accounts.passwordHashCost = 4
     configuration.accounts.sessionTouchInterval = .zero
     try configure(&configuration)

@@ -27,6 +27,11 @@ func testConfiguration(database: DatabaseURL) throws -> ShopConfiguration {
     configuration.cache.keyPrefix = "test:cache:\(UUID().uuidString.prefix(8).lowercased()):"
     // Scheduler state of its own too: job locks, tick watermarks and run history are per deployment.
     configuration.jobs.keyPrefix = "test:jobs:\(UUID().uuidString.prefix(8).lowercased()):"
+    // The queue and the notification channel too: a consumer must never take another test's messages (they
+    // belong to another database).
+    let run = UUID().uuidString.prefix(8).lowercased()
+    configuration.queue.keyPrefix = "test:queue:\(run):"
+    configuration.notifications.channel = "test:notify:\(run)"
     return configuration
 }
 

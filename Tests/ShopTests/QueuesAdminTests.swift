@@ -1,0 +1,100 @@
+import Logging
+import RedisClient
+import StreamQueue
+import Testing
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// The queue admin API: topic stats, dead letters and their replay.
+@Suite("Queue admin API")
+struct QueuesAdminTests {
+    @Test func aMessageThatAlwaysFailsEndsInTheDeadLettersAndCanBeReplayed() async throws {
+        let tweak = ConfigurationTweak.with { configuration in
+            configuration.queue.keyPrefix = configuration.accounts.sessionKeyPrefix + "queue:"
+            configuration.queue.maxAttempts = 2
+        }
+        try await withOrderInstances(count: 1, configure: tweak) { shop in
+            let admin = try await shop.signIn("admin@queues.test", role: .admin)
+            let user = try await shop.signIn("user@queues.test")
+            // A poison message: the post-processing cannot decode it, so every attempt fails.
+            var settings = StreamQueueConfiguration()
+            settings.keyPrefix = shop.configuration.queue.keyPrefix
+            let queue = StreamQueue(client: shop.redis, configuration: settings, logger: Logger(label: "test"))
+            _ = try await queue.publish(
+                OutgoingMessage(id: "poison-1", type: "order.placed", payload: "not json"),
+                to: "orders"
+            )
+
+            struct Letters: Decodable {
+                struct Letter: Decodable {
+                    var id: String
+                    var group: String
+                    var reason: String
+                    var error: String
+                    var attempts: Int
+                    var messageId: String?
+                }
+                var data: [Letter]
+            }
+            var letters: [Letters.Letter] = []
+            for _ in 0..<300 {
+                let reply = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+                #expect(reply.status == 200)
+                letters = try JSONDecoder().decode(Letters.self, from: Data(reply.body.utf8)).data
+                if !letters.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let letter = try #require(letters.first)
+            #expect(letter.messageId == "poison-1")
+            #expect(letter.reason == "handler-failed")
+            #expect(letter.error == "undecodable order.placed payload")
+            #expect(letter.attempts == 2)
+            #expect(letter.group == "order-post-processing")
+            let id = letter.id
+
+            let stats = try await shop.send(.GET, "/api/v1/admin/queues", cookie: admin)
+            #expect(
+                stats.status == 200 && stats.body.contains(#""topic":"orders""#)
+                    && stats.body.contains(#""deadLetters":1"#)
+            )
+            #expect(stats.body.contains(#""topic":"payments""#))
+
+            // Replay: it leaves the dead letters, fails twice more, and comes back as a new dead letter.
+            let replay = try await shop.send(
+                .POST,
+                "/api/v1/admin/queues/orders/dead-letters/\(id)/replay",
+                cookie: admin
+            )
+            #expect(replay.status == 200 && replay.body.contains(#""deadLetter":"\#(id)""#), "\(replay.body)")
+            var again = ""
+            for _ in 0..<300 {
+                let reply = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+                if reply.body.contains("poison-1") && !reply.body.contains(#""id":"\#(id)""#) {
+                    again = reply.body
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(again.contains("poison-1"))
+            let missing = try await shop.send(
+                .POST,
+                "/api/v1/admin/queues/orders/dead-letters/\(id)/replay",
+                cookie: admin
+            )
+            #expect(missing.status == 404 && missing.body.contains(#""code":"NOT_FOUND""#))
+
+            // Errors of the routes.
+            #expect(try await shop.send(.GET, "/api/v1/admin/queues/nope/dead-letters", cookie: admin).status == 404)
+            let badID = try await shop.send(.POST, "/api/v1/admin/queues/orders/dead-letters/x-y/replay", cookie: admin)
+            #expect(badID.status == 400 && badID.body.contains(#""code":"INVALID_PARAMETER""#))
+            let badLimit = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters?limit=0", cookie: admin)
+            #expect(badLimit.status == 400)
+            #expect(try await shop.send(.GET, "/api/v1/admin/queues", cookie: user).status == 403)
+            #expect(try await shop.send(.GET, "/api/v1/admin/queues").status == 401)
+        }
+    }
+}

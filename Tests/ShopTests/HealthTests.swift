@@ -89,6 +89,27 @@ struct HealthTests {
         }
     }
 
+    @Test("with PostgreSQL down, routes that need it answer 503 SERVICE_UNAVAILABLE, not 500")
+    func routesWhenPostgresDown() async throws {
+        let port = try await closedPort()
+        let postgresDown: @Sendable (inout ShopConfiguration) throws -> Void = {
+            $0.database.port = port
+            $0.migrateOnStart = false
+            $0.cache.enabled = false
+        }
+        try await withTestApp(configure: postgresDown) { client in
+            for path in ["/api/v1/products", "/api/v1/products/0b5c4b1e-7d1f-4c55-9f4e-000000000004"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .serviceUnavailable, "\(path)")
+                    let problem = try response.problem()
+                    #expect(problem.code == "SERVICE_UNAVAILABLE")
+                    #expect(response.headers[.retryAfter] == "2")
+                    #expect(!response.text.contains("shop:shop"))
+                }
+            }
+        }
+    }
+
     @Test("ready answers 503 naming both when both are down")
     func readyWhenBothDown() async throws {
         let port = try await closedPort()

@@ -80,6 +80,14 @@ public struct ProblemMiddleware: RouterMiddleware {
             return RequestDecoding.apiError(for: error)
         case let error as any HTTPResponseError:
             return self.fromStatus(error.status, message: nil, headers: [:], error: error, context: context)
+        case let error where DatabaseAvailability.isUnavailable(error):
+            context.logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
+            return APIError(
+                status: .serviceUnavailable,
+                code: .serviceUnavailable,
+                detail: "The database cannot be reached right now; try again shortly.",
+                headers: [.retryAfter: "2"]
+            )
         default:
             return self.internalError(error, context: context)
         }

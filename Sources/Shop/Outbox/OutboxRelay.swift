@@ -48,9 +48,13 @@ final class OutboxRelay: Service, Sendable {
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 do {
-                    var pass = try await self.pass()
-                    while pass.published == self.batchSize { pass = try await self.pass() }
-                    if pass.refused > 0 { throw RedisRefused(rows: pass.refused) }
+                    // A pass stuck on an unreachable database must not hold up shutdown.
+                    let refused = try await cancelWhenGracefulShutdown {
+                        var pass = try await self.pass()
+                        while pass.published == self.batchSize { pass = try await self.pass() }
+                        return pass.refused
+                    }
+                    if refused > 0 { throw RedisRefused(rows: refused) }
                     failures = 0
                 } catch {
                     failures += 1
@@ -68,8 +72,9 @@ final class OutboxRelay: Service, Sendable {
         } onGracefulShutdown: {
             self.wakeup.close()
         }
-        // A last pass, so events of requests that finished during the drain go out now rather than later.
-        _ = try? await self.pass()
+        // A last pass, so events of requests that finished during the drain go out now rather than later —
+        // unless the last one failed (the database or Redis is down: the next start publishes them).
+        if failures == 0 { _ = try? await self.pass() }
     }
 
     struct RedisRefused: Error, CustomStringConvertible {

@@ -71,6 +71,15 @@ final class ShopProcess: @unchecked Sendable {
 
     var isRunning: Bool { self.process.isRunning }
 
+    /// The process's resident memory, from `/proc/<pid>/statm` (0 when it cannot be read).
+    var residentBytes: Int {
+        let path = "/proc/\(self.process.processIdentifier)/statm"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     struct ProcessFailed: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }

@@ -76,7 +76,12 @@ public func buildApplication(
     router.add(middleware: LogRequestsMiddleware(.debug))
     // Accounts: refuse cross-site state changes before any work, then load the session the cookie names
     // (one Redis round trip, none without the cookie). Both apply to every route registered below.
-    let points = PointsReader.make(postgres: postgres, cache: catalogCache?.manager, logger: logger)
+    let points = PointsReader.make(
+        postgres: postgres,
+        redis: catalogCache == nil ? nil : redis,
+        keyPrefix: configuration.cache.keyPrefix,
+        logger: logger
+    )
     let accounts = Accounts(
         configuration: configuration.accounts,
         redis: redis,

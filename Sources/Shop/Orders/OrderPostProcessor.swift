@@ -43,8 +43,8 @@ struct OrderPostProcessor: Sendable {
     let delay: Duration
     /// Admins are told about products an order left at or below this many units (0: never).
     let lowStockThreshold: Int
-    /// Called after the commit with the user whose points changed (their cached points are stale).
-    let pointsChanged: @Sendable (UUID) async -> Void
+    /// Called after the commit (under the user's lock) with the user's new balance.
+    let pointsChanged: @Sendable (UUID, Int64) async -> Void
     let logger: Logger
 
     /// Handles one message; throwing makes the queue retry it later.
@@ -65,11 +65,11 @@ struct OrderPostProcessor: Sendable {
         ) { lease in
             if self.delay > .zero { try await Task.sleep(for: self.delay) }
             try lease.checkHeld()
-            if let notifications = try await self.apply(event, messageID: message.id) {
+            if let (notifications, balance) = try await self.apply(event, messageID: message.id) {
+                await self.pointsChanged(event.userId, balance)
                 for (user, notification) in notifications {
                     await self.notifications.service.announce(notification, user: user)
                 }
-                await self.pointsChanged(event.userId)
             }
         }
         // Idempotent on its own (a marker next to the counters): runs again on a redelivery after a crash
@@ -89,7 +89,7 @@ struct OrderPostProcessor: Sendable {
 
     /// The database effects, once per message. Returns the notifications created (to announce after the commit),
     /// or nil when the message had been processed before.
-    private func apply(_ event: OrderPlacedEvent, messageID: String) async throws -> [(UUID, Notification)]? {
+    private func apply(_ event: OrderPlacedEvent, messageID: String) async throws -> ([(UUID, Notification)], Int64)? {
         try await self.postgres.transaction(logger: self.logger) { connection in
             let fresh = try await connection.query(
                 """
@@ -144,7 +144,7 @@ struct OrderPostProcessor: Sendable {
                 ]
             )
             created.insert((event.userId, buyer), at: 0)
-            return created
+            return (created, balance)
         }
     }
 

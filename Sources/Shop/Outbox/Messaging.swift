@@ -56,7 +56,7 @@ struct Messaging: Sendable {
             countersBase: String(queue.streamKey("orders").dropLast("stream".count)),
             delay: configuration.postProcessingDelay,
             lowStockThreshold: lowStockThreshold,
-            pointsChanged: { user in await points.pointsChanged(user) },
+            pointsChanged: { user, balance in await points.pointsChanged(user, balance: balance) },
             logger: logger
         )
         self.consumers = [

@@ -360,3 +360,27 @@ struct PaymentWebhookTests {
         }
     }
 }
+
+@Suite("Simulated provider")
+struct ProviderTests {
+    @Test func controlTakesPartialSettingsAndRefusesBadOnes() async throws {
+        try await withProvider { provider in
+            var request = HTTPClientRequest(url: "\(provider.url)/v1/control")
+            request.method = .PUT
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"outage":true}"#))
+            let response = try await provider.http.execute(request, timeout: .seconds(10))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+            #expect(response.status == .ok, "\(body)")
+            #expect(body.contains(#""outage":true"#) && body.contains(#""latencyMs":0"#))
+            let rates = try await provider.http.execute(
+                HTTPClientRequest(url: "\(provider.url)/v1/rates/USD/EUR"),
+                timeout: .seconds(10)
+            )
+            #expect(rates.status == .serviceUnavailable)
+            request.body = .bytes(ByteBuffer(string: #"{"errorRate":2}"#))
+            let bad = try await provider.http.execute(request, timeout: .seconds(10))
+            #expect(bad.status == .badRequest)
+        }
+    }
+}

@@ -26,6 +26,23 @@ public struct ProviderSettings: Codable, Sendable, Equatable {
     /// The defaults: fast, reliable, in order.
     public init() {}
 
+    /// Members left out keep their defaults, so `{"outage":true}` is a complete request.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = ProviderSettings()
+        self.latencyMs = try container.decodeIfPresent(Int.self, forKey: .latencyMs) ?? defaults.latencyMs
+        self.errorRate = try container.decodeIfPresent(Double.self, forKey: .errorRate) ?? defaults.errorRate
+        self.outage = try container.decodeIfPresent(Bool.self, forKey: .outage) ?? defaults.outage
+        self.paymentFailureRate =
+            try container.decodeIfPresent(Double.self, forKey: .paymentFailureRate) ?? defaults.paymentFailureRate
+        self.webhookDelayMs =
+            try container.decodeIfPresent(Int.self, forKey: .webhookDelayMs) ?? defaults.webhookDelayMs
+        self.duplicateWebhooks =
+            try container.decodeIfPresent(Bool.self, forKey: .duplicateWebhooks) ?? defaults.duplicateWebhooks
+        self.reorderWebhooks =
+            try container.decodeIfPresent(Bool.self, forKey: .reorderWebhooks) ?? defaults.reorderWebhooks
+    }
+
     /// Rejects values out of range.
     var problems: [String] {
         var problems: [String] = []

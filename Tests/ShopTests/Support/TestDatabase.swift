@@ -91,9 +91,21 @@ func withTestDatabase<Result: Sendable>(
 }
 
 private func dropDatabase(_ name: String, admin: DatabaseURL) async throws {
-    _ = try await PostgresClient.withRunningClient(url: admin, logger: TestServers.logger, maxConnections: 1) {
-        client in
-        try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+    // `WITH (FORCE)` cannot end an autovacuum worker that happens to be in the database (it is not ours to
+    // terminate), so a drop can fail now and succeed a moment later.
+    var attempt = 0
+    while true {
+        do {
+            _ = try await PostgresClient.withRunningClient(url: admin, logger: TestServers.logger, maxConnections: 1) {
+                client in
+                try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+            }
+            return
+        } catch {
+            attempt += 1
+            if attempt >= 10 { throw error }
+            try await Task.sleep(for: .milliseconds(300))
+        }
     }
 }
 

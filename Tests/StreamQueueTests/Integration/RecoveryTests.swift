@@ -213,6 +213,8 @@ import Testing
         // Per-key order: the second and third message of the key wait (read, never started) behind the first.
         var configuration = QueueTest.configuration(concurrency: 4)
         configuration.ordering = .perKey
+        // m-0 runs until the test lets it finish, so it is surely in flight when the shutdown begins.
+        let release = ManagedFlag()
         let first = RunningConsumer.start(
             prefix: prefix,
             topic: "orders",
@@ -220,7 +222,7 @@ import Testing
             configuration: configuration
         ) { message in
             await log.started(message)
-            try await Task.sleep(for: .milliseconds(300))
+            while !release.value { try await Task.sleep(for: .milliseconds(10)) }
             await log.succeeded(message, by: "first")
         }
         for index in 0..<3 {
@@ -230,6 +232,10 @@ import Testing
         try await QueueTest.eventually("all three are read") {
             try await QueueTest.pendingCount(client, queue.streamKey("orders"), group: "emails") == 3
         }
+        await first.beginStopping()
+        // Give the shutdown time to reach the consumer before m-0 finishes: no new message may start after it.
+        try await Task.sleep(for: .milliseconds(500))
+        release.set()
         await first.stop()
         #expect(await log.handled == ["m-0"])
         #expect(try await QueueTest.pendingCount(client, queue.streamKey("orders"), group: "emails") == 2)

@@ -129,6 +129,11 @@ final class RunningConsumer: Sendable {
         return RunningConsumer(consumer: consumer, client: client, group: serviceGroup, task: task)
     }
 
+    /// Starts the graceful shutdown without waiting for it.
+    func beginStopping() async {
+        await self.group.triggerGracefulShutdown()
+    }
+
     /// Graceful shutdown: waits for the consumer to drain, then closes the client.
     func stop() async {
         await self.group.triggerGracefulShutdown()

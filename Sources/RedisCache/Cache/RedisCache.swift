@@ -307,17 +307,28 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
             let token = CacheTokens.make()
             // Armed before the lease attempt, so a fill announced between that and the wait is not missed.
             let ticket = self.manager.signals.arm(entry)
+            // The entry is read after the lease in the same round trip: a fill that completed between our last
+            // look and this attempt frees the lease, and loading again then would be a second load for nothing.
             let taken = try await self.manager.perform(self.counters) {
-                try await self.manager.send(self.leaseCommand(lease, token: token, onlyIfFree: true)).decode(
-                    as: Bool.self
-                )
+                let replies = try await self.manager.pipeline([
+                    self.leaseCommand(lease, token: token, onlyIfFree: true),
+                    RedisCommand("GET", self.layout.epoch),
+                    RedisCommand("GET", entry),
+                ])
+                let leased = try replies[0].decode(as: Bool.self)
+                return (leased, self.classify(replies[2], epoch: try await self.currentEpoch(from: replies[1])))
             }
             switch taken {
             case .unavailable:
                 self.manager.signals.disarm(ticket)
                 return Outcome(value: try await self.loadCounted(load), shareable: false)
-            case .done(true):
+            case .done((true, .hit(let value))), .done((true, .refreshSoon(let value, _))):
                 self.manager.signals.disarm(ticket)
+                _ = try await self.releaseLease(lease, token: token)
+                return Outcome(value: value, shareable: true)
+            case .done((true, .stale(_, let currentEpoch))), .done((true, .miss(let currentEpoch))):
+                self.manager.signals.disarm(ticket)
+                epoch = currentEpoch
                 return try await self.loadAndFill(
                     entry: entry,
                     lease: lease,
@@ -326,7 +337,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
                     ttl: ttl,
                     load: load
                 )
-            case .done(false):
+            case .done((false, _)):
                 break
             }
             // Another caller is loading it: wait for its fill.

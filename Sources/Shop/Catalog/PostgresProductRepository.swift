@@ -103,7 +103,8 @@ public struct PostgresProductRepository: ProductRepository {
             """
             UPDATE products
             SET name = \(draft.name), description = \(draft.description), price = \(draft.price)::numeric,
-                currency = \(draft.currency), stock = \(draft.stock), version = version + 1, updated_at = now()
+                currency = \(draft.currency), stock = \(draft.stock), version = version + 1, updated_at = now(),
+                low_stock_alerted = low_stock_alerted AND \(draft.stock) <= stock
             WHERE id = \(id)
             RETURNING id, name, description, price::text, currency, stock, updated_at
             """,

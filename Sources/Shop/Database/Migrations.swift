@@ -227,5 +227,15 @@ extension Migration {
                 """,
             ]
         ),
+        Migration(
+            version: 9,
+            name: "low_stock_alerts",
+            statements: [
+                // Set when admins were told the product is low; cleared when an admin raises its stock. The
+                // post-processing of orders sets it at most once per low-stock episode, however its messages
+                // interleave with later orders.
+                "ALTER TABLE products ADD COLUMN low_stock_alerted boolean NOT NULL DEFAULT false"
+            ]
+        ),
     ]
 }

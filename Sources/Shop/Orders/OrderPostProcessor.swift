@@ -148,22 +148,29 @@ struct OrderPostProcessor: Sendable {
         }
     }
 
-    /// `stock.low` for every admin, for each product this order took from above the threshold to at or below it
-    /// (judged by the stock now: orders placed since can make it lower, never cross it twice for one order).
+    /// `stock.low` for every admin, once per low-stock episode of each product this order took from: the first
+    /// post-processing that finds the product at or below the threshold marks it alerted (in this transaction),
+    /// and an admin raising its stock clears the mark. Judging by the stock now, not by "this order crossed the
+    /// threshold", keeps working when later orders commit before this message is handled.
     private func lowStock(_ event: OrderPlacedEvent, on connection: PostgresConnection) async throws
         -> [(UUID, Notification)]
     {
         let threshold = self.lowStockThreshold
         guard threshold > 0, let items = event.items, !items.isEmpty else { return [] }
         var crossed: [(UUID, String, Int)] = []
-        for item in items {
+        // One row at a time, in the order the order path locks them, so this cannot deadlock with an order.
+        let products = Set(items.map(\.productId)).sorted { $0.uuidString < $1.uuidString }
+        for product in products {
             let rows = try await connection.query(
-                "SELECT name, stock FROM products WHERE id = \(item.productId)",
+                """
+                UPDATE products SET low_stock_alerted = true
+                WHERE id = \(product) AND stock <= \(threshold) AND NOT low_stock_alerted
+                RETURNING name, stock
+                """,
                 logger: self.logger
             )
-            for try await (name, stock) in rows.decode((String, Int).self)
-            where stock <= threshold && stock + item.quantity > threshold {
-                crossed.append((item.productId, name, stock))
+            for try await (name, stock) in rows.decode((String, Int).self) {
+                crossed.append((product, name, stock))
             }
         }
         guard !crossed.isEmpty else { return [] }

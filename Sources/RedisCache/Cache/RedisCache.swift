@@ -316,7 +316,8 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
                     RedisCommand("GET", entry),
                 ])
                 let leased = try replies[0].decode(as: Bool.self)
-                return (leased, self.classify(replies[2], epoch: try await self.currentEpoch(from: replies[1])))
+                let epoch = try await self.currentEpoch(from: replies[1])
+                return (leased, self.classify(replies[2], epoch: epoch, countingErrors: false))
             }
             switch taken {
             case .unavailable:
@@ -434,10 +435,12 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         return .done(self.classify(stored, epoch: epoch))
     }
 
-    func classify(_ stored: RESPValue, epoch: String) -> Lookup {
+    /// - Parameter countingErrors: False for a second look in one read (the lease attempt), so an entry that does
+    ///   not decode counts once.
+    func classify(_ stored: RESPValue, epoch: String, countingErrors: Bool = true) -> Lookup {
         guard let bytes = stored.bytesValue else { return .miss(epoch: epoch) }
         guard let (header, payload) = CacheEntryHeader.parse(bytes) else {
-            self.counters.record(.error)
+            if countingErrors { self.counters.record(.error) }
             return .miss(epoch: epoch)
         }
         guard header.epoch == epoch else { return .miss(epoch: epoch) }
@@ -448,7 +451,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
             do {
                 value = try self.codec.decode(from: payload)
             } catch {
-                self.counters.record(.error)
+                if countingErrors { self.counters.record(.error) }
                 return .miss(epoch: epoch)
             }
         }

@@ -106,6 +106,57 @@ extension ByteBuffer {
         self.writeInteger(UInt16(0x0D0A))
     }
 
+    /// Writes a whole RESP bulk string (`$<length>\r\n<bytes>\r\n`) with one capacity check and one write.
+    @inlinable
+    mutating func writeBulkString(_ bytes: UnsafeRawBufferPointer) {
+        let length = bytes.count
+        let digits = decimalLength(of: length)
+        let total = 1 + digits + 2 + length + 2
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            out[0] = UInt8(ascii: "$")
+            var rest = length
+            var index = digits
+            while index >= 1 {
+                out[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
+                rest /= 10
+                index -= 1
+            }
+            out[digits + 1] = 0x0D
+            out[digits + 2] = 0x0A
+            if length > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: out[(digits + 3)...]).copyMemory(from: bytes)
+            }
+            out[total - 2] = 0x0D
+            out[total - 1] = 0x0A
+            return total
+        }
+    }
+
+    /// Writes a RESP array header `*<count>\r\n` with one capacity check.
+    @inlinable
+    mutating func writeArrayHeader(count: Int) {
+        guard count >= 0 else {
+            self.writeInteger(UInt8(ascii: "*"))
+            self.writeDecimal(count)
+            self.writeCRLF()
+            return
+        }
+        let digits = decimalLength(of: count)
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 3) { out in
+            out[0] = UInt8(ascii: "*")
+            var rest = count
+            var index = digits
+            while index >= 1 {
+                out[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
+                rest /= 10
+                index -= 1
+            }
+            out[digits + 1] = 0x0D
+            out[digits + 2] = 0x0A
+            return digits + 3
+        }
+    }
+
     /// Writes `\r\n`.
     @inlinable
     mutating func writeCRLF() {

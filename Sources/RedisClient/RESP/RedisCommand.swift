@@ -68,18 +68,22 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
     /// Appends a string argument.
     /// - Parameter argument: The argument, sent as its UTF-8 bytes.
     public mutating func append(_ argument: String) {
-        self.encodedArguments.writeBulkHeader(length: argument.utf8.count)
-        self.encodedArguments.writeString(argument)
-        self.encodedArguments.writeCRLF()
+        // Native strings are contiguous UTF-8: header, bytes and CRLF go in with one write.
+        let written: Void? = argument.utf8.withContiguousStorageIfAvailable { utf8 in
+            self.encodedArguments.writeBulkString(UnsafeRawBufferPointer(utf8))
+        }
+        if written == nil {
+            self.encodedArguments.writeBulkHeader(length: argument.utf8.count)
+            self.encodedArguments.writeString(argument)
+            self.encodedArguments.writeCRLF()
+        }
         self.count += 1
     }
 
     /// Appends a binary argument.
     /// - Parameter argument: The bytes to send.
     public mutating func append(_ argument: ByteBuffer) {
-        self.encodedArguments.writeBulkHeader(length: argument.readableBytes)
-        self.encodedArguments.writeImmutableBuffer(argument)
-        self.encodedArguments.writeCRLF()
+        argument.withUnsafeReadableBytes { bytes in self.encodedArguments.writeBulkString(bytes) }
         self.count += 1
     }
 
@@ -119,9 +123,7 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
     /// - Parameter buffer: The outbound buffer.
     @inlinable
     public func write(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "*"))
-        buffer.writeDecimal(self.count)
-        buffer.writeCRLF()
+        buffer.writeArrayHeader(count: self.count)
         buffer.writeImmutableBuffer(self.encodedArguments)
     }
 

@@ -35,6 +35,23 @@ import Testing
         #expect(command.count == 3)
     }
 
+    @Test func lengthsOfEveryWidthAndEmptyArgumentsAreExact() {
+        for length in [0, 1, 9, 10, 99, 100, 1000, 65_536] {
+            let text = String(repeating: "a", count: length)
+            let header = "$\(length)\r\n"
+            #expect(self.wire(RedisCommand("S", text)) == "*2\r\n$1\r\nS\r\n\(header)\(text)\r\n")
+            #expect(self.wire(RedisCommand("S", ByteBuffer(string: text))) == "*2\r\n$1\r\nS\r\n\(header)\(text)\r\n")
+        }
+        // Twelve arguments: a two-digit array header; a slice of a buffer sends only its readable bytes.
+        var buffer = ByteBuffer(string: "skip-me:kept")
+        buffer.moveReaderIndex(forwardBy: 8)
+        var command = RedisCommand("M", buffer)
+        command.append(contentsOf: (1...10).map { "v\($0)" })
+        #expect(command.count == 12)
+        let arguments = (1...10).map { "$\(String($0).count + 1)\r\nv\($0)\r\n" }.joined()
+        #expect(self.wire(command) == "*12\r\n$1\r\nM\r\n$4\r\nkept\r\n" + arguments)
+    }
+
     @Test func descriptionHidesArguments() {
         #expect(RedisCommand("AUTH", "user", "secret").description == "AUTH")
     }

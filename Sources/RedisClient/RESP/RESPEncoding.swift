@@ -63,6 +63,29 @@ func decimalLength(of value: Int) -> Int {
     return length
 }
 
+/// Stores the non-negative `value` as `digits` decimal digits at `out[offset..<offset + digits]`.
+@inlinable
+func storeDigits(_ value: Int, digits: Int, into out: UnsafeMutableRawBufferPointer, at offset: Int) {
+    var rest = value
+    var index = offset + digits - 1
+    while index >= offset {
+        out[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
+        rest /= 10
+        index -= 1
+    }
+}
+
+/// Stores `prefix`, the non-negative `value` in `digits` decimal digits, and CRLF at the start of `out`.
+/// - Returns: The bytes stored (`digits + 3`).
+@inlinable
+func storeHeader(_ prefix: UInt8, _ value: Int, digits: Int, into out: UnsafeMutableRawBufferPointer) -> Int {
+    out[0] = prefix
+    storeDigits(value, digits: digits, into: out, at: 1)
+    out[digits + 1] = 0x0D
+    out[digits + 2] = 0x0A
+    return digits + 3
+}
+
 extension ByteBuffer {
     /// Writes `value` in decimal ASCII without allocating.
     @inlinable
@@ -76,34 +99,20 @@ extension ByteBuffer {
             self.writeDecimal(-value)
             return
         }
-        if value < 10 {
-            self.writeInteger(UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"))
-            return
-        }
-        var digits = 1
-        var probe = value
-        while probe >= 10 {
-            probe /= 10
-            digits += 1
-        }
-        self.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { pointer in
-            var rest = value
-            var index = digits - 1
-            while index >= 0 {
-                pointer[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
-                rest /= 10
-                index -= 1
-            }
+        let digits = decimalLength(of: value)
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
+            storeDigits(value, digits: digits, into: out, at: 0)
             return digits
         }
     }
 
-    /// Writes a RESP bulk-string header `$<length>\r\n`.
+    /// Writes a RESP bulk-string header `$<length>\r\n` (`length` is never negative) in one write.
     @inlinable
     mutating func writeBulkHeader(length: Int) {
-        self.writeInteger(UInt8(ascii: "$"))
-        self.writeDecimal(length)
-        self.writeInteger(UInt16(0x0D0A))
+        let digits = decimalLength(of: length)
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 3) { out in
+            storeHeader(UInt8(ascii: "$"), length, digits: digits, into: out)
+        }
     }
 
     /// Writes a whole RESP bulk string (`$<length>\r\n<bytes>\r\n`) with one capacity check and one write.
@@ -111,20 +120,11 @@ extension ByteBuffer {
     mutating func writeBulkString(_ bytes: UnsafeRawBufferPointer) {
         let length = bytes.count
         let digits = decimalLength(of: length)
-        let total = 1 + digits + 2 + length + 2
+        let total = digits + 3 + length + 2
         self.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            out[0] = UInt8(ascii: "$")
-            var rest = length
-            var index = digits
-            while index >= 1 {
-                out[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
-                rest /= 10
-                index -= 1
-            }
-            out[digits + 1] = 0x0D
-            out[digits + 2] = 0x0A
+            let header = storeHeader(UInt8(ascii: "$"), length, digits: digits, into: out)
             if length > 0 {
-                UnsafeMutableRawBufferPointer(rebasing: out[(digits + 3)...]).copyMemory(from: bytes)
+                UnsafeMutableRawBufferPointer(rebasing: out[header...]).copyMemory(from: bytes)
             }
             out[total - 2] = 0x0D
             out[total - 1] = 0x0A
@@ -132,28 +132,12 @@ extension ByteBuffer {
         }
     }
 
-    /// Writes a RESP array header `*<count>\r\n` with one capacity check.
+    /// Writes a RESP array header `*<count>\r\n` (`count` is never negative) in one write.
     @inlinable
     mutating func writeArrayHeader(count: Int) {
-        guard count >= 0 else {
-            self.writeInteger(UInt8(ascii: "*"))
-            self.writeDecimal(count)
-            self.writeCRLF()
-            return
-        }
         let digits = decimalLength(of: count)
         self.writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 3) { out in
-            out[0] = UInt8(ascii: "*")
-            var rest = count
-            var index = digits
-            while index >= 1 {
-                out[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
-                rest /= 10
-                index -= 1
-            }
-            out[digits + 1] = 0x0D
-            out[digits + 2] = 0x0A
-            return digits + 3
+            storeHeader(UInt8(ascii: "*"), count, digits: digits, into: out)
         }
     }
 

@@ -163,10 +163,4 @@ extension Duration {
         if seconds >= Int64.max / 1_000_000_000 { return Int64.max }
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
-
-    /// The duration in seconds as a floating-point number.
-    var secondsDouble: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

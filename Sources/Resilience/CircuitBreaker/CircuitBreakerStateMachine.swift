@@ -94,7 +94,7 @@ struct CircuitBreakerStateMachine: Sendable {
         case .closed:
             return (.permitted(generation: self.generation), change)
         case .open(let until):
-            return (.rejected(retryAfter: now.distance(to: until)), change)
+            return (.rejected(retryAfter: until - now), change)
         case .halfOpen(let started, let succeeded, let slow):
             guard started < self.permittedCallsInHalfOpenState else { return (.rejected(retryAfter: nil), change) }
             self.phase = .halfOpen(started: started + 1, succeeded: succeeded, slow: slow)
@@ -150,20 +150,10 @@ struct CircuitBreakerStateMachine: Sendable {
         }
     }
 
-    /// Time left in the open state, if open.
-    func remainingOpen(now: Duration) -> Duration? {
-        guard case .open(let until) = self.phase else { return nil }
-        return max(.zero, now.distance(to: until))
-    }
-
     private mutating func open(now: Duration, from: CircuitState, counts: CircuitBreakerWindowCounts) -> Change {
         self.phase = .open(until: now + self.waitDurationInOpenState)
         self.window.reset()
         self.generation &+= 1
         return Change(from: from, to: .open, counts: counts)
     }
-}
-
-extension Duration {
-    fileprivate func distance(to other: Duration) -> Duration { other - self }
 }

@@ -90,10 +90,14 @@ enum PriceConversion {
         var fraction = 0
         if parts.count == 2 {
             let digits = parts[1].prefix(6)
-            guard digits.allSatisfy(\.isNumber) else { return nil }
+            guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
             let padded = String(digits) + String(repeating: "0", count: 6 - digits.count)
             fraction = Int(padded) ?? 0
         }
-        return whole * 1_000_000 + fraction
+        // A rate from the provider is untrusted: one too large for micro-units is refused, never a trap.
+        let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
+        let (micros, carry) = scaled.addingReportingOverflow(fraction)
+        guard !overflow, !carry else { return nil }
+        return micros
     }
 }

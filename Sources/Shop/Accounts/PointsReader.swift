@@ -33,7 +33,7 @@ public struct PointsReader: Sendable {
         }
         let points = try await self.load(user)
         _ = try? await redis.send(
-            RedisCommand("SET", key, String(points), "NX", "PX", String(self.ttl.components.seconds * 1000))
+            RedisCommand("SET", key, String(points), "NX", "PX", self.ttl.milliseconds)
         )
         return points
     }
@@ -43,7 +43,7 @@ public struct PointsReader: Sendable {
         guard let redis = self.redis else { return }
         do {
             _ = try await redis.send(
-                RedisCommand("SET", self.key(user), String(balance), "PX", String(self.ttl.components.seconds * 1000))
+                RedisCommand("SET", self.key(user), String(balance), "PX", self.ttl.milliseconds)
             )
         } catch {
             // The copy may lag until its TTL; drop it instead, if Redis answers that.

@@ -20,15 +20,6 @@ struct NotificationRepository: Sendable {
     /// lock the 64-bit hash of the user id.
     private static let broadcastLock: Int64 = 0x6E6F_7469_6679  // "notify"
 
-    /// Adds a notification to a user's inbox.
-    func insert(user: UUID, kind: String, title: String, body: String, data: [String: String]) async throws
-        -> Notification
-    {
-        try await self.client.transaction(logger: self.logger) { connection in
-            try await self.insert(on: connection, user: user, kind: kind, title: title, body: body, data: data)
-        }
-    }
-
     /// Adds a notification to a user's inbox on `connection`, inside the caller's transaction (the advisory
     /// locks are held until it ends).
     func insert(

@@ -21,25 +21,6 @@ struct NotificationService: Sendable {
     let hub: NotificationHub
     let logger: Logger
 
-    /// Adds a notification to the user's inbox and announces it.
-    @discardableResult
-    func notify(user: UUID, kind: String, title: String, body: String, data: [String: String] = [:]) async throws
-        -> Notification
-    {
-        let notification = try await self.repository.insert(
-            user: user,
-            kind: kind,
-            title: title,
-            body: body,
-            data: data
-        )
-        await self.announce(NotificationEvent(user: user, notification: notification, broadcast: nil)) {
-            // Redis is unavailable: at least this instance's streams get it now; others catch up on reconnect.
-            self.hub.deliver(notification, to: user)
-        }
-        return notification
-    }
-
     /// Adds a notification to every user's inbox and announces it.
     /// - Returns: How many users got it.
     func broadcast(title: String, body: String) async throws -> Int {

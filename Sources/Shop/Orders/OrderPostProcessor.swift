@@ -157,22 +157,25 @@ struct OrderPostProcessor: Sendable {
     {
         let threshold = self.lowStockThreshold
         guard threshold > 0, let items = event.items, !items.isEmpty else { return [] }
-        var crossed: [(UUID, String, Int)] = []
-        // One row at a time, in the order the order path locks them, so this cannot deadlock with an order.
-        let products = Set(items.map(\.productId)).sorted { $0.uuidString < $1.uuidString }
-        for product in products {
-            let rows = try await connection.query(
-                """
-                UPDATE products SET low_stock_alerted = true
-                WHERE id = \(product) AND stock <= \(threshold) AND NOT low_stock_alerted
-                RETURNING name, stock
-                """,
-                logger: self.logger
+        // One statement; the rows are locked in id order, as the order path locks them, so this cannot deadlock
+        // with an order (FOR UPDATE re-checks the condition on a row another transaction changed meanwhile).
+        let alerted = try await connection.query(
+            """
+            WITH low AS (
+                SELECT id FROM products
+                WHERE id = ANY(\(items.map(\.productId))) AND stock <= \(threshold) AND NOT low_stock_alerted
+                ORDER BY id FOR UPDATE
             )
-            for try await (name, stock) in rows.decode((String, Int).self) {
-                crossed.append((product, name, stock))
-            }
+            UPDATE products SET low_stock_alerted = true FROM low WHERE products.id = low.id
+            RETURNING products.id, products.name, products.stock
+            """,
+            logger: self.logger
+        )
+        var crossed: [(UUID, String, Int)] = []
+        for try await (product, name, stock) in alerted.decode((UUID, String, Int).self) {
+            crossed.append((product, name, stock))
         }
+        crossed.sort { $0.0.uuidString < $1.0.uuidString }
         guard !crossed.isEmpty else { return [] }
         let rows = try await connection.query("SELECT id FROM users WHERE role = 'admin'", logger: self.logger)
         var admins: [UUID] = []

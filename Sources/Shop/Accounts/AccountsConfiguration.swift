@@ -84,14 +84,7 @@ public struct AccountsConfiguration: Sendable, Equatable {
             self.sessionCookieSecure = try ShopConfiguration.bool(value, key: .sessionCookieSecure)
         }
         if let value = read(.sessionKeyPrefix) {
-            guard Self.isValidPrefix(value) else {
-                throw ConfigurationError(
-                    variable: Key.sessionKeyPrefix.variable,
-                    problem:
-                        "\(ShopConfiguration.quoted(value)) is not a key prefix (0-64 characters of A-Z a-z 0-9 : . _ -)"
-                )
-            }
-            self.sessionKeyPrefix = value
+            self.sessionKeyPrefix = try ShopConfiguration.keyPrefix(value, key: .sessionKeyPrefix)
         }
         if let value = read(.loginRateLimitWindowSeconds) {
             self.loginRateLimitWindow = .seconds(
@@ -127,19 +120,6 @@ public struct AccountsConfiguration: Sendable, Equatable {
                 problem: "must be shorter than SESSION_IDLE_TIMEOUT_SECONDS"
             )
         }
-    }
-
-    static func isValidPrefix(_ value: String) -> Bool {
-        value.utf8.count <= 64
-            && value.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                    UInt8(ascii: "-"):
-                    true
-                default: false
-                }
-            }
     }
 
     /// A comma-separated list of `http(s)://host[:port]` origins.

@@ -67,14 +67,7 @@ public struct CatalogCacheConfiguration: Sendable, Equatable {
             self.enabled = try ShopConfiguration.bool(value, key: .cacheEnabled)
         }
         if let value = read(.cacheKeyPrefix) {
-            guard Self.isValidPrefix(value) else {
-                throw ConfigurationError(
-                    variable: Key.cacheKeyPrefix.variable,
-                    problem:
-                        "\(ShopConfiguration.quoted(value)) is not a key prefix (0-64 characters of A-Z a-z 0-9 : . _ -)"
-                )
-            }
-            self.keyPrefix = value
+            self.keyPrefix = try ShopConfiguration.keyPrefix(value, key: .cacheKeyPrefix)
         }
         if let value = try seconds(.cacheTTLSeconds, in: 1...86_400) { self.productTTL = value }
         if let value = try seconds(.cacheListTTLSeconds, in: 1...86_400) { self.listTTL = value }
@@ -91,18 +84,6 @@ public struct CatalogCacheConfiguration: Sendable, Equatable {
         if let value = try milliseconds(.cacheBreakerCooldownMs, in: 0...600_000) { self.breakerCooldown = value }
     }
 
-    static func isValidPrefix(_ value: String) -> Bool {
-        value.utf8.count <= 64
-            && value.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                    UInt8(ascii: "-"):
-                    true
-                default: false
-                }
-            }
-    }
 }
 
 extension ShopConfiguration.Key {

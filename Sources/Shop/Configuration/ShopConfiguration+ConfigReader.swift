@@ -190,6 +190,30 @@ extension ShopConfiguration {
         }
     }
 
+    /// A Redis key prefix: 0–64 characters of `A-Z a-z 0-9 : . _ -`.
+    static func keyPrefix(_ value: String, key: Key) throws -> String {
+        guard Self.isValidPrefix(value) else {
+            throw ConfigurationError(
+                variable: key.variable,
+                problem: "\(Self.quoted(value)) is not a key prefix (0-64 characters of A-Z a-z 0-9 : . _ -)"
+            )
+        }
+        return value
+    }
+
+    static func isValidPrefix(_ value: String) -> Bool {
+        value.utf8.count <= 64
+            && value.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                    UInt8(ascii: "-"):
+                    true
+                default: false
+                }
+            }
+    }
+
     static func isValidInstanceID(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= 64
             && value.utf8.allSatisfy { byte in

@@ -98,14 +98,7 @@ public struct JobsConfiguration: Sendable, Equatable {
             )
         }
         if let value = read(.jobsKeyPrefix) {
-            guard CatalogCacheConfiguration.isValidPrefix(value) else {
-                throw ConfigurationError(
-                    variable: Key.jobsKeyPrefix.variable,
-                    problem:
-                        "\(ShopConfiguration.quoted(value)) is not a key prefix (0-64 characters of A-Z a-z 0-9 : . _ -)"
-                )
-            }
-            self.keyPrefix = value
+            self.keyPrefix = try ShopConfiguration.keyPrefix(value, key: .jobsKeyPrefix)
         }
     }
 }

@@ -35,7 +35,7 @@ public struct NotificationsConfiguration: Sendable, Equatable {
             reader.string(forKey: ConfigKey(key.name), isSecret: key.isSecret)
         }
         if let value = read(.notificationsChannel) {
-            guard !value.isEmpty, CatalogCacheConfiguration.isValidPrefix(value) else {
+            guard !value.isEmpty, ShopConfiguration.isValidPrefix(value) else {
                 throw ConfigurationError(
                     variable: Key.notificationsChannel.variable,
                     problem:

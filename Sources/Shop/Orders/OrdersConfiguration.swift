@@ -72,14 +72,7 @@ public struct OrdersConfiguration: Sendable, Equatable {
             )
         }
         if let value = read(.ordersKeyPrefix) {
-            guard CatalogCacheConfiguration.isValidPrefix(value) else {
-                throw ConfigurationError(
-                    variable: Key.ordersKeyPrefix.variable,
-                    problem:
-                        "\(ShopConfiguration.quoted(value)) is not a key prefix (0-64 characters of A-Z a-z 0-9 : . _ -)"
-                )
-            }
-            self.keyPrefix = value
+            self.keyPrefix = try ShopConfiguration.keyPrefix(value, key: .ordersKeyPrefix)
         }
     }
 }

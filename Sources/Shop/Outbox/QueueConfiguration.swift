@@ -45,14 +45,7 @@ public struct QueueConfiguration: Sendable, Equatable {
             reader.string(forKey: ConfigKey(key.name), isSecret: key.isSecret)
         }
         if let value = read(.queueKeyPrefix) {
-            guard CatalogCacheConfiguration.isValidPrefix(value) else {
-                throw ConfigurationError(
-                    variable: Key.queueKeyPrefix.variable,
-                    problem:
-                        "\(ShopConfiguration.quoted(value)) is not a key prefix (0-64 characters of A-Z a-z 0-9 : . _ -)"
-                )
-            }
-            self.keyPrefix = value
+            self.keyPrefix = try ShopConfiguration.keyPrefix(value, key: .queueKeyPrefix)
         }
         if let value = read(.queueConsumersEnabled) {
             self.consumersEnabled = try ShopConfiguration.bool(value, key: .queueConsumersEnabled)

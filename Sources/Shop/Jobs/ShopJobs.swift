@@ -108,15 +108,52 @@ struct ShopJobs: Sendable {
 
     /// Deletes `Idempotency-Key` records past their retention, a batch at a time.
     func deleteExpiredIdempotencyRecords(olderThan retention: Duration, context: JobContext) async throws -> Int {
-        let seconds = Double(retention.components.seconds)
+        try await self.deleteInBatches(
+            from: "idempotency_records",
+            where: "created_at",
+            olderThan: Double(retention.components.seconds),
+            context: context
+        )
+    }
+
+    /// How long published outbox rows and processed-message records are kept: well past the queue's one-day
+    /// deduplication window and any redelivery of a message still in a stream.
+    static let messageRetentionSeconds: Double = 7 * 86_400
+
+    /// Deletes published outbox rows and `processed_messages` records older than the retention, in batches.
+    func deleteOldMessages(context: JobContext) async throws -> (outbox: Int, processed: Int) {
+        // Unpublished rows have no `published_at`, so the age test alone keeps them.
+        let outbox = try await self.deleteInBatches(
+            from: "outbox",
+            where: "published_at",
+            olderThan: Self.messageRetentionSeconds,
+            context: context
+        )
+        let processed = try await self.deleteInBatches(
+            from: "processed_messages",
+            where: "processed_at",
+            olderThan: Self.messageRetentionSeconds,
+            context: context
+        )
+        return (outbox, processed)
+    }
+
+    /// Deletes the rows of `table` whose `column` is older than `seconds`, 1,000 at a time (short locks, bounded
+    /// WAL per statement), checking the job's lease before each batch. `table` and `column` are names of ours.
+    private func deleteInBatches(
+        from table: String,
+        where column: String,
+        olderThan seconds: Double,
+        context: JobContext
+    ) async throws -> Int {
         var deleted = 0
         while true {
             try context.lease.checkHeld()
             let rows = try await self.postgres.query(
                 """
-                DELETE FROM idempotency_records WHERE ctid IN (
-                    SELECT ctid FROM idempotency_records
-                    WHERE created_at <= now() - make_interval(secs => \(seconds)) LIMIT 1000
+                DELETE FROM \(unescaped: table) WHERE ctid IN (
+                    SELECT ctid FROM \(unescaped: table)
+                    WHERE \(unescaped: column) <= now() - make_interval(secs => \(seconds)) LIMIT 1000
                 ) RETURNING 1
                 """,
                 logger: self.logger
@@ -126,46 +163,6 @@ struct ShopJobs: Sendable {
             deleted += batch
             if batch < 1000 { return deleted }
         }
-    }
-
-    /// How long published outbox rows and processed-message records are kept: well past the queue's one-day
-    /// deduplication window and any redelivery of a message still in a stream.
-    static let messageRetentionSeconds: Double = 7 * 86_400
-
-    /// Deletes published outbox rows and `processed_messages` records older than the retention, in batches.
-    func deleteOldMessages(context: JobContext) async throws -> (outbox: Int, processed: Int) {
-        let seconds = Self.messageRetentionSeconds
-        var outbox = 0
-        var processed = 0
-        for (table, column, filter) in [
-            ("outbox", "published_at", "published_at IS NOT NULL AND "),
-            ("processed_messages", "processed_at", ""),
-        ] {
-            while true {
-                try context.lease.checkHeld()
-                let rows = try await self.postgres.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            DELETE FROM \(table) WHERE ctid IN (
-                                SELECT ctid FROM \(table)
-                                WHERE \(filter)\(column) <= now() - make_interval(secs => $1) LIMIT 1000
-                            ) RETURNING 1
-                            """,
-                        binds: {
-                            var binds = PostgresBindings()
-                            binds.append(seconds)
-                            return binds
-                        }()
-                    ),
-                    logger: self.logger
-                )
-                var batch = 0
-                for try await _ in rows.decode(Int.self) { batch += 1 }
-                if table == "outbox" { outbox += batch } else { processed += batch }
-                if batch < 1000 { break }
-            }
-        }
-        return (outbox, processed)
     }
 
     /// Prunes every user's session index (users read from PostgreSQL in pages, not from a Redis key scan).

@@ -61,15 +61,7 @@ struct PaymentsClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "Idempotency-Key", value: key)
             request.body = .bytes(ByteBuffer(string: body))
-            let response: HTTPClientResponse
-            do {
-                response = try await self.http.execute(request, timeout: .seconds(30))
-            } catch {
-                throw ProviderError.transport(error)
-            }
-            let bytes = try await response.body.collect(upTo: 64 * 1024)
-            guard response.status == .created || response.status == .ok else { throw ProviderError.from(response) }
-            return try JSONDecoder().decode(Created.self, from: Data(buffer: bytes)).id
+            return try await self.http.callProvider(request, accepting: [201, 200], as: Created.self).id
         }
     }
 }

@@ -55,13 +55,32 @@ struct ProviderError: RetryableError, CustomStringConvertible {
     }
 }
 
+extension HTTPClient {
+    /// One attempt at a provider call: a transport failure becomes ``ProviderError/transport(_:)``, a status code
+    /// outside `accepted` ``ProviderError/from(_:)``, and the body (at most 64 KiB) is decoded as `T`.
+    func callProvider<T: Decodable>(
+        _ request: HTTPClientRequest,
+        accepting accepted: [UInt] = [200],
+        as type: T.Type
+    ) async throws -> T {
+        let response: HTTPClientResponse
+        do {
+            response = try await self.execute(request, timeout: .seconds(30))
+        } catch {
+            throw ProviderError.transport(error)
+        }
+        let body = try await response.body.collect(upTo: 64 * 1024)
+        guard accepted.contains(response.status.code) else { throw ProviderError.from(response) }
+        return try JSONDecoder().decode(T.self, from: Data(buffer: body))
+    }
+}
+
 /// Calls the rate provider through a resilience pipeline: per-attempt timeout, jittered retries, a circuit
 /// breaker that fails fast while the provider is down, and a bulkhead.
 struct RatesClient: Sendable {
     let baseURL: String
     let http: HTTPClient
     let pipeline: ResiliencePipeline<ContinuousClock>
-    let breaker: CircuitBreaker<ContinuousClock>
 
     init(configuration: RatesConfiguration, http: HTTPClient, logger: Logger) {
         self.baseURL = configuration.providerURL
@@ -69,13 +88,10 @@ struct RatesClient: Sendable {
         var breakerSettings = CircuitBreakerConfiguration()
         breakerSettings.slidingWindow = .count(20)
         breakerSettings.minimumNumberOfCalls = configuration.breakerMinimumCalls
-        breakerSettings.failureRateThreshold = 50
         breakerSettings.slowCallDuration = configuration.attemptTimeout
-        breakerSettings.slowCallRateThreshold = 100
         breakerSettings.waitDurationInOpenState = configuration.breakerOpenDuration
         breakerSettings.permittedCallsInHalfOpenState = 1
         breakerSettings.classifier = ProviderError.breakerOutcome
-        self.breaker = CircuitBreaker(name: "rates-provider", configuration: breakerSettings, logger: logger)
         self.pipeline = ResiliencePipeline(
             name: "rates-provider",
             retry: RetryPolicy(
@@ -85,7 +101,7 @@ struct RatesClient: Sendable {
             ),
             attemptTimeout: configuration.attemptTimeout,
             timeout: configuration.attemptTimeout * (configuration.maxAttempts + 1),
-            circuitBreaker: self.breaker,
+            circuitBreaker: CircuitBreaker(name: "rates-provider", configuration: breakerSettings, logger: logger),
             bulkhead: Bulkhead(
                 name: "rates-provider",
                 configuration: .init(maxConcurrentCalls: 32, maxWaitingCalls: 256)
@@ -99,15 +115,7 @@ struct RatesClient: Sendable {
         let url = "\(self.baseURL)/v1/rates/\(base)/\(quote)"
         do {
             return try await self.pipeline.run(idempotent: true) { _ in
-                let response: HTTPClientResponse
-                do {
-                    response = try await self.http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-                } catch {
-                    throw ProviderError.transport(error)
-                }
-                let body = try await response.body.collect(upTo: 64 * 1024)
-                guard response.status == .ok else { throw ProviderError.from(response) }
-                return try JSONDecoder().decode(RateQuote.self, from: Data(buffer: body))
+                try await self.http.callProvider(HTTPClientRequest(url: url), as: RateQuote.self)
             }
         } catch let error as ProviderError where error.status == 404 {
             return nil

@@ -78,6 +78,24 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         return self.message.split(separator: " ", maxSplits: 1).first
     }
 
+    /// True when the error says Redis could not do the work *now* — it could not be reached, did not answer in
+    /// time, or answered that it is loading, busy, read-only, out of memory or not serving its slots — rather than
+    /// that the command was wrong. Such a failure is worth waiting out and trying again; anything else (a syntax
+    /// or type error, a script error, a refused login) fails the same way every time.
+    public var isUnavailability: Bool {
+        switch self.code {
+        case .connectionClosed, .connectionUnavailable, .connectTimeout, .commandTimeout, .leaseTimeout:
+            return true
+        case .server:
+            let transient: Set<Substring> = [
+                "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "OOM", "NOREPLICAS",
+            ]
+            return self.serverErrorPrefix.map(transient.contains) ?? false
+        default:
+            return false
+        }
+    }
+
     public var description: String {
         if let underlying {
             return "RedisError.\(self.code): \(self.message) (\(underlying))"

@@ -125,12 +125,13 @@ extension ConsumerRun {
                 do {
                     let (next, claimed) = try await self.reclaim(
                         kind,
-                        cursor: cursors[kind] ?? "0-0",
+                        cursor: cursors[kind] ?? "-",
                         count: min(free, 100)
                     )
                     failures = 0
                     cursors[kind] = next
-                    if next != "0-0" { more = true }
+                    // `-`: the scan reached the end of the pending list (and starts over next time).
+                    if next != "-" { more = true }
                     await self.accept(claimed)
                 } catch {
                     failures += 1

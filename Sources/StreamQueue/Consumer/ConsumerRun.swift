@@ -196,6 +196,7 @@ final class ConsumerRun: Sendable {
             if published > 0 { self.metrics.latency.recordNanoseconds(max(0, now - published)) }
         }
         let inPlace = self.scheduler.perKey && message.key != nil
+        var transientFailures = 0
         while true {
             let start = NIODeadline.now()
             var failure: (any Error)?
@@ -214,6 +215,16 @@ final class ConsumerRun: Sendable {
                 self.metrics.abandoned.increment()
                 return
             }
+            if self.configuration.classifyFailure(failure) == .transient {
+                // The infrastructure's fault: keep the message (the heartbeat renews it) and try again later,
+                // without using up an attempt.
+                transientFailures += 1
+                guard await self.waitOutTransientFailure(delivery, failure: failure, count: transientFailures) else {
+                    return
+                }
+                continue
+            }
+            transientFailures = 0
             let retry = self.configuration.retry
             guard retry.allowsRetry(after: message.attempt) else {
                 await self.deadLetter(
@@ -250,6 +261,29 @@ final class ConsumerRun: Sendable {
             message.attempt += 1
             message.lastError = describeError(failure)
         }
+    }
+
+    /// Waits before the next try of a message whose handler failed transiently.
+    /// - Returns: False when the consumer is stopping: the message was handed back to the group for another
+    ///   consumer (never acknowledged).
+    private func waitOutTransientFailure(_ delivery: Delivery, failure: any Error, count: Int) async -> Bool {
+        self.metrics.transientFailures.increment()
+        if count == 1 || count % 20 == 0 {
+            self.logger.warning(
+                "queue handler failed transiently; the message waits and is tried again",
+                metadata: [
+                    "queue.message": .string(delivery.message.id), "queue.type": .string(delivery.message.type),
+                    "queue.transient_failures": .stringConvertible(count), "error": "\(failure)",
+                ]
+            )
+        }
+        let delay = self.configuration.transientBackoff.delay(after: count)
+        if await self.shutdown.wait(upTo: delay) || Task.isCancelled {
+            self.metrics.abandoned.increment()
+            if !Task.isCancelled && !self.wasAbandoned { await self.handBack([delivery]) }
+            return false
+        }
+        return true
     }
 
     static func backoff(_ failures: Int) -> Duration {

@@ -26,8 +26,20 @@ public struct QueueConsumerConfiguration: Sendable {
     public var readBatchSize: Int = 128
     /// How long one `XREADGROUP ... BLOCK` waits for new messages before asking again.
     public var blockTimeout: Duration = .seconds(2)
-    /// Retries of messages whose handler threw.
+    /// Retries of messages whose handler threw a failure of the message's own (see ``classifyFailure``).
     public var retry: RetryPolicy = .init()
+    /// Decides whether a handler's error is the message's fault (counts toward ``RetryPolicy/maxAttempts``) or the
+    /// infrastructure's (waited out with ``transientBackoff``, never dead-lettered). Defaults to
+    /// ``QueueFailureKind/classify(_:)``; a service adds its own dependencies' unavailability errors.
+    public var classifyFailure: @Sendable (any Error) -> QueueFailureKind = QueueFailureKind.classify
+    /// The wait before trying a message again after a transient failure: grows with each consecutive transient
+    /// failure of the message, with jitter, up to its maximum delay (its attempt limit is not used).
+    public var transientBackoff = RetryPolicy(
+        maxAttempts: .max,
+        initialDelay: .milliseconds(250),
+        maximumDelay: .seconds(30),
+        minimumDelay: .milliseconds(100)
+    )
     /// A message delivered to a consumer that neither acknowledged it nor renewed it for this long is taken over
     /// (`XAUTOCLAIM`) by another consumer of the group. Handlers may run longer: the service renews the messages
     /// it holds (see ``heartbeatInterval``).
@@ -38,11 +50,16 @@ public struct QueueConsumerConfiguration: Sendable {
     /// How often the service looks for messages abandoned by dead consumers; defaults to half the visibility
     /// timeout, at most 5 s.
     public var reclaimInterval: Duration?
-    /// A message delivered this many times without being acknowledged (its consumers crashed or stalled) goes
-    /// to the dead letters instead of being delivered again.
-    public var maxDeliveries: Int = 5
-    /// How often due retries are moved back into the group's retry stream (sooner when one is due earlier).
-    public var promotionInterval: Duration = .milliseconds(100)
+    /// A message delivered this many times without an outcome (its consumers crashed or stalled while holding it)
+    /// goes to the dead letters instead of being delivered again: the guard against a message that kills every
+    /// consumer it reaches. Failures a handler reports do not count here (they count toward
+    /// ``RetryPolicy/maxAttempts``, or not at all when transient), so keep it well above the number of crashes an
+    /// unlucky message can meet in an outage.
+    public var maxDeliveries: Int = 10
+    /// How often the group's delayed set is looked at for due retries while nothing in it is due sooner: a retry
+    /// is moved back into the group's retry stream when it is due if that is sooner, otherwise at most this long
+    /// after. Each look is one script; an idle consumer makes one per interval.
+    public var promotionInterval: Duration = .seconds(1)
     /// On graceful shutdown, how long in-flight handlers may still run; those still running afterwards are
     /// cancelled and their messages stay pending (never acknowledged) for another consumer to take over.
     public var shutdownGracePeriod: Duration = .seconds(10)

@@ -17,7 +17,8 @@ struct PublishMetrics: Sendable {
 /// both bounded by configuration.
 ///
 /// - `queue_handled_total{topic,group,outcome}` with outcome `success`, `retry`, `dead_letter`, `abandoned`
-/// - `queue_retries_total{topic,group}`, `queue_dead_lettered_total{topic,group,reason}`,
+/// - `queue_retries_total{topic,group}`, `queue_transient_failures_total{topic,group}` (handler runs that failed
+///   transiently and were waited out), `queue_dead_lettered_total{topic,group,reason}`,
 ///   `queue_reclaimed_total{topic,group}` (counters)
 /// - `queue_handling_duration_seconds{topic,group}` (timer: one handler run),
 ///   `queue_delivery_latency_seconds{topic,group}` (timer: first publish to handler start)
@@ -29,6 +30,7 @@ struct ConsumerMetrics: Sendable {
     let deadLettered: Counter
     let abandoned: Counter
     let retries: Counter
+    let transientFailures: Counter
     let deadHandlerFailed: Counter
     let deadDeliveryLimit: Counter
     let deadMalformed: Counter
@@ -53,6 +55,7 @@ struct ConsumerMetrics: Sendable {
         self.deadLettered = handled("dead_letter")
         self.abandoned = handled("abandoned")
         self.retries = Counter(label: "queue_retries_total", dimensions: base)
+        self.transientFailures = Counter(label: "queue_transient_failures_total", dimensions: base)
         self.deadHandlerFailed = dead(DeadLetterReason.handlerFailed.rawValue)
         self.deadDeliveryLimit = dead(DeadLetterReason.deliveryLimit.rawValue)
         self.deadMalformed = dead(DeadLetterReason.malformed.rawValue)

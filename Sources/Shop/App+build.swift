@@ -52,10 +52,12 @@ public func buildApplication(
         return logger
     }()
 
-    let postgres = PostgresClient(
+    let pool = PostgresClient(
         configuration: configuration.database.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
         backgroundLogger: logger
     )
+    // Requests wait at most DATABASE_REQUEST_WAIT_MS for a connection (503 after that); background work waits.
+    let postgres = Database(client: pool)
     var redisConfiguration = configuration.redis
     redisConfiguration.clientName = configuration.instanceID
     redisConfiguration.connectTimeout = min(configuration.healthTimeout, .seconds(2))
@@ -63,7 +65,7 @@ public func buildApplication(
     // Catalog reads through Redis (nil with CACHE_ENABLED=false); its manager runs after the Redis client.
     let catalogCache = CatalogCache.make(configuration: configuration.cache, redis: redis, logger: logger)
     let readinessChecks: [any ReadinessCheck] = [
-        PostgresReadinessCheck(client: postgres),
+        PostgresReadinessCheck(client: pool),
         RedisReadinessCheck(client: redis),
     ]
 
@@ -74,12 +76,15 @@ public func buildApplication(
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(registry: registry))
     router.add(middleware: LogRequestsMiddleware(.debug))
+    // A request waits at most DATABASE_REQUEST_WAIT_MS for a database connection, then answers 503.
+    router.add(middleware: DatabaseWaitMiddleware(wait: configuration.databaseRequestWait))
     // Accounts: refuse cross-site state changes before any work, then load the session the cookie names
     // (one Redis round trip, none without the cookie). Both apply to every route registered below.
     let points = PointsReader.make(
         postgres: postgres,
         redis: catalogCache == nil ? nil : redis,
         keyPrefix: configuration.cache.keyPrefix,
+        ttl: configuration.cache.pointsTTL,
         logger: logger
     )
     let accounts = Accounts(
@@ -125,6 +130,7 @@ public func buildApplication(
         notifications: notifications,
         points: points,
         lowStockThreshold: configuration.notifications.lowStockThreshold,
+        productChanged: { id in await catalogCache?.stockChanged(id: id) ?? true },
         logger: logger
     )
     let orders = Orders(
@@ -226,7 +232,7 @@ public func buildApplication(
     )
     // Services start in this order and stop in reverse: the HTTP server (added by the application
     // after these) stops first and drains in-flight requests while PostgreSQL is still up.
-    app.addServices(postgres, redis)
+    app.addServices(pool, redis)
     if let catalogCache { app.addServices(catalogCache.manager) }
     app.addServices(locks, notifications.listeners)
     if let readCounter { app.addServices(readCounter) }
@@ -243,7 +249,7 @@ public func buildApplication(
                 timeout: configuration.databaseStartupTimeout,
                 logger: logger
             )
-            try await Migrator(client: postgres, logger: logger).migrate()
+            try await Migrator(client: pool, logger: logger).migrate()
         }
         logger.info("starting", metadata: ["configuration": "\(configuration.redactedDescription)"])
     }
@@ -254,7 +260,7 @@ public func buildApplication(
 func makeScheduler(
     configuration: ShopConfiguration,
     redis: RedisClient,
-    postgres: PostgresClient,
+    postgres: Database,
     catalog: (any CatalogRefreshing)?,
     readCounter: CatalogReadCounter?,
     accounts: Accounts,

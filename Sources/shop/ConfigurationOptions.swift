@@ -33,6 +33,13 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var databaseStartupTimeoutMs: String?
 
+    @Option(
+        name: .customLong("database-request-wait-ms"),
+        help:
+            "Milliseconds a request waits for a database connection before 503, 1-60000 (DATABASE_REQUEST_WAIT_MS, default 2000)."
+    )
+    var databaseRequestWaitMs: String?
+
     @Option(name: .customLong("redis-url"), help: "Redis URL (REDIS_URL, default redis://127.0.0.1:6379/0).")
     var redisURL: String?
 
@@ -138,6 +145,12 @@ struct ConfigurationOptions: ParsableArguments {
         help: "Seconds a cached list page stays fresh, 1-86400 (CACHE_LIST_TTL_SECONDS, default 60)."
     )
     var cacheListTTLSeconds: String?
+
+    @Option(
+        name: .customLong("cache-points-ttl-seconds"),
+        help: "Seconds the Redis copy of a user's points may live, 1-86400 (CACHE_POINTS_TTL_SECONDS, default 3600)."
+    )
+    var cachePointsTTLSeconds: String?
 
     @Option(
         name: .customLong("cache-negative-ttl-seconds"),
@@ -343,9 +356,23 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(
         name: .customLong("queue-max-attempts"),
         help:
-            "Attempts (and deliveries) before a message goes to the dead letters, 1-100 (QUEUE_MAX_ATTEMPTS, default 5)."
+            "Attempts that failed for the message's own reasons before it is dead-lettered, 1-100 (QUEUE_MAX_ATTEMPTS, default 5)."
     )
     var queueMaxAttempts: String?
+
+    @Option(
+        name: .customLong("queue-max-deliveries"),
+        help:
+            "Deliveries to consumers that died before a message is dead-lettered, 1-1000 (QUEUE_MAX_DELIVERIES, default 20)."
+    )
+    var queueMaxDeliveries: String?
+
+    @Option(
+        name: .customLong("queue-transient-backoff-max-ms"),
+        help:
+            "Longest wait between tries after a transient failure, 10-3600000 (QUEUE_TRANSIENT_BACKOFF_MAX_MS, default 30000)."
+    )
+    var queueTransientBackoffMaxMs: String?
 
     @Option(
         name: .customLong("queue-shutdown-grace-seconds"),
@@ -365,6 +392,13 @@ struct ConfigurationOptions: ParsableArguments {
             "Milliseconds between outbox passes when nothing woke the relay, 10-600000 (OUTBOX_POLL_INTERVAL_MS, default 500)."
     )
     var outboxPollIntervalMs: String?
+
+    @Option(
+        name: .customLong("outbox-resend-after-ms"),
+        help:
+            "Milliseconds after which an event not yet handled is published again, 100-86400000 (OUTBOX_RESEND_AFTER_MS, default 120000)."
+    )
+    var outboxResendAfterMs: String?
 
     @Option(
         name: .customLong("orders-post-processing-delay-ms"),
@@ -446,7 +480,8 @@ struct ConfigurationOptions: ParsableArguments {
             (.httpHost, self.httpHost), (.httpPort, self.httpPort), (.databaseURL, self.databaseURL),
             (.databaseMaxConnections, self.databaseMaxConnections),
             (.databaseMigrateOnStart, self.databaseMigrateOnStart),
-            (.databaseStartupTimeoutMs, self.databaseStartupTimeoutMs), (.redisURL, self.redisURL),
+            (.databaseStartupTimeoutMs, self.databaseStartupTimeoutMs),
+            (.databaseRequestWaitMs, self.databaseRequestWaitMs), (.redisURL, self.redisURL),
             (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.healthTimeoutMs, self.healthTimeoutMs),
             (.sessionIdleTimeoutSeconds, self.sessionIdleTimeoutSeconds),
             (.sessionAbsoluteLifetimeSeconds, self.sessionAbsoluteLifetimeSeconds),
@@ -460,6 +495,7 @@ struct ConfigurationOptions: ParsableArguments {
             (.cacheKeyPrefix, self.cacheKeyPrefix),
             (.cacheTTLSeconds, self.cacheTTLSeconds),
             (.cacheListTTLSeconds, self.cacheListTTLSeconds),
+            (.cachePointsTTLSeconds, self.cachePointsTTLSeconds),
             (.cacheNegativeTTLSeconds, self.cacheNegativeTTLSeconds),
             (.cacheStaleSeconds, self.cacheStaleSeconds),
             (.cacheTTLJitterPercent, self.cacheTTLJitterPercent),
@@ -493,9 +529,12 @@ struct ConfigurationOptions: ParsableArguments {
             (.queueConcurrency, self.queueConcurrency),
             (.queueVisibilityTimeoutMs, self.queueVisibilityTimeoutMs),
             (.queueMaxAttempts, self.queueMaxAttempts),
+            (.queueMaxDeliveries, self.queueMaxDeliveries),
+            (.queueTransientBackoffMaxMs, self.queueTransientBackoffMaxMs),
             (.queueShutdownGraceSeconds, self.queueShutdownGraceSeconds),
             (.outboxRelayEnabled, self.outboxRelayEnabled),
             (.outboxPollIntervalMs, self.outboxPollIntervalMs),
+            (.outboxResendAfterMs, self.outboxResendAfterMs),
             (.ordersPostProcessingDelayMs, self.ordersPostProcessingDelayMs),
             (.ratesProviderURL, self.ratesProviderURL),
             (.ratesCacheTTLSeconds, self.ratesCacheTTLSeconds),

@@ -387,20 +387,25 @@ struct AnyUsers: UserRepository {
 
     func find(email: String) async throws -> StoredUser? {
         try await withClient(self.database) { client in
-            try await PostgresUserRepository(client: client, logger: TestServers.logger).find(email: email)
+            try await PostgresUserRepository(client: Database(client: client), logger: TestServers.logger).find(
+                email: email
+            )
         }
     }
 
     func create(email: String, passwordHash: PasswordHash, role: Role) async throws -> AuthenticatedUser {
         try await withClient(self.database) { client in
-            try await PostgresUserRepository(client: client, logger: TestServers.logger)
+            try await PostgresUserRepository(client: Database(client: client), logger: TestServers.logger)
                 .create(email: email, passwordHash: passwordHash, role: role)
         }
     }
 
     func setRole(id: UUID, role: Role) async throws -> Bool {
         try await withClient(self.database) { client in
-            try await PostgresUserRepository(client: client, logger: TestServers.logger).setRole(id: id, role: role)
+            try await PostgresUserRepository(client: Database(client: client), logger: TestServers.logger).setRole(
+                id: id,
+                role: role
+            )
         }
     }
 }

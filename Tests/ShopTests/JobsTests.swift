@@ -259,14 +259,17 @@ struct JobsTests {
                 #"{"endedAt":1000,"instance":"gone","job":"cleanup","manual":false,"outcome":"succeeded","runID":"r0","startedAt":900,"tick":900}"#
             _ = try await shop.redis.send(RedisCommand("RPUSH", history, ancient))
 
-            // Outbox rows and processed-message records: old ones go, recent (or unpublished) ones stay.
+            // Outbox rows and processed-message records: old delivered ones go; recent ones, and owed ones of any
+            // age (published long ago but never delivered), stay.
             _ = try await withClient(shop.database) { client in
                 try await client.query(
                     """
-                    INSERT INTO outbox (id, topic, type, payload, created_at, published_at) VALUES
-                        (\(UUID()), 'orders', 'old', '{}', now() - interval '9 days', now() - interval '8 days'),
-                        (\(UUID()), 'orders', 'recent', '{}', now(), now()),
-                        (\(UUID()), 'orders', 'unpublished', '{}', now() - interval '9 days', NULL)
+                    INSERT INTO outbox (id, topic, type, payload, created_at, published_at, completed_at) VALUES
+                        (\(UUID()), 'orders', 'old', '{}', now() - interval '9 days', now() - interval '9 days',
+                            now() - interval '8 days'),
+                        (\(UUID()), 'orders', 'recent', '{}', now(), now(), now()),
+                        (\(UUID()), 'orders', 'unpublished', '{}', now() - interval '9 days', now() - interval '9 days',
+                            NULL)
                     """
                 )
                 try await client.query(

@@ -119,15 +119,15 @@ struct QueueProcessTests {
         let counts = try await withClient(database) { client -> [Int] in
             [
                 try await client.scalar("SELECT count(*)::int FROM orders WHERE status = 'confirmed'"),
-                try await client.scalar("SELECT count(*)::int FROM processed_messages"),
+                try await client.scalar("SELECT count(*)::int FROM orders WHERE processed_at IS NOT NULL"),
                 try await client.scalar("SELECT count(*)::int FROM sent_messages"),
                 try await client.scalar("SELECT count(*)::int FROM notifications WHERE kind = 'order.placed'"),
                 try await client.scalar("SELECT coalesce(sum(points), 0)::int FROM users"),
-                try await client.scalar("SELECT count(*)::int FROM outbox WHERE published_at IS NULL"),
+                try await client.scalar("SELECT count(*)::int FROM outbox WHERE completed_at IS NULL"),
                 try await client.scalar("SELECT count(*)::int FROM users"),
             ]
         }
-        // confirmed orders, processed messages, confirmation messages, notifications, points, unpublished, users
+        // confirmed orders, processed orders, confirmation messages, notifications, points, owed events, users
         #expect(counts == [orders, orders, orders, orders, orders * pointsPerOrder, 0, users])
     }
 

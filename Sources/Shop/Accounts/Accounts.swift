@@ -13,7 +13,7 @@ struct Accounts: Sendable {
     init(
         configuration: AccountsConfiguration,
         redis: RedisClient,
-        postgres: PostgresClient,
+        postgres: Database,
         points: PointsReader,
         logger: Logger
     ) {

@@ -35,14 +35,14 @@ public struct DuplicateEmailError: Error, Sendable {}
 
 /// Users in PostgreSQL (`users`, migration 1).
 public struct PostgresUserRepository: UserRepository {
-    let client: PostgresClient
+    let client: Database
     let logger: Logger
 
     /// Creates the repository.
     /// - Parameters:
     ///   - client: The PostgreSQL client.
     ///   - logger: The logger for queries.
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: Database, logger: Logger) {
         self.client = client
         self.logger = logger
     }

@@ -64,8 +64,10 @@ public struct CatalogCache: Sendable {
     /// An order took some of the product's stock: evicts the product's entry so its next read shows the new
     /// stock. List pages keep theirs until their (shorter) TTL: evicting every page on every order would
     /// empty the list cache during a sale.
-    public func stockChanged(id: UUID) async {
-        await self.products.evict(Self.key(id))
+    /// - Returns: False when Redis could not be reached (the eviction is deferred in this process only).
+    @discardableResult
+    public func stockChanged(id: UUID) async -> Bool {
+        await self.products.evict(Self.key(id)) == .evicted
     }
 
     /// Evicts what a change of product `id` makes stale: its entry and every page. Call after the commit.

@@ -14,6 +14,10 @@ public struct CatalogCacheConfiguration: Sendable, Equatable {
     public var productTTL: Duration
     /// How long a page of the product list stays cached (`CACHE_LIST_TTL_SECONDS`, default 60).
     public var listTTL: Duration
+    /// How long the copy of a user's points that `GET /api/v1/me` reads may live (`CACHE_POINTS_TTL_SECONDS`,
+    /// default 3600). Crashes and failed writes are repaired without it; it bounds only how long a copy can stay
+    /// stale after Redis itself lost writes it had acknowledged (a restore, a failover).
+    public var pointsTTL: Duration
     /// How long "no such product" stays cached; zero caches nothing for it (`CACHE_NEGATIVE_TTL_SECONDS`,
     /// default 10).
     public var negativeTTL: Duration
@@ -40,6 +44,7 @@ public struct CatalogCacheConfiguration: Sendable, Equatable {
         self.keyPrefix = "shop:cache:"
         self.productTTL = .seconds(300)
         self.listTTL = .seconds(60)
+        self.pointsTTL = .seconds(3600)
         self.negativeTTL = .seconds(10)
         self.staleWhileRevalidate = .seconds(30)
         self.ttlJitterPercent = 10
@@ -71,6 +76,7 @@ public struct CatalogCacheConfiguration: Sendable, Equatable {
         }
         if let value = try seconds(.cacheTTLSeconds, in: 1...86_400) { self.productTTL = value }
         if let value = try seconds(.cacheListTTLSeconds, in: 1...86_400) { self.listTTL = value }
+        if let value = try seconds(.cachePointsTTLSeconds, in: 1...86_400) { self.pointsTTL = value }
         if let value = try seconds(.cacheNegativeTTLSeconds, in: 0...3600) { self.negativeTTL = value }
         if let value = try seconds(.cacheStaleSeconds, in: 0...86_400) { self.staleWhileRevalidate = value }
         if let value = read(.cacheTTLJitterPercent) {
@@ -98,6 +104,12 @@ extension ShopConfiguration.Key {
         "cache.listTtlSeconds",
         "CACHE_LIST_TTL_SECONDS",
         "--cache-list-ttl-seconds"
+    )
+    /// `CACHE_POINTS_TTL_SECONDS`: 1–86400. Default `3600`.
+    public static let cachePointsTTLSeconds = Self(
+        "cache.pointsTtlSeconds",
+        "CACHE_POINTS_TTL_SECONDS",
+        "--cache-points-ttl-seconds"
     )
     /// `CACHE_NEGATIVE_TTL_SECONDS`: 0–3600 (0: not found is not cached). Default `10`.
     public static let cacheNegativeTTLSeconds = Self(
@@ -140,7 +152,8 @@ extension ShopConfiguration.Key {
 
     /// The catalog cache's keys, in the order `docs/operations.md` lists them.
     public static let cache: [Self] = [
-        .cacheEnabled, .cacheKeyPrefix, .cacheTTLSeconds, .cacheListTTLSeconds, .cacheNegativeTTLSeconds,
+        .cacheEnabled, .cacheKeyPrefix, .cacheTTLSeconds, .cacheListTTLSeconds, .cachePointsTTLSeconds,
+        .cacheNegativeTTLSeconds,
         .cacheStaleSeconds, .cacheTTLJitterPercent, .cacheRedisTimeoutMs, .cacheStampedeWaitMs,
         .cacheBreakerFailures, .cacheBreakerCooldownMs,
     ]

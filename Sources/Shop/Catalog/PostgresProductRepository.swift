@@ -9,14 +9,14 @@ public import PostgresNIO
 
 /// Products straight from PostgreSQL.
 public struct PostgresProductRepository: ProductRepository {
-    let client: PostgresClient
+    let client: Database
     let logger: Logger
 
     /// Creates the repository.
     /// - Parameters:
     ///   - client: A running client.
     ///   - logger: For query logging.
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: Database, logger: Logger) {
         self.client = client
         self.logger = logger
     }
@@ -128,7 +128,9 @@ public struct PostgresProductRepository: ProductRepository {
         }
     }
 
-    private static func firstProduct(_ rows: PostgresRowSequence) async throws -> Product? {
+    private static func firstProduct(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws
+        -> Product?
+    {
         for try await (id, name, description, price, currency, stock, updatedAt) in rows.decode(
             (UUID, String, String, String, String, Int, Date).self
         ) {

@@ -51,6 +51,13 @@ extension ShopConfiguration {
             "DATABASE_STARTUP_TIMEOUT_MS",
             "--database-startup-timeout-ms"
         )
+        /// `DATABASE_REQUEST_WAIT_MS`: how long a request waits for a database connection before it answers
+        /// `503`, 1–60000. Default `2000`.
+        public static let databaseRequestWaitMs = Key(
+            "database.requestWaitMs",
+            "DATABASE_REQUEST_WAIT_MS",
+            "--database-request-wait-ms"
+        )
         /// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`. Default `redis://127.0.0.1:6379/0`.
         public static let redisURL = Key("redis.url", "REDIS_URL", "--redis-url", isSecret: true)
         /// `INSTANCE_ID`: 1–64 characters of `A-Z a-z 0-9 . _ -`. Default `<hostname>-<pid>`.
@@ -64,7 +71,7 @@ extension ShopConfiguration {
         public static let all: [Key] =
             [
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
-                .databaseStartupTimeoutMs, .redisURL,
+                .databaseStartupTimeoutMs, .databaseRequestWaitMs, .redisURL,
                 .instanceID, .logLevel, .healthTimeoutMs,
             ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue + Key.rates
             + Key.payments
@@ -102,6 +109,11 @@ extension ShopConfiguration {
         if let value = read(.databaseStartupTimeoutMs) {
             self.databaseStartupTimeout = .milliseconds(
                 try Self.integer(value, in: 1...600_000, key: .databaseStartupTimeoutMs)
+            )
+        }
+        if let value = read(.databaseRequestWaitMs) {
+            self.databaseRequestWait = .milliseconds(
+                try Self.integer(value, in: 1...60_000, key: .databaseRequestWaitMs)
             )
         }
         if let value = read(.redisURL) {

@@ -24,6 +24,9 @@ public struct ShopConfiguration: Sendable {
     public var migrateOnStart: Bool
     /// How long `serve`, `migrate` and `seed` wait for PostgreSQL to answer at start.
     public var databaseStartupTimeout: Duration
+    /// How long a request's database call may wait for a pooled connection before the request answers `503`
+    /// (background work waits as long as the pool does).
+    public var databaseRequestWait: Duration
     /// How long one readiness check may take before it counts as down.
     public var healthTimeout: Duration
     /// Sessions, sign-in limits and password hashing (`SESSION_*`, `LOGIN_*`, `TRUST_PROXY`, ...).
@@ -56,6 +59,7 @@ public struct ShopConfiguration: Sendable {
         self.databaseMaxConnections = 10
         self.migrateOnStart = true
         self.databaseStartupTimeout = .seconds(15)
+        self.databaseRequestWait = .milliseconds(2000)
         self.healthTimeout = .milliseconds(1000)
         self.accounts = AccountsConfiguration()
         self.cache = CatalogCacheConfiguration()

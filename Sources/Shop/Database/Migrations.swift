@@ -237,5 +237,59 @@ extension Migration {
                 "ALTER TABLE products ADD COLUMN low_stock_alerted boolean NOT NULL DEFAULT false"
             ]
         ),
+        Migration(
+            version: 10,
+            name: "end_to_end_delivery",
+            statements: [
+                // An outbox row stays owed until its consumer's effects committed (`completed_at`, written in the
+                // consumer's transaction); the relay publishes owed rows again when they stay owed too long, so an
+                // event Redis lost after acknowledging it is delivered anyway. `attempts` now counts only failures
+                // to publish a row that can never be published; `publish_count` counts publishes.
+                "ALTER TABLE outbox ADD COLUMN completed_at timestamptz",
+                "ALTER TABLE outbox ADD COLUMN publish_count integer NOT NULL DEFAULT 0",
+                "UPDATE outbox SET publish_count = 1, attempts = 0 WHERE published_at IS NOT NULL",
+                """
+                UPDATE outbox SET completed_at = p.processed_at
+                FROM processed_messages p WHERE p.message_id = outbox.id::text
+                """,
+                "DROP INDEX outbox_unpublished_idx",
+                "DROP INDEX outbox_published_at_idx",
+                "CREATE INDEX outbox_owed_idx ON outbox (created_at, id) WHERE completed_at IS NULL",
+                "CREATE INDEX outbox_completed_at_idx ON outbox (completed_at) WHERE completed_at IS NOT NULL",
+                // The order's post-processing marks the order itself: the marker lives as long as the order, so a
+                // redelivered event — or a dead letter replayed months later — finds it and awards nothing twice.
+                "ALTER TABLE orders ADD COLUMN processed_at timestamptz",
+                """
+                UPDATE orders SET processed_at = p.processed_at
+                FROM outbox x JOIN processed_messages p
+                    ON p.consumer = 'order-post-processing' AND p.message_id = x.id::text
+                WHERE x.type = 'order.placed' AND (x.payload::jsonb ->> 'orderId')::uuid = orders.id
+                """,
+                "UPDATE orders SET processed_at = updated_at WHERE processed_at IS NULL AND status = 'confirmed'",
+                // Copies of a user's points in Redis carry this version; a copy never moves backwards.
+                "ALTER TABLE users ADD COLUMN points_version bigint NOT NULL DEFAULT 0",
+                // The payment provider's webhooks, written before they are acknowledged (the inbox), once per event
+                // id; relayed to the consumer through the outbox. `unmatched`: no payment of ours has the provider's
+                // id or our reference yet; such events are queued again when the payment learns its provider id.
+                """
+                CREATE TABLE provider_events (
+                    event_id text PRIMARY KEY CHECK (length(event_id) BETWEEN 1 AND 200),
+                    type text NOT NULL CHECK (length(type) BETWEEN 1 AND 100),
+                    provider_payment_id text NOT NULL CHECK (length(provider_payment_id) BETWEEN 1 AND 200),
+                    payment_reference text CHECK (length(payment_reference) <= 200),
+                    order_reference text CHECK (length(order_reference) <= 200),
+                    payload text NOT NULL,
+                    status text NOT NULL DEFAULT 'queued'
+                        CHECK (status IN ('queued', 'applied', 'outdated', 'ignored', 'unmatched')),
+                    received_at timestamptz NOT NULL DEFAULT now(),
+                    handled_at timestamptz
+                )
+                """,
+                """
+                CREATE INDEX provider_events_unmatched_idx ON provider_events (provider_payment_id)
+                    WHERE status = 'unmatched'
+                """,
+            ]
+        ),
     ]
 }

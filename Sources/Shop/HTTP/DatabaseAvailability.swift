@@ -4,7 +4,7 @@ import _ConnectionPoolModule
 /// Tells "PostgreSQL cannot be reached" (a 503: try again) apart from errors that are the service's fault.
 enum DatabaseAvailability {
     static func isUnavailable(_ error: any Error) -> Bool {
-        if error is ConnectionPoolError { return true }
+        if error is ConnectionPoolError || error is DatabaseUnavailable { return true }
         guard let error = error as? PSQLError else { return false }
         switch error.code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown:

@@ -14,11 +14,11 @@ public import PostgresNIO
 /// The decrements are the transaction's last statements (after the order's inserts), so a hot product's row is
 /// locked only from its decrement to the commit; a plain read first refuses orders that are already short.
 public struct ConditionalUpdateStrategy: StockStrategy {
-    let client: PostgresClient
+    let client: Database
 
     /// Creates the strategy.
     /// - Parameter client: PostgreSQL.
-    public init(client: PostgresClient) { self.client = client }
+    public init(client: Database) { self.client = client }
 
     public var kind: StockStrategyKind { .conditionalUpdate }
 

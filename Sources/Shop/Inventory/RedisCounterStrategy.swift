@@ -12,20 +12,24 @@ public import RedisClient
 /// atomically. Only orders it admitted go on to PostgreSQL, where the same decrement runs guarded by
 /// `stock >= n` as the final safety net, in the order's transaction.
 ///
-/// PostgreSQL stays the source of truth; the counters are a fast admission gate kept consistent with it:
+/// PostgreSQL stays the source of truth, and the counters never decide an answer on their own: an admission is
+/// checked by the database's guarded decrement, and a refusal by the database's stock. So a counter that drifted
+/// either way can neither oversell nor refuse an order the stock can serve; drift only costs work, and is
+/// corrected when it shows:
 /// - A missing counter is created from the database's stock (`SET NX`, so concurrent creators agree).
 /// - If the database transaction fails after admission, the units are given back (`INCRBY`).
-/// - If the database refuses a decrement Redis admitted (the two drifted apart), the counter is given back,
-///   the order fails as out of stock, and the counter is resynchronized from the database.
+/// - Counter too high (a give-back for an order that did commit, a resynchronization while reservations were in
+///   flight, Redis restored from an older snapshot): the database refuses the decrement Redis admitted, the order
+///   fails as out of stock, the units are given back and the counter is set again from the database.
+/// - Counter too low (a crash between a reservation and its commit, a give-back lost with Redis down): the
+///   refusal is checked against the database, which serves the order, and the counter is set again.
 /// - Stock changes made outside orders (an admin edit) drop the counter (``forget(_:)``); the next order
-///   creates it again.
-/// - Counters expire after 10 minutes and are created again from the database, which bounds any drift the
-///   strategy cannot detect (units given back while Redis was unreachable).
+///   creates it again. Counters also expire after 10 minutes.
 ///
 /// All counters carry one hash tag (`{inventory}`), so the multi-product script is legal on Redis Cluster; the
 /// price is that all counters live in one slot.
 public struct RedisCounterStrategy: StockStrategy {
-    let client: PostgresClient
+    let client: Database
     let redis: RedisClient
     let keyPrefix: String
     /// Seconds a counter lives before it is created again from the database: a bound on how long any drift
@@ -37,7 +41,7 @@ public struct RedisCounterStrategy: StockStrategy {
     ///   - client: PostgreSQL.
     ///   - redis: Redis.
     ///   - keyPrefix: Prefix of the counter keys.
-    public init(client: PostgresClient, redis: RedisClient, keyPrefix: String = "stock:") {
+    public init(client: Database, redis: RedisClient, keyPrefix: String = "stock:") {
         self.client = client
         self.redis = redis
         self.keyPrefix = keyPrefix
@@ -84,7 +88,7 @@ public struct RedisCounterStrategy: StockStrategy {
                 as: Int.self
             )
             if outcome == 0 { break }
-            if outcome > 0 { throw InventoryError.outOfStock([lines[outcome - 1].productID]) }
+            if outcome > 0 { return try await self.confirmRefusal(lines, logger: logger, record: record) }
             // A counter is missing: create the missing ones from the database once, then retry.
             guard !initialized else { throw InventoryError.unknownProduct(lines[-outcome - 1].productID) }
             try await self.initializeCounters(lines.map(\.productID), logger: logger)
@@ -115,6 +119,27 @@ public struct RedisCounterStrategy: StockStrategy {
         }
     }
 
+    /// The counter says a line is short. The counter only admits; PostgreSQL decides a refusal: a counter that
+    /// leaked units (a crash between a reservation and its commit, a give-back that never reached Redis) must not
+    /// refuse orders the stock can serve — and a refusal is stored as the key's idempotent answer. So the order
+    /// runs the database's guarded transaction without the counter: short there too, it is refused (with no lock
+    /// taken: the plain read refuses first); served, the counter was low and is set again from the database.
+    private func confirmRefusal<Result: Sendable>(
+        _ lines: [StockLine],
+        logger: Logger,
+        record: @escaping @Sendable (PostgresConnection, [UUID: PricedProduct]) async throws -> Result
+    ) async throws -> Result {
+        let result = try await self.client.transaction(logger: logger) { connection in
+            try await StockQueries.recordThenDecrement(lines, on: connection, logger: logger, record: record)
+        }
+        logger.warning(
+            "stock counter was lower than the database; resynchronizing",
+            metadata: ["products": "\(lines.map(\.productID))"]
+        )
+        for line in lines { try? await self.resynchronize(line.productID, logger: logger) }
+        return result
+    }
+
     /// Creates missing counters from the database's stock (existing counters are left alone).
     func initializeCounters(_ ids: [UUID], logger: Logger) async throws {
         let rows = try await self.client.query(
@@ -128,8 +153,9 @@ public struct RedisCounterStrategy: StockStrategy {
         if !commands.isEmpty { _ = try await self.redis.pipeline(commands) }
     }
 
-    /// Sets a product's counter to the database's stock. Safe when no order for the product is between its
-    /// Redis admission and its database commit; call it after stock changes made outside orders.
+    /// Sets a product's counter to the database's stock. Orders between their Redis admission and their commit
+    /// can leave it too high by their units until the next correction (never an oversell: the database guards
+    /// every admission).
     /// - Parameters:
     ///   - id: The product.
     ///   - logger: For the query.

@@ -18,7 +18,7 @@ public import RedisLock
 /// plain read already shows to be short are refused without the lock. A product lock not
 /// obtained within the configured wait ends the order with ``InventoryError/busy(_:)``.
 public struct RedisLockStrategy: StockStrategy {
-    let client: PostgresClient
+    let client: Database
     let locks: RedisLocks
     let lease: Duration
     let wait: Duration
@@ -29,7 +29,7 @@ public struct RedisLockStrategy: StockStrategy {
     ///   - locks: The lock manager.
     ///   - lease: Lease per product lock.
     ///   - wait: How long to wait for a product lock before giving up.
-    public init(client: PostgresClient, locks: RedisLocks, lease: Duration, wait: Duration) {
+    public init(client: Database, locks: RedisLocks, lease: Duration, wait: Duration) {
         self.client = client
         self.locks = locks
         self.lease = lease

@@ -10,11 +10,11 @@ public import PostgresNIO
 /// Locks the product rows with `SELECT ... FOR UPDATE` (in id order), checks every line, then decrements.
 /// Concurrent orders for the same product wait for the row lock and read the committed stock after it.
 public struct SelectForUpdateStrategy: StockStrategy {
-    let client: PostgresClient
+    let client: Database
 
     /// Creates the strategy.
     /// - Parameter client: PostgreSQL.
-    public init(client: PostgresClient) { self.client = client }
+    public init(client: Database) { self.client = client }
 
     public var kind: StockStrategyKind { .selectForUpdate }
 

@@ -157,19 +157,3 @@ enum StockQueries {
         return false
     }
 }
-
-extension PostgresClient {
-    /// `withTransaction`, but an error thrown by `body` (after a successful rollback) reaches the caller as
-    /// itself, not wrapped in `PostgresTransactionError`, so callers can match `InventoryError` and SQL states.
-    func transaction<Result: Sendable>(
-        logger: Logger,
-        _ body: (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        do {
-            return try await self.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
-            throw error
-        }
-    }
-}

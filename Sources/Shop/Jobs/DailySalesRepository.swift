@@ -23,7 +23,7 @@ public struct DailySales: Codable, Sendable, Equatable {
 
 /// Aggregates orders into `daily_sales`, and reads it back.
 struct DailySalesRepository: Sendable {
-    let client: PostgresClient
+    let client: Database
     let logger: Logger
 
     /// Replaces the rows of `day` with totals over the orders created in `[start, end)`, in one transaction,
@@ -62,7 +62,9 @@ struct DailySalesRepository: Sendable {
         return try await Self.decode(rows)
     }
 
-    private static func decode(_ rows: PostgresRowSequence) async throws -> [DailySales] {
+    private static func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws
+        -> [DailySales]
+    {
         var result: [DailySales] = []
         for try await (day, currency, orders, units, revenue) in rows.decode((String, String, Int, Int, String).self) {
             result.append(DailySales(day: day, currency: currency, orders: orders, units: units, revenue: revenue))

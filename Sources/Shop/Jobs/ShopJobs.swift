@@ -18,7 +18,7 @@ import Scheduler
 /// - `daily-sales`: aggregates the previous day's orders into `daily_sales` (idempotent per day).
 struct ShopJobs: Sendable {
     let configuration: JobsConfiguration
-    let postgres: PostgresClient
+    let postgres: Database
     let catalog: (any CatalogRefreshing)?
     let readCounter: CatalogReadCounter?
     let sessions: RedisSessionStore<AuthenticatedUser>
@@ -116,16 +116,17 @@ struct ShopJobs: Sendable {
         )
     }
 
-    /// How long published outbox rows and processed-message records are kept: well past the queue's one-day
-    /// deduplication window and any redelivery of a message still in a stream.
+    /// How long delivered outbox rows and processed-message records are kept (for inspection: nothing relies on
+    /// them once the consumer's effects committed — the effects carry their own markers, such as
+    /// `orders.processed_at` and `payment_events`, which live as long as what they mark).
     static let messageRetentionSeconds: Double = 7 * 86_400
 
-    /// Deletes published outbox rows and `processed_messages` records older than the retention, in batches.
+    /// Deletes delivered outbox rows and `processed_messages` records older than the retention, in batches.
     func deleteOldMessages(context: JobContext) async throws -> (outbox: Int, processed: Int) {
-        // Unpublished rows have no `published_at`, so the age test alone keeps them.
+        // Owed rows (not yet delivered) have no `completed_at`, so the age test alone keeps them.
         let outbox = try await self.deleteInBatches(
             from: "outbox",
-            where: "published_at",
+            where: "completed_at",
             olderThan: Self.messageRetentionSeconds,
             context: context
         )

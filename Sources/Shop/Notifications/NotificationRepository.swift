@@ -13,7 +13,7 @@ import PostgresNIO
 /// `seq` grows by one in commit order; a broadcast takes the exclusive form of a shared lock every per-user
 /// write takes in shared mode, so it never interleaves with them.
 struct NotificationRepository: Sendable {
-    let client: PostgresClient
+    let client: Database
     let logger: Logger
 
     /// The advisory lock key that broadcasts take exclusively and per-user writes share; per-user writes then
@@ -153,7 +153,9 @@ struct NotificationRepository: Sendable {
 
     private static let columns = "seq, kind, title, body, data::text, created_at, read_at"
 
-    private static func decode(_ rows: PostgresRowSequence) async throws -> [Notification] {
+    private static func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws
+        -> [Notification]
+    {
         var result: [Notification] = []
         for try await (seq, kind, title, body, data, createdAt, readAt) in rows.decode(
             (Int64, String, String, String, String, Date, Date?).self

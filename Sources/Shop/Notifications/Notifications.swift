@@ -19,7 +19,7 @@ struct Notifications: Sendable {
     let controller: NotificationsController
     let logger: Logger
 
-    init(configuration: NotificationsConfiguration, postgres: PostgresClient, redis: RedisClient, logger: Logger) {
+    init(configuration: NotificationsConfiguration, postgres: Database, redis: RedisClient, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         self.repository = NotificationRepository(client: postgres, logger: logger)

@@ -28,13 +28,21 @@ struct OrderPlacedEvent: Codable, Sendable, Equatable {
 
 /// The brief's internal async flow, consumer side: for each `order.placed`, under a per-user lock, award loyalty
 /// points, record the confirmation message, confirm the order and create the buyer's notification — all in one
-/// PostgreSQL transaction together with the message's `processed_messages` row, so a redelivered message (a
-/// crash, a visibility timeout, a duplicate publish) changes nothing the second time. Then, idempotently in
-/// Redis, the day's order counters.
+/// PostgreSQL transaction that also marks the order processed and the outbox row delivered, so a redelivered
+/// message (a crash, a visibility timeout, a re-send by the outbox, a replayed dead letter of any age) changes
+/// nothing the second time. Each module's tables are written through that module's calls (``PointsLedger``,
+/// ``LowStockAlerts``, ``OrderTransitions``, the notification inbox, ``Outbox``).
+///
+/// After the commit, on every delivery — also a redelivery that found the effects committed — the copies in Redis
+/// are brought up to date: the buyer's points (versioned, never backwards), the cached products the order took
+/// stock from, the day's order counters (once, by a marker next to them). A copy that cannot be written makes the
+/// message fail transiently, so it is delivered again and the copy repaired; nothing is left to a TTL.
 struct OrderPostProcessor: Sendable {
     static let consumer = "order-post-processing"
+    /// How long the day's order counters live in Redis.
+    static let counterLifetime = Duration.seconds(40 * 86_400)
 
-    let postgres: PostgresClient
+    let postgres: Database
     let locks: RedisLocks
     let notifications: Notifications
     let processed: RedisProcessedMessages
@@ -43,11 +51,21 @@ struct OrderPostProcessor: Sendable {
     let delay: Duration
     /// Admins are told about products an order left at or below this many units (0: never).
     let lowStockThreshold: Int
-    /// Called after the commit (under the user's lock) with the user's new balance.
-    let pointsChanged: @Sendable (UUID, Int64) async -> Void
+    /// The copy of users' points that `/me` reads.
+    let points: PointsReader
+    /// Evicts a product's cached entry; false when Redis could not be reached.
+    let productChanged: @Sendable (UUID) async -> Bool
     let logger: Logger
 
-    /// Handles one message; throwing makes the queue retry it later.
+    /// What the transaction did.
+    private struct Outcome: Sendable {
+        /// The notifications created now (none when the order had been processed before).
+        var created: [(UUID, Notification)]
+        /// The buyer's balance as committed.
+        var balance: PointsBalance
+    }
+
+    /// Handles one message; throwing makes the queue retry it later (transient failures without counting).
     func handle(_ message: QueueMessage) async throws {
         guard message.type == "order.placed" else {
             throw PostProcessingError("unknown event type \(message.type)")
@@ -65,71 +83,71 @@ struct OrderPostProcessor: Sendable {
         ) { lease in
             if self.delay > .zero { try await Task.sleep(for: self.delay) }
             try lease.checkHeld()
-            if let (notifications, balance) = try await self.apply(event, messageID: message.id) {
-                await self.pointsChanged(event.userId, balance)
-                for (user, notification) in notifications {
-                    await self.notifications.service.announce(notification, user: user)
-                }
+            let outcome = try await self.apply(event, messageID: message.id)
+            // Throws when Redis cannot take it: the message is delivered again and the copy repaired.
+            try await self.points.store(outcome.balance, of: event.userId)
+            for (user, notification) in outcome.created {
+                await self.notifications.service.announce(notification, user: user)
             }
         }
-        // Idempotent on its own (a marker next to the counters): runs again on a redelivery after a crash
-        // between the commit above and here, and then counts once.
+        for item in event.items ?? [] where await !self.productChanged(item.productId) {
+            throw QueueTransientFailure(PostProcessingError("the cached product could not be evicted"))
+        }
+        try await self.countOnce(event, message: message)
+    }
+
+    /// The day's counters, once per message (a marker next to them, in one script). An event older than the
+    /// counters' lifetime (a dead letter replayed much later) no longer counts: its day's counters are gone, and
+    /// its marker may be too.
+    private func countOnce(_ event: OrderPlacedEvent, message: QueueMessage) async throws {
+        guard Date().timeIntervalSince(event.placedAt) < Double(Self.counterLifetime.components.seconds) else {
+            return
+        }
         let day = String(event.placedAt.formatted(.iso8601).prefix(10))
         let cents = Cents.parse(event.total) ?? 0
+        let key = "\(self.countersBase)daily:\(day)"
         try await self.processed.applyOnce(
             message,
             [
-                ["HINCRBY", "\(self.countersBase)daily:\(day)", "orders", "1"],
-                ["HINCRBY", "\(self.countersBase)daily:\(day)", "units", String(event.units)],
-                ["HINCRBY", "\(self.countersBase)daily:\(day)", "revenueCents:\(event.currency)", String(cents)],
-                ["EXPIRE", "\(self.countersBase)daily:\(day)", String(40 * 86_400)],
+                ["HINCRBY", key, "orders", "1"],
+                ["HINCRBY", key, "units", String(event.units)],
+                ["HINCRBY", key, "revenueCents:\(event.currency)", String(cents)],
+                ["EXPIRE", key, String(Self.counterLifetime.components.seconds)],
             ]
         )
     }
 
-    /// The database effects, once per message. Returns the notifications created (to announce after the commit),
-    /// or nil when the message had been processed before.
-    private func apply(_ event: OrderPlacedEvent, messageID: String) async throws -> ([(UUID, Notification)], Int64)? {
+    /// The database effects, once per order, and the outbox row's delivery.
+    private func apply(_ event: OrderPlacedEvent, messageID: String) async throws -> Outcome {
         try await self.postgres.transaction(logger: self.logger) { connection in
-            let fresh = try await connection.query(
-                """
-                INSERT INTO processed_messages (consumer, message_id) VALUES (\(Self.consumer), \(messageID))
-                ON CONFLICT DO NOTHING RETURNING 1
-                """,
-                logger: self.logger
-            )
-            var inserted = false
-            for try await _ in fresh.decode(Int.self) { inserted = true }
-            guard inserted else { return nil }
-            let points = Int64((Cents.parse(event.total) ?? 0) / 100)
-            let users = try await connection.query(
-                "UPDATE users SET points = points + \(points) WHERE id = \(event.userId) RETURNING email, points",
-                logger: self.logger
-            )
-            var email = ""
-            var balance: Int64 = 0
-            for try await (address, total) in users.decode((String, Int64).self) {
-                email = address
-                balance = total
+            try await Outbox.complete(messageID, on: connection, logger: self.logger)
+            guard try await OrderTransitions.markProcessed(event.orderId, on: connection, logger: self.logger) else {
+                // Processed before: nothing again, but the copies are refreshed from what is committed.
+                let balance = try await PointsLedger.balance(of: event.userId, on: connection, logger: self.logger)
+                return Outcome(created: [], balance: balance)
             }
-            try await connection.query(
-                """
-                INSERT INTO sent_messages (id, user_id, order_id, kind, recipient, subject, body)
-                VALUES (\(UUID()), \(event.userId), \(event.orderId), 'order-confirmation', \(email),
-                        \("Your order is confirmed"),
-                        \("We received your order of \(event.total) \(event.currency). You earned \(points) points."))
-                ON CONFLICT (kind, order_id) DO NOTHING
-                """,
+            let points = Int64((Cents.parse(event.total) ?? 0) / 100)
+            guard
+                let (email, balance) = try await PointsLedger.award(
+                    points,
+                    to: event.userId,
+                    on: connection,
+                    logger: self.logger
+                )
+            else {
+                // The buyer's account is gone (its orders went with it): nothing to award or tell.
+                return Outcome(created: [], balance: PointsBalance(points: 0, version: 0))
+            }
+            try await OrderTransitions.recordMessage(
+                order: event.orderId,
+                user: event.userId,
+                recipient: email,
+                total: event.total,
+                currency: event.currency,
+                points: points,
+                on: connection,
                 logger: self.logger
             )
-            try await connection.query(
-                """
-                UPDATE orders SET status = 'confirmed', updated_at = now() WHERE id = \(event.orderId) AND status = 'placed'
-                """,
-                logger: self.logger
-            )
-            var created: [(UUID, Notification)] = []
-            created += try await self.lowStock(event, on: connection)
             let buyer = try await self.notifications.repository.insert(
                 on: connection,
                 user: event.userId,
@@ -140,56 +158,36 @@ struct OrderPostProcessor: Sendable {
                     + "was placed and confirmed; you earned \(points) points.",
                 data: [
                     "orderId": event.orderId.uuidString.lowercased(), "total": event.total, "currency": event.currency,
-                    "points": String(points), "balance": String(balance),
+                    "points": String(points), "balance": String(balance.points),
                 ]
             )
-            created.insert((event.userId, buyer), at: 0)
-            return (created, balance)
+            let alerts = try await self.lowStock(event, on: connection)
+            return Outcome(created: [(event.userId, buyer)] + alerts, balance: balance)
         }
     }
 
-    /// `stock.low` for every admin, once per low-stock episode of each product this order took from: the first
-    /// post-processing that finds the product at or below the threshold marks it alerted (in this transaction),
-    /// and an admin raising its stock clears the mark. Judging by the stock now, not by "this order crossed the
-    /// threshold", keeps working when later orders commit before this message is handled.
+    /// `stock.low` for every admin, once per low-stock episode of each product this order took from.
     private func lowStock(_ event: OrderPlacedEvent, on connection: PostgresConnection) async throws
         -> [(UUID, Notification)]
     {
-        let threshold = self.lowStockThreshold
-        guard threshold > 0, let items = event.items, !items.isEmpty else { return [] }
-        // One statement; the rows are locked in id order, as the order path locks them, so this cannot deadlock
-        // with an order (FOR UPDATE re-checks the condition on a row another transaction changed meanwhile).
-        let alerted = try await connection.query(
-            """
-            WITH low AS (
-                SELECT id FROM products
-                WHERE id = ANY(\(items.map(\.productId))) AND stock <= \(threshold) AND NOT low_stock_alerted
-                ORDER BY id FOR UPDATE
-            )
-            UPDATE products SET low_stock_alerted = true FROM low WHERE products.id = low.id
-            RETURNING products.id, products.name, products.stock
-            """,
+        let low = try await LowStockAlerts.claim(
+            (event.items ?? []).map(\.productId),
+            threshold: self.lowStockThreshold,
+            on: connection,
             logger: self.logger
         )
-        var crossed: [(UUID, String, Int)] = []
-        for try await (product, name, stock) in alerted.decode((UUID, String, Int).self) {
-            crossed.append((product, name, stock))
-        }
-        crossed.sort { $0.0.uuidString < $1.0.uuidString }
-        guard !crossed.isEmpty else { return [] }
-        let rows = try await connection.query("SELECT id FROM users WHERE role = 'admin'", logger: self.logger)
-        var admins: [UUID] = []
-        for try await id in rows.decode(UUID.self) { admins.append(id) }
+        guard !low.isEmpty else { return [] }
+        let admins = try await Administrators.ids(on: connection, logger: self.logger)
         var created: [(UUID, Notification)] = []
-        for (product, name, stock) in crossed {
+        for product in low {
             for admin in admins {
                 let notification = try await self.notifications.repository.insert(
                     on: connection,
                     user: admin,
                     kind: "stock.low",
-                    title: "Low stock: \(name)",
-                    body: "\(name) has \(stock) unit\(stock == 1 ? "" : "s") left.",
-                    data: ["productId": product.uuidString.lowercased(), "stock": String(stock)]
+                    title: "Low stock: \(product.name)",
+                    body: "\(product.name) has \(product.stock) unit\(product.stock == 1 ? "" : "s") left.",
+                    data: ["productId": product.id.uuidString.lowercased(), "stock": String(product.stock)]
                 )
                 created.append((admin, notification))
             }

@@ -17,11 +17,11 @@ public struct IdempotencyReceipt: Sendable {
 
 /// Orders in PostgreSQL.
 public struct OrderRepository: Sendable {
-    let client: PostgresClient
+    let client: Database
     let logger: Logger
 
     /// Creates the repository.
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: Database, logger: Logger) {
         self.client = client
         self.logger = logger
     }

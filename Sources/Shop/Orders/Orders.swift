@@ -18,7 +18,7 @@ struct Orders {
 
     init(
         configuration: OrdersConfiguration,
-        postgres: PostgresClient,
+        postgres: Database,
         redis: RedisClient,
         locks: RedisLocks,
         catalogCache: CatalogCache?,
@@ -65,7 +65,7 @@ struct Orders {
 
     static func strategy(
         _ configuration: OrdersConfiguration,
-        postgres: PostgresClient,
+        postgres: Database,
         redis: RedisClient,
         locks: RedisLocks
     ) -> any StockStrategy {

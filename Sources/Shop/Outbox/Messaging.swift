@@ -4,6 +4,12 @@ import RedisClient
 import RedisLock
 import StreamQueue
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 /// The queue as `buildApplication` wires it: the outbox relay and the consumers (services), and the admin
 /// routes over the queue.
 struct Messaging: Sendable {
@@ -21,11 +27,12 @@ struct Messaging: Sendable {
         configuration: QueueConfiguration,
         instanceID: String,
         redis: RedisClient,
-        postgres: PostgresClient,
+        postgres: Database,
         locks: RedisLocks,
         notifications: Notifications,
         points: PointsReader,
         lowStockThreshold: Int,
+        productChanged: @escaping @Sendable (UUID) async -> Bool,
         logger: Logger
     ) {
         var settings = StreamQueueConfiguration()
@@ -37,13 +44,17 @@ struct Messaging: Sendable {
             postgres: postgres,
             queue: queue,
             interval: configuration.relayInterval,
+            resendAfter: configuration.resendAfter,
             logger: logger
         )
         var consumerSettings = QueueConsumerConfiguration()
         consumerSettings.concurrency = configuration.concurrency
         consumerSettings.visibilityTimeout = configuration.visibilityTimeout
         consumerSettings.retry.maxAttempts = configuration.maxAttempts
-        consumerSettings.maxDeliveries = configuration.maxAttempts
+        consumerSettings.maxDeliveries = configuration.maxDeliveries
+        // A database or Redis outage, a busy lock: waited out, never counted toward the attempts.
+        consumerSettings.classifyFailure = ShopFailures.classify
+        consumerSettings.transientBackoff.maximumDelay = configuration.transientBackoffMax
         consumerSettings.shutdownGracePeriod = configuration.shutdownGracePeriod
         consumerSettings.consumerName = instanceID
         self.consumerSettings = consumerSettings
@@ -52,11 +63,17 @@ struct Messaging: Sendable {
             postgres: postgres,
             locks: locks,
             notifications: notifications,
-            processed: RedisProcessedMessages(queue: queue, consumer: OrderPostProcessor.consumer),
+            processed: RedisProcessedMessages(
+                queue: queue,
+                consumer: OrderPostProcessor.consumer,
+                // Longer than the counters live: an event that could still count finds its marker.
+                retention: OrderPostProcessor.counterLifetime + .seconds(5 * 86_400)
+            ),
             countersBase: String(queue.streamKey("orders").dropLast("stream".count)),
             delay: configuration.postProcessingDelay,
             lowStockThreshold: lowStockThreshold,
-            pointsChanged: { user, balance in await points.pointsChanged(user, balance: balance) },
+            points: points,
+            productChanged: productChanged,
             logger: logger
         )
         self.consumers = [

@@ -39,8 +39,20 @@ struct OutboxEvent: Sendable, Equatable {
     }
 }
 
-/// Writes events into the `outbox` table inside the caller's transaction.
+/// Writes events into the `outbox` table inside the caller's transaction, and records their delivery inside the
+/// consumer's.
 enum Outbox {
+    /// Records, in the consumer's transaction, that the event with message id `messageID` has had its effects: its
+    /// row is no longer owed, and the relay stops publishing it. A message id that is not an outbox row's does
+    /// nothing.
+    static func complete(_ messageID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        guard let id = UUID(uuidString: messageID) else { return }
+        try await connection.query(
+            "UPDATE outbox SET completed_at = now() WHERE id = \(id) AND completed_at IS NULL",
+            logger: logger
+        )
+    }
+
     /// Adds `event` on `connection` (call it inside the business transaction).
     static func append(_ event: OutboxEvent, on connection: PostgresConnection, logger: Logger) async throws {
         let headers = String(decoding: try JSONCoding.encoder.encode(event.headers), as: UTF8.self)

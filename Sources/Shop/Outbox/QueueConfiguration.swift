@@ -12,14 +12,26 @@ public struct QueueConfiguration: Sendable, Equatable {
     /// A message a consumer took and neither finished nor renewed for this long is taken over by another
     /// (`QUEUE_VISIBILITY_TIMEOUT_MS`, default 30000).
     public var visibilityTimeout: Duration
-    /// Attempts before a failing message goes to the dead letters (`QUEUE_MAX_ATTEMPTS`, default 5).
+    /// Attempts before a message that keeps failing for its own reasons goes to the dead letters
+    /// (`QUEUE_MAX_ATTEMPTS`, default 5). Failures of the infrastructure (a database or Redis outage, a busy lock)
+    /// do not count: they are waited out.
     public var maxAttempts: Int
+    /// Deliveries without an outcome (the consumers holding it crashed) before a message goes to the dead letters
+    /// (`QUEUE_MAX_DELIVERIES`, default 20): the guard against a message that kills every consumer it reaches.
+    public var maxDeliveries: Int
+    /// The longest wait between tries of a message whose handler failed transiently
+    /// (`QUEUE_TRANSIENT_BACKOFF_MAX_MS`, default 30000).
+    public var transientBackoffMax: Duration
     /// On shutdown, messages being handled get this long to finish (`QUEUE_SHUTDOWN_GRACE_SECONDS`, default 10).
     public var shutdownGracePeriod: Duration
     /// Whether this instance publishes the outbox (`OUTBOX_RELAY_ENABLED`, default true).
     public var relayEnabled: Bool
     /// How often the relay looks at the outbox when nothing woke it (`OUTBOX_POLL_INTERVAL_MS`, default 500).
     public var relayInterval: Duration
+    /// An outbox row published this long ago whose consumer has not recorded its effects is published again
+    /// (`OUTBOX_RESEND_AFTER_MS`, default 120000): what Redis lost (a failover, a restore, the last second of an
+    /// `everysec` append-only file) is delivered anyway.
+    public var resendAfter: Duration
     /// Simulated long-running work in the order post-processing (`ORDERS_POST_PROCESSING_DELAY_MS`, default 0).
     public var postProcessingDelay: Duration
 
@@ -30,9 +42,12 @@ public struct QueueConfiguration: Sendable, Equatable {
         self.concurrency = 8
         self.visibilityTimeout = .milliseconds(30_000)
         self.maxAttempts = 5
+        self.maxDeliveries = 20
+        self.transientBackoffMax = .seconds(30)
         self.shutdownGracePeriod = .seconds(10)
         self.relayEnabled = true
         self.relayInterval = .milliseconds(500)
+        self.resendAfter = .seconds(120)
         self.postProcessingDelay = .zero
     }
 
@@ -61,6 +76,14 @@ public struct QueueConfiguration: Sendable, Equatable {
         if let value = read(.queueMaxAttempts) {
             self.maxAttempts = try ShopConfiguration.integer(value, in: 1...100, key: .queueMaxAttempts)
         }
+        if let value = read(.queueMaxDeliveries) {
+            self.maxDeliveries = try ShopConfiguration.integer(value, in: 1...1000, key: .queueMaxDeliveries)
+        }
+        if let value = read(.queueTransientBackoffMaxMs) {
+            self.transientBackoffMax = .milliseconds(
+                try ShopConfiguration.integer(value, in: 10...3_600_000, key: .queueTransientBackoffMaxMs)
+            )
+        }
         if let value = read(.queueShutdownGraceSeconds) {
             self.shutdownGracePeriod = .seconds(
                 try ShopConfiguration.integer(value, in: 0...3600, key: .queueShutdownGraceSeconds)
@@ -72,6 +95,11 @@ public struct QueueConfiguration: Sendable, Equatable {
         if let value = read(.outboxPollIntervalMs) {
             self.relayInterval = .milliseconds(
                 try ShopConfiguration.integer(value, in: 10...600_000, key: .outboxPollIntervalMs)
+            )
+        }
+        if let value = read(.outboxResendAfterMs) {
+            self.resendAfter = .milliseconds(
+                try ShopConfiguration.integer(value, in: 100...86_400_000, key: .outboxResendAfterMs)
             )
         }
         if let value = read(.ordersPostProcessingDelayMs) {
@@ -101,6 +129,18 @@ extension ShopConfiguration.Key {
     )
     /// `QUEUE_MAX_ATTEMPTS`: 1–100. Default `5`.
     public static let queueMaxAttempts = Self("queue.maxAttempts", "QUEUE_MAX_ATTEMPTS", "--queue-max-attempts")
+    /// `QUEUE_MAX_DELIVERIES`: 1–1000. Default `20`.
+    public static let queueMaxDeliveries = Self(
+        "queue.maxDeliveries",
+        "QUEUE_MAX_DELIVERIES",
+        "--queue-max-deliveries"
+    )
+    /// `QUEUE_TRANSIENT_BACKOFF_MAX_MS`: 10–3600000. Default `30000`.
+    public static let queueTransientBackoffMaxMs = Self(
+        "queue.transientBackoffMaxMs",
+        "QUEUE_TRANSIENT_BACKOFF_MAX_MS",
+        "--queue-transient-backoff-max-ms"
+    )
     /// `QUEUE_SHUTDOWN_GRACE_SECONDS`: 0–3600. Default `10`.
     public static let queueShutdownGraceSeconds = Self(
         "queue.shutdownGraceSeconds",
@@ -115,6 +155,12 @@ extension ShopConfiguration.Key {
         "OUTBOX_POLL_INTERVAL_MS",
         "--outbox-poll-interval-ms"
     )
+    /// `OUTBOX_RESEND_AFTER_MS`: 100–86400000. Default `120000`.
+    public static let outboxResendAfterMs = Self(
+        "outbox.resendAfterMs",
+        "OUTBOX_RESEND_AFTER_MS",
+        "--outbox-resend-after-ms"
+    )
     /// `ORDERS_POST_PROCESSING_DELAY_MS`: 0–600000. Default `0`.
     public static let ordersPostProcessingDelayMs = Self(
         "orders.postProcessingDelayMs",
@@ -125,6 +171,7 @@ extension ShopConfiguration.Key {
     /// The queue keys, in the order `docs/operations.md` lists them.
     public static let queue: [Self] = [
         .queueKeyPrefix, .queueConsumersEnabled, .queueConcurrency, .queueVisibilityTimeoutMs, .queueMaxAttempts,
-        .queueShutdownGraceSeconds, .outboxRelayEnabled, .outboxPollIntervalMs, .ordersPostProcessingDelayMs,
+        .queueMaxDeliveries, .queueTransientBackoffMaxMs, .queueShutdownGraceSeconds, .outboxRelayEnabled,
+        .outboxPollIntervalMs, .outboxResendAfterMs, .ordersPostProcessingDelayMs,
     ]
 }

@@ -67,7 +67,10 @@ enum PaymentState: String, Sendable, CaseIterable {
 /// A provider webhook, as it arrives and as it is queued.
 struct PaymentWebhookEvent: Codable, Sendable, Equatable {
     struct Details: Codable, Sendable, Equatable {
+        /// The provider's id of the payment.
         var paymentId: String
+        /// Our id of the payment (the idempotency key we created it with), as the provider echoes it.
+        var reference: String?
         var orderId: String?
         var status: String?
     }

@@ -9,23 +9,21 @@ import StreamQueue
     import Foundation
 #endif
 
-/// The brief's external async flow, consumer side: a provider event (queued by the webhook) is applied under a
-/// per-order lock, through the payment state machine, idempotently by the provider's event id; the user is
-/// told the outcome.
+/// The brief's external async flow, consumer side: a provider event (written to the inbox and queued by the
+/// webhook) is applied under a per-order lock, through the payment state machine, once per provider event id; the
+/// user is told the outcome. The payment, order, notification and inbox changes, and the outbox row's delivery,
+/// commit in one transaction.
+///
+/// An event for a payment we cannot match yet — neither its provider id nor our reference is known — is parked
+/// in the inbox (`unmatched`) and acknowledged; it is queued again the moment the payment learns its provider id
+/// (``PaymentRepository/setProviderID(_:of:)``). Nothing waits in the queue for it and nothing is dead-lettered.
 struct PaymentEventProcessor: Sendable {
     static let consumer = "payment-events"
 
-    let postgres: PostgresClient
+    let postgres: Database
     let locks: RedisLocks
     let notifications: Notifications
     let logger: Logger
-
-    /// An event whose payment we do not know yet (our record of the provider's id may not have committed):
-    /// retried later by the queue.
-    struct UnknownPayment: Error, CustomStringConvertible {
-        let paymentID: String
-        var description: String { "no payment has the provider id \(self.paymentID) yet" }
-    }
 
     func handle(_ message: QueueMessage) async throws {
         let event: PaymentWebhookEvent
@@ -34,80 +32,86 @@ struct PaymentEventProcessor: Sendable {
         } catch {
             throw PostProcessingError("undecodable payment event")
         }
-        guard let reported = PaymentState(eventType: event.type) else {
-            // Not one we act on (the provider may add types): acknowledged without effect.
-            self.logger.info("ignoring a payment event type", metadata: ["type": "\(event.type)"])
-            return
-        }
         let lockName = "order:\(event.data.orderId ?? event.data.paymentId)"
         try await self.locks.withLock(lockName, lease: .seconds(15), wait: .seconds(30)) { lease in
             try lease.checkHeld()
-            if let (user, notification) = try await self.apply(event, reported: reported) {
+            if let (user, notification) = try await self.apply(event, messageID: message.id) {
                 await self.notifications.service.announce(notification, user: user)
             }
         }
     }
 
-    /// One transaction: the event id (once), the state change if it moves forward, the order, the notification.
-    private func apply(_ event: PaymentWebhookEvent, reported: PaymentState) async throws -> (UUID, Notification)? {
+    /// One transaction: the event id (once), the state change if it moves forward, the order, the notification,
+    /// the inbox row, the outbox row. Returns the notification to announce after the commit.
+    private func apply(_ event: PaymentWebhookEvent, messageID: String) async throws -> (UUID, Notification)? {
         try await self.postgres.transaction(logger: self.logger) { connection in
-            let rows = try await connection.query(
-                """
-                SELECT id, order_id, user_id, status, amount::text, currency FROM payments
-                WHERE provider_payment_id = \(event.data.paymentId) FOR UPDATE
-                """,
-                logger: self.logger
-            )
-            var found: (UUID, UUID, UUID, String, String, String)?
-            for try await row in rows.decode((UUID, UUID, UUID, String, String, String).self) { found = row }
-            guard let (paymentID, orderID, userID, statusText, amount, currency) = found,
-                let current = PaymentState(rawValue: statusText)
-            else { throw UnknownPayment(paymentID: event.data.paymentId) }
-            let next = current.applying(reported)
-            let fresh = try await connection.query(
-                """
-                INSERT INTO payment_events (event_id, payment_id, type, applied)
-                VALUES (\(event.id), \(paymentID), \(event.type), \(next != nil))
-                ON CONFLICT (event_id) DO NOTHING RETURNING 1
-                """,
-                logger: self.logger
-            )
-            var inserted = false
-            for try await _ in fresh.decode(Int.self) { inserted = true }
-            // A replayed or duplicated event, or one that arrives after a later state: no effect.
-            guard inserted, let next else { return nil }
-            try await connection.query(
-                "UPDATE payments SET status = \(next.rawValue), updated_at = now() WHERE id = \(paymentID)",
-                logger: self.logger
-            )
-            switch next {
-            case .succeeded:
-                try await connection.query(
-                    """
-                    UPDATE orders SET status = 'paid', updated_at = now()
-                    WHERE id = \(orderID) AND status IN ('placed', 'confirmed')
-                    """,
+            try await Outbox.complete(messageID, on: connection, logger: self.logger)
+            guard let reported = PaymentState(eventType: event.type) else {
+                // Not one we act on (the provider may add types): recorded, without effect.
+                try await PaymentRepository.markEvent(event.id, status: "ignored", on: connection, logger: self.logger)
+                return nil
+            }
+            guard let payment = try await PaymentRepository.lockForEvent(event, on: connection, logger: self.logger)
+            else {
+                self.logger.info(
+                    "payment event for a payment not known yet; parked until its provider id is recorded",
+                    metadata: ["event": "\(event.id)"]
+                )
+                try await PaymentRepository.markEvent(
+                    event.id,
+                    status: "unmatched",
+                    on: connection,
                     logger: self.logger
                 )
+                return nil
+            }
+            guard let current = PaymentState(rawValue: payment.status) else {
+                throw PostProcessingError("payment \(payment.id) has an unknown status")
+            }
+            let next = current.applying(reported)
+            let fresh = try await PaymentRepository.recordEvent(
+                event,
+                payment: payment.id,
+                applied: next != nil,
+                on: connection,
+                logger: self.logger
+            )
+            try await PaymentRepository.markEvent(
+                event.id,
+                status: next == nil ? "outdated" : "applied",
+                on: connection,
+                logger: self.logger
+            )
+            // A replayed or duplicated event, or one that arrives after a later state: no effect.
+            guard fresh, let next else { return nil }
+            try await PaymentRepository.setStatus(next, of: payment.id, on: connection, logger: self.logger)
+            let data = [
+                "orderId": payment.order.uuidString.lowercased(), "amount": payment.amount,
+                "currency": payment.currency,
+            ]
+            switch next {
+            case .succeeded:
+                try await OrderTransitions.markPaid(payment.order, on: connection, logger: self.logger)
                 let notification = try await self.notifications.repository.insert(
                     on: connection,
-                    user: userID,
+                    user: payment.user,
                     kind: "payment.succeeded",
                     title: "Payment received",
-                    body: "We received your payment of \(amount) \(currency).",
-                    data: ["orderId": orderID.uuidString.lowercased(), "amount": amount, "currency": currency]
+                    body: "We received your payment of \(payment.amount) \(payment.currency).",
+                    data: data
                 )
-                return (userID, notification)
+                return (payment.user, notification)
             case .failed:
                 let notification = try await self.notifications.repository.insert(
                     on: connection,
-                    user: userID,
+                    user: payment.user,
                     kind: "payment.failed",
                     title: "Payment failed",
-                    body: "Your payment of \(amount) \(currency) did not go through; you can try again.",
-                    data: ["orderId": orderID.uuidString.lowercased(), "amount": amount, "currency": currency]
+                    body:
+                        "Your payment of \(payment.amount) \(payment.currency) did not go through; you can try again.",
+                    data: data
                 )
-                return (userID, notification)
+                return (payment.user, notification)
             case .pending, .processing:
                 return nil
             }

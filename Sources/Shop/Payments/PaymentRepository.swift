@@ -9,7 +9,7 @@ import PostgresNIO
 
 /// Payments in PostgreSQL.
 struct PaymentRepository: Sendable {
-    let client: PostgresClient
+    let client: Database
     let logger: Logger
 
     enum Start {
@@ -63,16 +63,155 @@ struct PaymentRepository: Sendable {
         }
     }
 
-    /// Records the provider's id of a payment (once).
+    /// Records the provider's id of a payment (once), and queues again any provider event that arrived for that id
+    /// before we knew it (parked as `unmatched`), in the same transaction.
     func setProviderID(_ providerID: String, of payment: UUID) async throws -> Payment? {
-        let rows = try await self.client.query(
+        try await self.client.transaction(logger: self.logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE payments SET provider_payment_id = coalesce(provider_payment_id, \(providerID)), updated_at = now()
+                WHERE id = \(payment) RETURNING \(unescaped: Self.columns)
+                """,
+                logger: self.logger
+            )
+            let updated = try await Self.decode(rows).first
+            if let updated, let known = updated.providerPaymentId {
+                try await Self.requeueUnmatched(providerID: known, on: connection, logger: self.logger)
+            }
+            return updated
+        }
+    }
+
+    /// Writes a verified provider event to the inbox and, if it is new, queues it (an outbox row) in the same
+    /// transaction: once this returns, the event is durable and will be applied.
+    /// - Returns: False when the event id was received before (a redelivery; it has one effect).
+    func accept(
+        _ event: PaymentWebhookEvent,
+        payload: String,
+        headers: [String: String]
+    ) async throws -> Bool {
+        try await self.client.transaction(logger: self.logger) { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO provider_events
+                    (event_id, type, provider_payment_id, payment_reference, order_reference, payload)
+                VALUES (\(event.id), \(event.type), \(event.data.paymentId), \(event.data.reference),
+                        \(event.data.orderId), \(payload))
+                ON CONFLICT (event_id) DO NOTHING RETURNING 1
+                """,
+                logger: self.logger
+            )
+            var inserted = false
+            for try await _ in rows.decode(Int.self) { inserted = true }
+            guard inserted else { return false }
+            try await Outbox.append(
+                OutboxEvent(
+                    topic: "payments",
+                    type: event.type,
+                    key: event.data.orderId ?? event.data.paymentId,
+                    payload: payload,
+                    headers: headers
+                ),
+                on: connection,
+                logger: self.logger
+            )
+            return true
+        }
+    }
+
+    /// Queues again the events parked for a provider payment id that is now known.
+    static func requeueUnmatched(providerID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(
             """
-            UPDATE payments SET provider_payment_id = coalesce(provider_payment_id, \(providerID)), updated_at = now()
-            WHERE id = \(payment) RETURNING \(unescaped: Self.columns)
+            UPDATE provider_events SET status = 'queued', handled_at = NULL
+            WHERE provider_payment_id = \(providerID) AND status = 'unmatched'
+            RETURNING type, coalesce(order_reference, provider_payment_id), payload
             """,
-            logger: self.logger
+            logger: logger
         )
-        return try await Self.decode(rows).first
+        var events: [OutboxEvent] = []
+        for try await (type, key, payload) in rows.decode((String, String, String).self) {
+            events.append(OutboxEvent(topic: "payments", type: type, key: key, payload: payload))
+        }
+        for event in events { try await Outbox.append(event, on: connection, logger: logger) }
+    }
+
+    /// The payment an event is about, locked for the caller's transaction: by the provider's id, else by our own
+    /// id echoed as the event's reference (the provider call succeeded but our record of its id never committed —
+    /// the id is recorded now). Nil when no payment of ours matches.
+    static func lockForEvent(
+        _ event: PaymentWebhookEvent,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> LockedPayment? {
+        let byProvider = try await connection.query(
+            """
+            SELECT id, order_id, user_id, status, amount::text, currency FROM payments
+            WHERE provider_payment_id = \(event.data.paymentId) FOR UPDATE
+            """,
+            logger: logger
+        )
+        if let found = try await LockedPayment.first(byProvider) { return found }
+        guard let reference = event.data.reference.flatMap(UUID.init(uuidString:)) else { return nil }
+        let byReference = try await connection.query(
+            """
+            UPDATE payments SET provider_payment_id = \(event.data.paymentId), updated_at = now()
+            WHERE id = \(reference) AND provider_payment_id IS NULL
+            RETURNING id, order_id, user_id, status, amount::text, currency
+            """,
+            logger: logger
+        )
+        guard let found = try await LockedPayment.first(byReference) else { return nil }
+        // Events for this provider id that came before any of ours could be matched can now be applied.
+        try await Self.requeueUnmatched(providerID: event.data.paymentId, on: connection, logger: logger)
+        return found
+    }
+
+    /// Records the event against the payment, once per event id.
+    /// - Returns: False when the event id was applied (or found outdated) before.
+    static func recordEvent(
+        _ event: PaymentWebhookEvent,
+        payment: UUID,
+        applied: Bool,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            INSERT INTO payment_events (event_id, payment_id, type, applied)
+            VALUES (\(event.id), \(payment), \(event.type), \(applied))
+            ON CONFLICT (event_id) DO NOTHING RETURNING 1
+            """,
+            logger: logger
+        )
+        for try await _ in rows.decode(Int.self) { return true }
+        return false
+    }
+
+    /// Moves the payment to `state`.
+    static func setStatus(
+        _ state: PaymentState,
+        of payment: UUID,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try await connection.query(
+            "UPDATE payments SET status = \(state.rawValue), updated_at = now() WHERE id = \(payment)",
+            logger: logger
+        )
+    }
+
+    /// Records what became of an inbox event: `applied`, `outdated`, `ignored` or `unmatched`.
+    static func markEvent(
+        _ eventID: String,
+        status: String,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try await connection.query(
+            "UPDATE provider_events SET status = \(status), handled_at = now() WHERE event_id = \(eventID)",
+            logger: logger
+        )
     }
 
     /// A user's payments of one order, newest first.
@@ -87,7 +226,7 @@ struct PaymentRepository: Sendable {
         return try await Self.decode(rows)
     }
 
-    static func decode(_ rows: PostgresRowSequence) async throws -> [Payment] {
+    static func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [Payment] {
         var payments: [Payment] = []
         for try await (id, order, status, amount, currency, provider, created, updated) in rows.decode(
             (UUID, UUID, String, String, String, String?, Date, Date).self
@@ -109,4 +248,30 @@ struct PaymentRepository: Sendable {
     }
 
     struct PaymentMissing: Error {}
+
+    /// A payment locked for applying a provider event.
+    struct LockedPayment: Sendable {
+        var id: UUID
+        var order: UUID
+        var user: UUID
+        var status: String
+        var amount: String
+        var currency: String
+
+        static func first(_ rows: some AsyncSequence<PostgresRow, any Error>) async throws -> LockedPayment? {
+            for try await (id, order, user, status, amount, currency) in rows.decode(
+                (UUID, UUID, UUID, String, String, String).self
+            ) {
+                return LockedPayment(
+                    id: id,
+                    order: order,
+                    user: user,
+                    status: status,
+                    amount: amount,
+                    currency: currency
+                )
+            }
+            return nil
+        }
+    }
 }

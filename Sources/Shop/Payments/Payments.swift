@@ -12,19 +12,26 @@ struct Payments: Sendable {
 
     init(
         configuration: PaymentsConfiguration,
-        postgres: PostgresClient,
+        postgres: Database,
         locks: RedisLocks,
         messaging: Messaging,
         notifications: Notifications,
         logger: Logger
     ) {
         let repository = PaymentRepository(client: postgres, logger: logger)
+        let relay = messaging.relay
         self.controller = PaymentsController(
-            repository: repository,
-            client: PaymentsClient(configuration: configuration, http: HTTPClient.shared, logger: logger),
-            queue: messaging.queue,
-            signature: WebhookSignature(secret: configuration.webhookSecret, tolerance: configuration.webhookTolerance),
-            logger: logger
+            service: PaymentService(
+                repository: repository,
+                client: PaymentsClient(configuration: configuration, http: HTTPClient.shared, logger: logger),
+                signature: WebhookSignature(
+                    secret: configuration.webhookSecret,
+                    tolerance: configuration.webhookTolerance
+                ),
+                eventAccepted: { relay.nudge() },
+                logger: logger
+            ),
+            repository: repository
         )
         let processor = PaymentEventProcessor(
             postgres: postgres,

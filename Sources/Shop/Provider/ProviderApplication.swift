@@ -62,6 +62,7 @@ public func buildProviderApplication(
         let (payment, created) = state.payment(key: key) {
             ProviderPayment(
                 id: "pay_\(UUID().uuidString.lowercased())",
+                reference: key,
                 orderId: input.orderId,
                 amount: input.amount,
                 currency: input.currency,
@@ -71,6 +72,7 @@ public func buildProviderApplication(
         }
         if created {
             let fails = Double.random(in: 0..<1) < state.settings.paymentFailureRate
+            state.finish(payment.id, status: fails ? "failed" : "succeeded")
             webhooks.schedule(payment, outcome: fails ? "payment.failed" : "payment.succeeded")
         }
         let body = try JSONEncoder().encode(payment)
@@ -78,6 +80,16 @@ public func buildProviderApplication(
             status: created ? .created : .ok,
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: .init(bytes: body))
+        )
+    }
+    api.get("payments/:id") { _, context -> Response in
+        guard let payment = state.payment(id: context.parameters.get("id") ?? "") else {
+            throw HTTPError(.notFound, message: "no such payment")
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: .init(bytes: try JSONEncoder().encode(payment)))
         )
     }
     var app = Application(

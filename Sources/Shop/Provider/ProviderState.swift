@@ -57,6 +57,9 @@ public struct ProviderSettings: Codable, Sendable, Equatable {
 /// A payment the provider created.
 struct ProviderPayment: Codable, Sendable, Equatable {
     var id: String
+    /// The merchant's reference: the `Idempotency-Key` it created the payment with (our payment id), echoed in
+    /// every webhook as real providers echo a client reference.
+    var reference: String
     var orderId: String
     var amount: String
     var currency: String
@@ -95,6 +98,19 @@ final class ProviderState: Sendable {
 
     func count(_ update: @Sendable (inout ProviderStats) -> Void) {
         self.state.withLock { update(&$0.stats) }
+    }
+
+    /// Records the outcome the payment's webhooks report.
+    func finish(_ id: String, status: String) {
+        self.state.withLock { state in
+            guard let key = state.payments.first(where: { $0.value.id == id })?.key else { return }
+            state.payments[key]?.status = status
+        }
+    }
+
+    /// The payment with the provider's id `id`.
+    func payment(id: String) -> ProviderPayment? {
+        self.state.withLock { state in state.payments.values.first { $0.id == id } }
     }
 
     /// The payment for an idempotency key, created with `make` the first time.

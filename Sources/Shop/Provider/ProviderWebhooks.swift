@@ -10,7 +10,8 @@ import ServiceLifecycle
 #endif
 
 /// Sends the simulated provider's payment webhooks (a `Service`): signed, after the configured delay, retried
-/// with backoff until the receiver answers 2xx (up to 8 attempts), duplicated or reordered when told to.
+/// with backoff (capped at 5 s) until the receiver answers 2xx or 10 minutes have passed — as real providers
+/// keep retrying through a receiver's outage — duplicated or reordered when told to.
 final class ProviderWebhooks: Service, Sendable {
     struct Delivery: Sendable {
         let payment: ProviderPayment
@@ -73,14 +74,17 @@ final class ProviderWebhooks: Service, Sendable {
     private func event(_ type: String, _ payment: ProviderPayment, status: String) -> [UInt8] {
         let json = """
             {"created":\(Int(Date().timeIntervalSince1970)),"data":{"amount":"\(payment.amount)","currency":"\(payment.currency)",\
-            "orderId":"\(payment.orderId)","paymentId":"\(payment.id)","status":"\(status)"},\
+            "orderId":"\(payment.orderId)","paymentId":"\(payment.id)","reference":"\(payment.reference)",\
+            "status":"\(status)"},\
             "id":"evt_\(UUID().uuidString.lowercased())","type":"\(type)"}
             """
         return Array(json.utf8)
     }
 
     private func send(_ body: [UInt8], to url: String) async {
-        for attempt in 0..<8 {
+        let giveUp = ContinuousClock.now + .seconds(600)
+        var attempt = 0
+        while ContinuousClock.now < giveUp {
             self.state.count { $0.webhooksSent += 1 }
             var request = HTTPClientRequest(url: url)
             request.method = .POST
@@ -98,8 +102,9 @@ final class ProviderWebhooks: Service, Sendable {
                 self.logger.debug("webhook delivery failed", metadata: ["error": "\(error)"])
             }
             if Task.isCancelled { return }
-            try? await Task.sleep(for: .milliseconds(100 << min(attempt, 6)))
+            try? await Task.sleep(for: .milliseconds(min(5_000, 100 << min(attempt, 6))))
+            attempt += 1
         }
-        self.logger.warning("webhook given up after 8 attempts", metadata: ["url": "\(url)"])
+        self.logger.warning("webhook given up after 10 minutes", metadata: ["url": "\(url)"])
     }
 }

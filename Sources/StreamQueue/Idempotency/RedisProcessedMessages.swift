@@ -21,17 +21,26 @@ public struct RedisProcessedMessages: Sendable {
     public let queue: StreamQueue
     /// The name the markers are kept under (usually the consumer group).
     public let consumer: String
-    /// How long markers are kept: longer than a message can be redelivered (retries plus dead-letter replays).
-    public let retention: Duration
+    /// How long markers are kept; nil keeps them forever. A marker must outlive every way its message can come
+    /// back — retries, redeliveries, and dead letters, which are kept until someone replays or deletes them — or a
+    /// late copy applies its effects again.
+    public let retention: Duration?
 
+    /// The effects first, the marker last, in one script: a command that fails leaves no marker (and the message
+    /// fails, to be retried), so a marker always means the effects were applied.
     private static let applyScript = RedisScript(
         """
-        if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then return 0 end
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         local i = 2
         while i <= #ARGV do
           local n = tonumber(ARGV[i])
           redis.call(unpack(ARGV, i + 1, i + n))
           i = i + n + 1
+        end
+        if ARGV[1] == '0' then
+          redis.call('SET', KEYS[1], '1')
+        else
+          redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
         end
         return 1
         """
@@ -41,8 +50,9 @@ public struct RedisProcessedMessages: Sendable {
     /// - Parameters:
     ///   - queue: The queue.
     ///   - consumer: The name the markers are kept under (usually the consumer group).
-    ///   - retention: How long markers are kept; 7 days by default.
-    public init(queue: StreamQueue, consumer: String, retention: Duration = .seconds(7 * 24 * 3600)) {
+    ///   - retention: How long markers are kept (nil: forever); 7 days by default. Keep it longer than any dead
+    ///     letter of the topic may wait before it is replayed.
+    public init(queue: StreamQueue, consumer: String, retention: Duration? = .seconds(7 * 24 * 3600)) {
         self.queue = queue
         self.consumer = consumer
         self.retention = retention
@@ -68,11 +78,12 @@ public struct RedisProcessedMessages: Sendable {
     ///   - commands: The effects, each a command name and its arguments (for example
     ///     `["HINCRBY", "points:{orders}", "user-1", "10"]`); an empty list only records the marker.
     /// - Returns: True when the effects were applied now, false when the message had been processed before.
-    /// - Throws: `RedisError` when the script fails (a command error aborts the remaining commands; the ones
-    ///   before it stay applied, as with any Lua script).
+    /// - Throws: `RedisError` when the script fails: a command error aborts the remaining commands and records no
+    ///   marker (the ones before it stay applied, as with any Lua script, so give it commands that cannot fail
+    ///   for a well-formed message: increments of keys of one type).
     @discardableResult
     public func applyOnce(_ message: QueueMessage, _ commands: [[String]]) async throws -> Bool {
-        var arguments: [any RESPArgument] = [Int(self.retention.milliseconds)]
+        var arguments: [any RESPArgument] = [self.retention.map { max(1, Int($0.milliseconds)) } ?? 0]
         for command in commands where !command.isEmpty {
             arguments.append(command.count)
             arguments += command.map { $0 as any RESPArgument }

@@ -51,7 +51,7 @@ struct AccountsFixture: Sendable {
     func insertUser(email: String, password: String, role: Role) async throws -> UUID {
         try await withClient(self.database) { client in
             let hash = Bcrypt.hash(password, cost: 4)
-            return try await PostgresUserRepository(client: client, logger: TestServers.logger)
+            return try await PostgresUserRepository(client: Database(client: client), logger: TestServers.logger)
                 .create(email: email, passwordHash: PasswordHash(hash), role: role).id
         }
     }

@@ -26,7 +26,7 @@ public final class RedisLocks: Sendable, Service {
     public let configuration: RedisLockConfiguration
     let client: RedisClient
     let logger: Logger
-    let waiters = LockWaiters()
+    let waiters = LockWaiters(timer: EventLoopWaitTimer())
     private let listening = NIOLockedValueBox(false)
     private let metrics = RedisLockMetrics()
 

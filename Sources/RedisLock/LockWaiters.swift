@@ -1,78 +1,60 @@
 import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
 
 /// Local waiters for locks, woken when a release notice for their lock arrives.
 ///
 /// A waiter registers *before* it tries to acquire, so a release that happens between its failed attempt and
-/// its wait is not lost: the notice marks it woken and its wait returns at once.
-final class LockWaiters: Sendable {
-    private enum Waiter {
-        case idle(woken: Bool)
-        case waiting(CheckedContinuation<Void, Never>, Scheduled<Void>)
+/// its wait is not lost: the notice marks it woken and its wait returns at once. The table itself is
+/// ``LockWaitersStateMachine``; this class adds the lock, the continuations and the timers.
+final class LockWaiters<Timer: LockWaitTimer>: Sendable {
+    private typealias Table = LockWaitersStateMachine<CheckedContinuation<Void, Never>, Timer.Handle>
+
+    private let state = NIOLockedValueBox(Table())
+    private let timer: Timer
+
+    /// Creates an empty table whose waits time out with `timer`.
+    init(timer: Timer) {
+        self.timer = timer
     }
 
-    private struct State {
-        var waiters: [String: [UInt64: Waiter]] = [:]
-        var nextID: UInt64 = 0
-    }
-
-    private let state = NIOLockedValueBox(State())
-    private let eventLoop: any EventLoop
-
-    init(eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) {
-        self.eventLoop = eventLoop
-    }
-
-    /// Registers a waiter for `name`; call ``unregister(_:name:)`` when done.
+    /// Registers a waiter for `name`; call ``unregister(_:name:passingWake:)`` when done.
     func register(_ name: String) -> UInt64 {
-        self.state.withLockedValue { state in
-            state.nextID += 1
-            state.waiters[name, default: [:]][state.nextID] = .idle(woken: false)
-            return state.nextID
-        }
+        self.state.withLockedValue { $0.register(name) }
     }
 
+    /// Removes a waiter.
     ///
     /// A waiter that leaves without the lock (its wait ended, it was cancelled, an attempt failed) passes
     /// `passingWake` so the next waiter tries in its place: the wake it may have taken is not lost.
     func unregister(_ id: UInt64, name: String, passingWake: Bool = false) {
-        let waiter = self.state.withLockedValue { state -> Waiter? in
-            let waiter = state.waiters[name]?.removeValue(forKey: id)
-            if state.waiters[name]?.isEmpty == true { state.waiters[name] = nil }
-            return waiter
-        }
-        if case .waiting(let continuation, let timer) = waiter {
-            timer.cancel()
-            continuation.resume()
-        }
+        self.resume(self.state.withLockedValue { $0.unregister(id, name: name) })
         if passingWake { self.wake(name) }
     }
 
     /// Suspends until a release notice for `name` arrives, `timeout` passes, or the task is cancelled.
-    /// Returns at once if a notice arrived since the waiter registered or last waited.
+    /// Returns at once if a notice arrived since the waiter registered or last waited, or if the task is
+    /// already cancelled.
     func wait(_ id: UInt64, name: String, timeout: Duration) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let timer = self.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) {
-                    self.resume(id, name: name)
+                let action = self.state.withLockedValue {
+                    $0.startWait(id, name: name, continuation: continuation, isCancelled: Task.isCancelled)
                 }
-                let resumeNow = self.state.withLockedValue { state -> Bool in
-                    guard case .idle(let woken) = state.waiters[name]?[id] else { return true }
-                    if woken {
-                        state.waiters[name]?[id] = .idle(woken: false)
-                        return true
-                    }
-                    state.waiters[name]?[id] = .waiting(continuation, timer)
-                    return false
-                }
-                if resumeNow {
-                    timer.cancel()
+                switch action {
+                case .resume(let continuation):
                     continuation.resume()
+                case .scheduleTimer(let wait):
+                    // The wait is stored before its timer exists: however soon the timer fires, it finds it.
+                    let handle = self.timer.schedule(after: timeout) {
+                        self.resume(self.state.withLockedValue { $0.timerFired(id: id, name: name, wait: wait) })
+                    }
+                    let over = self.state.withLockedValue {
+                        $0.timerScheduled(handle, id: id, name: name, wait: wait)
+                    }
+                    if let over { self.timer.cancel(over) }
                 }
             }
         } onCancel: {
-            self.resume(id, name: name)
+            self.resume(self.state.withLockedValue { $0.cancel(id: id, name: name) })
         }
     }
 
@@ -82,61 +64,27 @@ final class LockWaiters: Sendable {
     /// find it taken again, and their attempts would slow the holder down. A waiter that was woken but
     /// leaves without the lock passes the wake on (``unregister(_:name:passingWake:)``), so none is lost.
     func wake(_ name: String) {
-        let ready = self.state.withLockedValue { state -> (CheckedContinuation<Void, Never>, Scheduled<Void>)? in
-            guard let waiters = state.waiters[name], let oldest = waiters.keys.min() else { return nil }
-            switch waiters[oldest]! {
-            case .idle:
-                state.waiters[name]?[oldest] = .idle(woken: true)
-                return nil
-            case .waiting(let continuation, let timer):
-                state.waiters[name]?[oldest] = .idle(woken: false)
-                return (continuation, timer)
-            }
-        }
-        if let (continuation, timer) = ready {
-            timer.cancel()
-            continuation.resume()
-        }
-    }
-
-    /// Wakes every waiter of `name` (notices may have been missed).
-    private func wakeEvery(_ name: String) {
-        let continuations = self.state.withLockedValue {
-            state -> [(CheckedContinuation<Void, Never>, Scheduled<Void>)] in
-            guard let waiters = state.waiters[name] else { return [] }
-            var ready: [(CheckedContinuation<Void, Never>, Scheduled<Void>)] = []
-            for (id, waiter) in waiters {
-                switch waiter {
-                case .idle: state.waiters[name]?[id] = .idle(woken: true)
-                case .waiting(let continuation, let timer):
-                    ready.append((continuation, timer))
-                    state.waiters[name]?[id] = .idle(woken: false)
-                }
-            }
-            return ready
-        }
-        for (continuation, timer) in continuations {
-            timer.cancel()
-            continuation.resume()
-        }
+        self.resume(self.state.withLockedValue { $0.wake(name) })
     }
 
     /// Wakes every waiter of every lock (notices may have been missed).
     func wakeAll() {
-        let names = self.state.withLockedValue { Array($0.waiters.keys) }
-        for name in names { self.wakeEvery(name) }
-    }
-
-    private func resume(_ id: UInt64, name: String) {
-        let continuation = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            guard case .waiting(let continuation, _) = state.waiters[name]?[id] else { return nil }
-            state.waiters[name]?[id] = .idle(woken: false)
-            return continuation
+        let resumptions = self.state.withLockedValue { table in
+            var resumptions: [Table.Resumption] = []
+            for name in table.names { resumptions += table.wakeEvery(name) }
+            return resumptions
         }
-        continuation?.resume()
+        for resumption in resumptions { self.resume(resumption) }
     }
 
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.clampedNanoseconds
+    /// How many waiters of `name` are suspended in ``wait(_:name:timeout:)`` now.
+    func waitingCount(_ name: String) -> Int {
+        self.state.withLockedValue { $0.waitingCount(name) }
+    }
+
+    private func resume(_ resumption: Table.Resumption?) {
+        guard let resumption else { return }
+        if let timer = resumption.timer { self.timer.cancel(timer) }
+        resumption.continuation.resume()
     }
 }

@@ -16,22 +16,38 @@ public final class RedisLockLease: Sendable {
     public let fencingToken: Int64
 
     let locks: RedisLocks
-    /// When the lock was taken (this process's clock).
+    /// When the lock was known to be taken: when the acquisition's reply arrived (this process's clock).
     let acquiredAt: ContinuousClock.Instant
-    private let lost = NIOLockedValueBox(false)
+    private let validity: NIOLockedValueBox<LeaseValidity>
 
-    init(name: String, token: String, fencingToken: Int64, locks: RedisLocks) {
+    /// A lease whose acquisition for `lease` was sent at `sentAt`.
+    init(
+        name: String,
+        token: String,
+        fencingToken: Int64,
+        locks: RedisLocks,
+        sentAt: ContinuousClock.Instant,
+        lease: Duration
+    ) {
         self.name = name
         self.token = token
         self.fencingToken = fencingToken
         self.locks = locks
         self.acquiredAt = .now
+        self.validity = NIOLockedValueBox(
+            LeaseValidity(sentAt: sentAt, lease: lease, margin: locks.configuration.safetyMargin(for: lease))
+        )
     }
 
-    /// False once a renewal found the lock no longer held by this token.
-    public var isHeld: Bool { !self.lost.withLockedValue { $0 } }
+    /// True while the lock can be relied on: not released, not found taken over, not given up by the watchdog,
+    /// and its lease — counted from when the last confirmed acquisition or renewal was sent, less
+    /// ``RedisLockConfiguration/leaseSafetyMargin`` — not run out.
+    public var isHeld: Bool {
+        let now = ContinuousClock.now
+        return self.validity.withLockedValue { $0.isValid(at: now) }
+    }
 
-    /// Throws ``RedisLockError/leaseLost(_:)`` if the watchdog found the lease lost. Long-running bodies of
+    /// Throws ``RedisLockError/leaseLost(_:)`` unless ``isHeld``. Long-running bodies of
     /// ``RedisLocks/withLock(_:lease:wait:_:)`` can call this between steps.
     public func checkHeld() throws {
         if !self.isHeld { throw RedisLockError.leaseLost(self.name) }
@@ -41,15 +57,7 @@ public final class RedisLockLease: Sendable {
     /// - Parameter lease: The new lease.
     /// - Throws: ``RedisLockError/notHeld(_:)`` when the lock is no longer held with this token.
     public func extend(by lease: Duration) async throws {
-        let renewed = try await self.locks.client.eval(
-            RedisLockScripts.extend,
-            keys: [self.locks.key(self.name)],
-            arguments: [self.token, lease.leaseMilliseconds]
-        ).decode(as: Int.self)
-        guard renewed == 1 else {
-            self.markLost()
-            throw RedisLockError.notHeld(self.name)
-        }
+        try await self.renew(to: lease, timeout: nil)
     }
 
     /// Releases the lock if this token still holds it, and wakes its waiters.
@@ -61,11 +69,47 @@ public final class RedisLockLease: Sendable {
             keys: [self.locks.key(self.name)],
             arguments: [self.token, self.locks.channel, self.name]
         ).decode(as: Int.self)
-        if released != 1 { self.markLost() }
+        self.markLost()
         return released == 1
     }
 
+    /// Renews the lease to `lease`, waiting at most `timeout` for the reply (nil: the command timeout), and
+    /// counts the new lease from when the renewal was sent.
+    /// - Throws: ``RedisLockError/notHeld(_:)`` when the lock is no longer held with this token.
+    func renew(to lease: Duration, timeout: Duration?) async throws {
+        let sentAt = ContinuousClock.now
+        let renewed = try await self.locks.client.evalLockScript(
+            RedisLockScripts.extend,
+            keys: [self.locks.key(self.name)],
+            arguments: [self.token, lease.leaseMilliseconds],
+            timeout: timeout
+        ).decode(as: Int.self)
+        guard renewed == 1 else {
+            self.markLost()
+            throw RedisLockError.notHeld(self.name)
+        }
+        let margin = self.locks.configuration.safetyMargin(for: lease)
+        self.validity.withLockedValue { $0.renewed(sentAt: sentAt, lease: lease, margin: margin) }
+    }
+
+    /// Until when the lease can be relied on (see ``isHeld``).
+    var validUntil: ContinuousClock.Instant {
+        self.validity.withLockedValue { $0.validUntil }
+    }
+
+    /// When the newest confirmed acquisition or renewal was sent.
+    var confirmedSentAt: ContinuousClock.Instant {
+        self.validity.withLockedValue { $0.confirmedSentAt }
+    }
+
+    /// Gives the lease up if its validity has run out; returns until when it is valid, nil once it is over.
+    func giveUpIfExpired() -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        return self.validity.withLockedValue { $0.endIfExpired(at: now) }
+    }
+
+    /// The lease is gone (taken over, released, or given up): ``isHeld`` is false from now on.
     func markLost() {
-        self.lost.withLockedValue { $0 = true }
+        self.validity.withLockedValue { $0.end() }
     }
 }

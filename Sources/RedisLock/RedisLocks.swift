@@ -26,9 +26,9 @@ public final class RedisLocks: Sendable, Service {
     public let configuration: RedisLockConfiguration
     let client: RedisClient
     let logger: Logger
-    let waiters = LockWaiters()
+    let waiters = LockWaiters(timer: EventLoopWaitTimer())
     private let listening = NIOLockedValueBox(false)
-    private let metrics = RedisLockMetrics()
+    let metrics = RedisLockMetrics()
 
     /// Creates a lock manager.
     /// - Parameters:
@@ -93,10 +93,19 @@ public final class RedisLocks: Sendable, Service {
     public func tryAcquire(_ name: String, lease: Duration? = nil) async throws -> RedisLockLease? {
         try Self.validate(name)
         let token = self.makeToken()
-        switch try await self.attempt(name, token: token, lease: lease ?? self.configuration.lease) {
+        let leaseDuration = lease ?? self.configuration.lease
+        let sentAt = ContinuousClock.now
+        switch try await self.attempt(name, token: token, lease: leaseDuration) {
         case .acquired(let fence):
             self.metrics.acquired(waited: .zero)
-            return RedisLockLease(name: name, token: token, fencingToken: fence, locks: self)
+            return RedisLockLease(
+                name: name,
+                token: token,
+                fencingToken: fence,
+                locks: self,
+                sentAt: sentAt,
+                lease: leaseDuration
+            )
         case .held:
             self.metrics.busy()
             return nil
@@ -105,6 +114,10 @@ public final class RedisLocks: Sendable, Service {
 
     /// Takes the lock, waiting up to `wait` while someone else holds it. Waiters are woken by the holder's
     /// release (through ``run()``), or when the holder's lease runs out.
+    ///
+    /// Returns or throws within `wait` plus one attempt, whatever Redis does: an attempt is one script call,
+    /// bounded by the client's command timeout (and its connect timeout when a connection must be opened), and
+    /// the last one starts when the wait ends. Redis errors are thrown as they are.
     /// - Parameters:
     ///   - name: The lock's name.
     ///   - lease: How long the lease lasts; defaults to the configured lease.
@@ -122,11 +135,19 @@ public final class RedisLocks: Sendable, Service {
         defer { self.waiters.unregister(waiter, name: name, passingWake: !acquired) }
         while true {
             try Task.checkCancellation()
+            let sentAt = ContinuousClock.now
             switch try await self.attempt(name, token: token, lease: leaseDuration) {
             case .acquired(let fence):
                 acquired = true
                 self.metrics.acquired(waited: ContinuousClock.now - start)
-                return RedisLockLease(name: name, token: token, fencingToken: fence, locks: self)
+                return RedisLockLease(
+                    name: name,
+                    token: token,
+                    fencingToken: fence,
+                    locks: self,
+                    sentAt: sentAt,
+                    lease: leaseDuration
+                )
             case .held(let remainingLease):
                 let remainingWait = deadline - ContinuousClock.now
                 guard remainingWait > .zero else {
@@ -146,10 +167,12 @@ public final class RedisLocks: Sendable, Service {
 
     /// Runs `body` while holding the lock, renewing the lease in the background, and releases it afterwards.
     ///
-    /// If a renewal finds the lease lost (it expired during a stall, or was taken over), the body is cancelled
-    /// and this throws ``RedisLockError/leaseLost(_:)``; the body can also check ``RedisLockLease/isHeld`` or
-    /// call ``RedisLockLease/checkHeld()``. Protect the resource with ``RedisLockLease/fencingToken`` as well:
-    /// cancellation reaches the body only at its next suspension point.
+    /// If a renewal finds the lease lost (taken over, or expired), or no renewal has been confirmed in time —
+    /// the lease, counted from when the last confirmed acquisition or renewal was sent, less
+    /// ``RedisLockConfiguration/leaseSafetyMargin``, runs out, before the key can have expired in Redis — the
+    /// body is cancelled and this throws ``RedisLockError/leaseLost(_:)``; the body can also check
+    /// ``RedisLockLease/isHeld`` or call ``RedisLockLease/checkHeld()``. Protect the resource with
+    /// ``RedisLockLease/fencingToken`` as well: cancellation reaches the body only at its next suspension point.
     /// - Parameters:
     ///   - name: The lock's name.
     ///   - lease: The lease, renewed every `renewInterval` while the body runs.
@@ -163,7 +186,7 @@ public final class RedisLocks: Sendable, Service {
         _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
     ) async throws -> Result {
         let held = try await self.acquire(name, lease: lease, wait: wait)
-        return try await self.run(body, holding: held, lease: lease ?? self.configuration.lease)
+        return try await self.hold(held, lease: lease ?? self.configuration.lease, body)
     }
 
     /// Runs `body` while holding the lock if it is free right now; returns nil at once if it is held
@@ -179,7 +202,7 @@ public final class RedisLocks: Sendable, Service {
         _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
     ) async throws -> Result? {
         guard let held = try await self.tryAcquire(name, lease: lease) else { return nil }
-        return try await self.run(body, holding: held, lease: lease ?? self.configuration.lease)
+        return try await self.hold(held, lease: lease ?? self.configuration.lease, body)
     }
 
     /// Runs `body` while holding a lease taken with ``tryAcquire(_:lease:)`` or ``acquire(_:lease:wait:)``,
@@ -200,7 +223,7 @@ public final class RedisLocks: Sendable, Service {
         holdAtLeast: Duration = .zero,
         _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
     ) async throws -> Result {
-        try await self.run(body, holding: held, lease: lease ?? self.configuration.lease, holdAtLeast: holdAtLeast)
+        try await self.hold(held, lease: lease ?? self.configuration.lease, holdAtLeast: holdAtLeast, body)
     }
 
     // MARK: Internals
@@ -222,86 +245,6 @@ public final class RedisLocks: Sendable, Service {
         }
         if reply[0] == 1 { return .acquired(fence: Int64(reply[1])) }
         return .held(remaining: reply[1] >= 0 ? .milliseconds(reply[1]) : nil)
-    }
-
-    private func run<Result: Sendable>(
-        _ body: @escaping @Sendable (RedisLockLease) async throws -> Result,
-        holding held: RedisLockLease,
-        lease: Duration,
-        holdAtLeast: Duration = .zero
-    ) async throws -> Result {
-        let start = ContinuousClock.now
-        defer { self.metrics.held(ContinuousClock.now - start) }
-        let outcome: Swift.Result<Result, any Error>
-        do {
-            let value = try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask { try await body(held) }
-                group.addTask {
-                    try await self.watchdog(held, lease: lease)
-                    return nil
-                }
-                // The body's value, or the watchdog's lease-lost error (the group then cancels the body).
-                while let next = try await group.next() {
-                    if let value = next {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw RedisLockError.leaseLost(held.name)
-            }
-            outcome = .success(value)
-        } catch {
-            outcome = .failure(error)
-        }
-        // Release even when the body failed; a release that finds the lease gone is reported, not thrown,
-        // when the body itself succeeded (its effects already happened).
-        do {
-            let released: Bool
-            let remainingHold = holdAtLeast - (ContinuousClock.now - held.acquiredAt)
-            if remainingHold >= .milliseconds(1) {
-                // Keep it taken until the minimum hold ends; it then expires without a release notice.
-                released = (try? await held.extend(by: remainingHold)) != nil
-            } else {
-                released = try await held.release()
-            }
-            if !released, case .success = outcome {
-                self.metrics.leaseLost()
-                self.logger.warning("lock lease expired before release", metadata: ["lock": "\(held.name)"])
-            }
-        } catch {
-            self.logger.warning(
-                "lock release failed; the lease will expire",
-                metadata: ["lock": "\(held.name)", "error": "\(error)"]
-            )
-        }
-        if case .failure(let error) = outcome, (error as? RedisLockError)?.isLeaseLost == true {
-            self.metrics.leaseLost()
-        }
-        return try outcome.get()
-    }
-
-    /// Renews the lease until cancelled; throws ``RedisLockError/leaseLost(_:)`` when it cannot be kept.
-    private func watchdog(_ held: RedisLockLease, lease: Duration) async throws {
-        var lastRenewal = ContinuousClock.now
-        while true {
-            try await Task.sleep(for: self.configuration.effectiveRenewInterval)
-            do {
-                try await held.extend(by: lease)
-                lastRenewal = ContinuousClock.now
-            } catch let error as RedisLockError {
-                _ = error
-                held.markLost()
-                throw RedisLockError.leaseLost(held.name)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                // Redis unreachable: keep trying while the last renewal may still be in force.
-                if ContinuousClock.now - lastRenewal >= lease {
-                    held.markLost()
-                    throw RedisLockError.leaseLost(held.name)
-                }
-            }
-        }
     }
 
     private func makeToken() -> String {

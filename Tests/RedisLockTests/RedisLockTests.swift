@@ -6,6 +6,7 @@ import Testing
 
 /// Runs `body` with a lock manager whose release listener (`run()`) is active, on its own key prefix.
 private func withLocks<T: Sendable>(
+    lease: Duration = .seconds(5),
     renewInterval: Duration? = nil,
     fallbackPollInterval: Duration? = nil,
     _ body: @Sendable (RedisLocks, RedisClient) async throws -> T
@@ -15,7 +16,7 @@ private func withLocks<T: Sendable>(
     let client = RedisClient(configuration: try RedisLockTestSupport.configuration(), logger: logger)
     var configuration = RedisLockConfiguration()
     configuration.keyPrefix = "test:lock:\(UUID().uuidString.prefix(8)):"
-    configuration.lease = .seconds(5)
+    configuration.lease = lease
     configuration.wait = .seconds(5)
     configuration.renewInterval = renewInterval
     if let fallbackPollInterval { configuration.fallbackPollInterval = fallbackPollInterval }
@@ -91,6 +92,34 @@ private actor FencedResource {
         }
     }
 
+    @Test func aLeaseIsNotHeldOnceReleased() async throws {
+        try await withLocks { locks, _ in
+            let lease = try #require(try await locks.tryAcquire("released"))
+            #expect(lease.isHeld)
+            #expect(try await lease.release())
+            #expect(!lease.isHeld)
+            #expect(throws: RedisLockError.leaseLost("released")) { try lease.checkHeld() }
+        }
+    }
+
+    @Test func aLeaseNobodyRenewsStopsBeingHeldByItself() async throws {
+        // That it stops before the key can expire is shown with a server of the test's own in
+        // WatchdogFaultTests, where nothing else can touch the key.
+        try await withLocks { locks, _ in
+            let lease = try #require(try await locks.tryAcquire("unrenewed", lease: .seconds(2)))
+            #expect(lease.isHeld)
+            // Nobody renews it: `isHeld` turns false by itself (a generous limit: "it did happen").
+            var polls = 0
+            while lease.isHeld && polls < 1000 {
+                polls += 1
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(!lease.isHeld)
+            #expect(throws: RedisLockError.leaseLost("unrenewed")) { try lease.checkHeld() }
+            _ = try await lease.release()
+        }
+    }
+
     @Test func aStaleFencingTokenIsRejectedByTheResource() async throws {
         try await withLocks { locks, _ in
             let resource = FencedResource()
@@ -108,12 +137,12 @@ private actor FencedResource {
     }
 
     @Test func theWatchdogKeepsTheLockThroughABodyLongerThanTheLease() async throws {
-        // Renewals every 100 ms keep a 1.5 s lease: a stall of up to ~1.4 s on a busy machine (the whole suite
-        // runs in parallel; a 400 ms margin was seen to run out in CI) does not lose it, yet the body runs for
-        // over twice the lease.
+        // Renewals every 100 ms keep a 2 s lease, valid for 2 s less its 222 ms safety margin: a stall of up to
+        // ~1.6 s on a busy machine (the whole suite runs in parallel; a 400 ms margin was seen to run out in CI)
+        // does not lose it, yet the body runs for twice the lease.
         try await withLocks(renewInterval: .milliseconds(100)) { locks, client in
             let key = locks.configuration.keyPrefix + "{long-job}"
-            let outcome = try await locks.withLock("long-job", lease: .milliseconds(1500)) { lease in
+            let outcome = try await locks.withLock("long-job", lease: .seconds(2)) { lease in
                 var contended = 0
                 for _ in 0..<10 {
                     try await Task.sleep(for: .milliseconds(400))
@@ -122,9 +151,45 @@ private actor FencedResource {
                 }
                 return (contended, lease.token)
             }
-            // 4 s of work under a 1.5 s lease: held the whole time, released afterwards.
+            // 4 s of work under a 2 s lease: held the whole time, released afterwards.
             #expect(outcome.0 == 10)
             #expect(try await client.get(key) == nil)
+        }
+    }
+
+    @Test func aLeaseShorterThanTheConfiguredOneIsRenewedInTime() async throws {
+        // The configured lease is 10 s, this lock's 2 s: renewals follow the 2 s (every 667 ms), not the 10 s
+        // (every 3.3 s, after the key would have expired).
+        try await withLocks(lease: .seconds(10)) { locks, _ in
+            let steps = try await locks.withLock("short", lease: .seconds(2)) { lease in
+                var steps = 0
+                for _ in 0..<8 {
+                    try await Task.sleep(for: .milliseconds(500))
+                    try lease.checkHeld()
+                    steps += 1
+                }
+                return steps
+            }
+            #expect(steps == 8)
+        }
+    }
+
+    @Test func aLeaseTakenShorterThanTheWatchdogRenewsToIsRenewedBeforeItEnds() async throws {
+        // Taken for 3 s, handed to a watchdog that renews to 60 s (every 20 s): the first renewal must come
+        // within the 3 s, not after 20 s.
+        try await withLocks(lease: .seconds(60)) { locks, client in
+            let key = locks.configuration.keyPrefix + "{short-then-long}"
+            let held = try #require(try await locks.tryAcquire("short-then-long", lease: .seconds(3)))
+            let renewed = try await locks.withLease(held) { lease in
+                // Polls (a generous limit) until the server shows the key renewed past the first lease.
+                for _ in 0..<1000 {
+                    let ttl = try await client.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+                    if ttl > 3_000 { return lease.isHeld }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                return false
+            }
+            #expect(renewed)
         }
     }
 

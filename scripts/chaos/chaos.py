@@ -191,6 +191,9 @@ class Harness:
         with open(os.path.join(self.run_dir, "results.json"), "w") as handle:
             json.dump({"seed": self.seed, "seconds": self.args.seconds, "faults": self.injector.done,
                        "violations": results}, handle, indent=1)
+        with open(os.path.join(self.run_dir, "orders.json"), "w") as handle:
+            json.dump([{"user": r.user.email, "key": r.key, "lines": r.lines, "outcome": r.outcome,
+                        "order": r.order_id, "answers": r.answers} for r in self.workload.orders], handle)
         if self.args.self_test:
             import selftest
             ok = selftest.run(ctx, self.log)
@@ -219,6 +222,9 @@ class Harness:
                 self.log("nothing changed for %ds; still failing: %s" % (settings.STABLE_SECONDS, failing))
                 return
             self.log("quiescing; not yet: %s" % failing)
+            for line in results.get("queues.drained", []):
+                if line.startswith("  "):
+                    self.log("   " + line.strip())
             time.sleep(settings.QUIESCE_POLL_SECONDS)
 
     # --- teardown ---

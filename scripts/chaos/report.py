@@ -64,6 +64,10 @@ def render(info, results, ctx):
             ["payments already paid (409)", pays.get("already-paid", 0)],
             ["payments unknown at the end", pays.get("unknown", 0)],
             ["payments with an unexpected answer", pays.get("rejected", 0)]]
+    lost = [r for r in workload.orders if any(a in ("connection-error", "timeout") for a in r.answers)]
+    rows.append(["orders retried after a lost answer", "%d (then %d accepted, %d refused, %d unknown)" % (
+        len(lost), sum(r.outcome == "accepted" for r in lost), sum(r.outcome == "refused" for r in lost),
+        sum(r.outcome == "unknown" for r in lost))])
     out.append(_table(rows, ["outcome", "count"]))
     paid = info.get("paid_orders")
     if paid is not None:

@@ -10,7 +10,7 @@ FORMAT_PATHS := Package.swift Sources Tests
 # The built binaries (evaluated only when a target needs them).
 BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
-.PHONY: help services build run migrate seed test cluster cluster-stop format lint
+.PHONY: help services build run migrate seed test cluster cluster-stop format lint chaos
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,20 @@ format: ## Format the Swift sources in place
 
 lint: ## Fail when the Swift sources are not formatted
 	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
+
+# --- Chaos ---------------------------------------------------------------------------------------------
+# A seeded run of faults under load on private servers, then invariants checked (docs/chaos.md).
+# CHAOS_SEED (default: random, printed), CHAOS_SECONDS (default 150); SHOP_BIN=/path skips the build.
+CHAOS_SECONDS ?= 150
+CHAOS_SEED ?=
+CHAOS_ARGS ?=
+
+chaos: ## Seeded chaos run: faults under load on private servers, then invariants (CHAOS_SEED, CHAOS_SECONDS)
+	@command -v redis-server >/dev/null && command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| bash scripts/services.sh
+	@if [ -z "$(SHOP_BIN)" ]; then $(SWIFT) build -c $(CONFIG) --product shop; fi
+	CHAOS_SEED="$(CHAOS_SEED)" CHAOS_SECONDS="$(CHAOS_SECONDS)" \
+		python3 scripts/chaos/chaos.py --shop "$(if $(SHOP_BIN),$(SHOP_BIN),$(BIN_DIR)/shop)" $(CHAOS_ARGS)
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).

@@ -1,0 +1,228 @@
+"""The fault schedule (drawn from the seed before the run) and the threads that carry it out.
+
+Two tracks run side by side: infrastructure faults one after another (kill -9 of an instance, kill -9 of Redis,
+Redis restored from a snapshot taken seconds earlier, PostgreSQL stopped), and provider faults (outage, error
+burst, slow answers). Every fault is logged with its planned and actual times.
+"""
+
+import random
+import threading
+import time
+
+import servers
+import settings
+
+def plan(seed, seconds, instances):
+    """The fault schedule: [{"at", "kind", params...}] sorted by time. Same seed and length, same schedule."""
+    rng = random.Random("%s:faults" % seed)
+    faults = []
+    end = seconds - settings.COOLDOWN_SECONDS
+    t = settings.WARMUP_SECONDS + rng.uniform(0, 3)
+    must = list(settings.FAULT_WEIGHTS)
+    rng.shuffle(must)
+    kinds, weights = zip(*settings.FAULT_WEIGHTS.items())
+    while True:
+        kind = must.pop(0) if must else rng.choices(kinds, weights)[0]
+        fault = {"at": round(t, 2), "kind": kind}
+        if kind == "kill-instance":
+            fault["instance"] = rng.randrange(instances)
+            fault["down"] = round(rng.uniform(*settings.INSTANCE_DOWN), 2)
+            length = fault["down"]
+        elif kind == "kill-redis":
+            fault["down"] = round(rng.uniform(*settings.REDIS_DOWN), 2)
+            length = fault["down"] + 1.0
+        elif kind == "restore-redis":
+            fault["age"] = round(rng.uniform(*settings.SNAPSHOT_AGE), 2)
+            length = fault["age"] + 2.0
+        else:
+            fault["down"] = settings.PG_DOWN_SECONDS
+            fault["mode"] = rng.choice(["immediate", "fast"])
+            length = fault["down"] + 3.0
+        if t + length > end:
+            # Too long for what is left: try the short kinds once more, then stop.
+            if kind != "kill-instance" and t + settings.INSTANCE_DOWN[1] <= end:
+                continue
+            break
+        faults.append(fault)
+        t += length + rng.uniform(*settings.GAP)
+    # Provider track.
+    rng = random.Random("%s:provider" % seed)
+    t = 4 + rng.uniform(*settings.PROVIDER_CALM) / 2
+    kinds, weights = zip(*settings.PROVIDER_FAULTS.items())
+    while True:
+        length = round(rng.uniform(*settings.PROVIDER_FAULT), 2)
+        if t + length > end:
+            break
+        kind = rng.choices(kinds, weights)[0]
+        fault = {"at": round(t, 2), "kind": kind, "length": length}
+        if kind == "provider-errors":
+            fault["errorRate"] = round(rng.uniform(0.3, 0.8), 2)
+        elif kind == "provider-slow":
+            fault["latencyMs"] = rng.choice([1500, 2500, 4000])
+        faults.append(fault)
+        t += length + rng.uniform(*settings.PROVIDER_CALM)
+    return sorted(faults, key=lambda f: f["at"])
+
+
+class Injector:
+    """Carries out a plan against the run's servers; records what happened and when."""
+
+    def __init__(self, plan_, servers, clock, log):
+        self.plan = plan_
+        self.redis = servers["redis"]
+        self.postgres = servers["postgres"]
+        self.provider = servers["provider"]
+        self.instances = servers["instances"]
+        self.clock = clock
+        self.log = log
+        self.done = []                 # executed faults: dict with kind, start, end, detail
+        self.errors = []               # harness-side problems (a restore that did not restore)
+        self.down = set()              # instance indexes killed on purpose and not restarted yet
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = []
+        self.snapshots = 0
+
+    def start(self):
+        infra = [f for f in self.plan if not f["kind"].startswith("provider")]
+        provider = [f for f in self.plan if f["kind"].startswith("provider")]
+        for name, faults in (("faults-infra", infra), ("faults-provider", provider)):
+            thread = threading.Thread(target=self._track, args=(faults,), name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def finish(self):
+        """No new faults; waits for the ones under way (a stopped PostgreSQL is started again)."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _track(self, faults):
+        for fault in faults:
+            while not self.stop.is_set() and self.clock() < fault["at"]:
+                time.sleep(min(0.2, fault["at"] - self.clock()))
+            if self.stop.is_set():
+                return
+            started = self.clock()
+            try:
+                detail = getattr(self, "_" + fault["kind"].replace("-", "_"))(fault)
+            except Exception as error:  # a fault that could not be carried out is a harness problem
+                detail = "FAILED: %s" % error
+                self.errors.append("%s at %.1fs: %s" % (fault["kind"], started, error))
+            entry = {"kind": fault["kind"], "planned": fault["at"], "start": round(started, 2),
+                     "end": round(self.clock(), 2), "detail": detail}
+            with self.lock:
+                self.done.append(entry)
+            self.log("fault %-15s t=%6.1fs..%6.1fs  %s" % (entry["kind"], entry["start"], entry["end"], detail))
+
+    # --- infrastructure ---
+
+    def _kill_instance(self, fault):
+        instance = self.instances[fault["instance"]]
+        with self.lock:
+            self.down.add(fault["instance"])
+        pid = instance.popen.pid if instance.popen else None
+        instance.kill9()
+        time.sleep(fault["down"])
+        instance.start("after kill -9 at t=%.1fs " % self.clock())
+        with self.lock:
+            self.down.discard(fault["instance"])
+        return "kill -9 %s (pid %s), restarted after %.1fs" % (instance.instance_id, pid, fault["down"])
+
+    def _kill_redis(self, fault):
+        self.redis.kill9()
+        time.sleep(fault["down"])
+        self.redis.restart()
+        return "kill -9 redis-server (appendfsync everysec), restarted after %.1fs" % fault["down"]
+
+    def _restore_redis(self, fault):
+        self.snapshots += 1
+        name = "snapshot-%d" % self.snapshots
+        marker = "chaos:snapshot"
+        snapshot = self.redis.snapshot(name, marker, name)
+        time.sleep(fault["age"])
+        # Written after the snapshot: must be gone after the restore.
+        client = self.redis.client()
+        try:
+            client.call("SET", "chaos:after-snapshot", name)
+        finally:
+            client.close()
+        self.redis.restore(snapshot)
+        client = self.redis.client()
+        try:
+            present, after = client.call("GET", marker), client.call("GET", "chaos:after-snapshot")
+        finally:
+            client.close()
+        if present != name or after == name:
+            raise RuntimeError("the restore did not bring back the snapshot (marker %r, later key %r)"
+                               % (present, after))
+        return "snapshot, %.1fs later kill -9 + restore of it (writes of the last %.1fs lost; marker verified)" % (
+            fault["age"], fault["age"])
+
+    def _stop_postgres(self, fault):
+        self.postgres.stop(fault["mode"])
+        time.sleep(fault["down"])
+        self.postgres.start()
+        return "pg_ctl stop -m %s, started after %ds" % (fault["mode"], fault["down"])
+
+    # --- provider ---
+
+    def _provider(self, overrides, length):
+        self.provider.control(overrides)
+        time.sleep(length)
+        self.provider.control()
+
+    def _provider_outage(self, fault):
+        self._provider({"outage": True}, fault["length"])
+        return "provider answers 503 for %.1fs" % fault["length"]
+
+    def _provider_errors(self, fault):
+        self._provider({"errorRate": fault["errorRate"]}, fault["length"])
+        return "provider answers 500 to %d%% of calls for %.1fs" % (fault["errorRate"] * 100, fault["length"])
+
+    def _provider_slow(self, fault):
+        self._provider({"latencyMs": fault["latencyMs"]}, fault["length"])
+        return "provider adds %d ms to every answer for %.1fs" % (fault["latencyMs"], fault["length"])
+
+    # --- for the report ---
+
+    def windows(self):
+        """(start, end, kind) of every dependency outage (Redis, PostgreSQL, provider) that was carried out."""
+        return [(f["start"], f["end"], f["kind"]) for f in self.done if f["kind"] != "kill-instance"]
+
+
+class Supervisor:
+    """Watches the instances: one that exits without being killed by the plan crashed (a finding); it is
+    restarted so the run goes on."""
+
+    def __init__(self, instances, injector, clock, log):
+        self.instances = instances
+        self.injector = injector
+        self.clock = clock
+        self.log = log
+        self.crashes = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.wait(0.5):
+            for instance in self.instances:
+                if self.stop.is_set():
+                    return
+                with self.injector.lock:
+                    planned = instance.index in self.injector.down
+                if planned or instance.alive():
+                    continue
+                status = instance.exit_status()
+                tail = instance.log_tail(12)
+                self.crashes.append({"instance": instance.instance_id, "t": round(self.clock(), 1),
+                                     "status": status, "log": tail})
+                self.log("instance %s exited by itself (status %s) at t=%.1fs; restarting"
+                         % (instance.instance_id, status, self.clock()))
+                try:
+                    instance.start("after exiting by itself ")
+                except servers.Closing:
+                    return

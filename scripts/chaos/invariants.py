@@ -1,0 +1,501 @@
+"""The invariants, checked after the faults stop, from PostgreSQL (psql on the private cluster), Redis (the
+scheduler's records, watched during the run) and the public API (`/api/v1/me`, products, admin queues).
+
+Each check returns a list of violations (strings; empty = holds). Checks marked `converges` describe state the
+system is expected to reach by itself once every dependency is back (orders confirmed, copies refreshed, queues
+drained): the harness polls them until they hold or the quiesce time runs out. The others are facts of the run
+that no amount of waiting changes (answers already sent, ticks already run, messages already dead-lettered).
+"""
+
+import json
+import random
+import time
+from collections import defaultdict
+from decimal import Decimal
+
+import api
+import settings
+
+CONSUMER = "order-post-processing"
+
+
+class Context:
+    """What the checks read: the servers, the workload's records, and what was observed during the run."""
+
+    def __init__(self, postgres, redis, instances, workload, recorder, injector, supervisor, job_runs,
+                 initial_stock):
+        self.pg = postgres
+        self.redis = redis
+        self.instances = instances
+        self.workload = workload
+        self.recorder = recorder
+        self.injector = injector
+        self.supervisor = supervisor
+        self.job_runs = job_runs
+        self.initial_stock = initial_stock      # product id -> stock before the run
+        self.admin_cookie = None
+        self.route = random.Random(0)
+        self.resolved = {}                      # facts learned about unknown outcomes (for the report)
+
+    # --- API helpers (not recorded as workload traffic) ---
+
+    def get(self, instance, path, cookie=None):
+        for _ in range(3):
+            reply, _ = api.request(instance.port, "GET", path, "check", None, cookie=cookie, timeout=10)
+            if reply is not None:
+                return reply
+            time.sleep(0.5)
+        return None
+
+    def login(self, email, password):
+        for _ in range(20):
+            instance = self.instances[self.route.randrange(len(self.instances))]
+            reply, _ = api.request(instance.port, "POST", "/api/v1/auth/login", "check", None,
+                                   body={"email": email, "password": password}, timeout=10)
+            if reply is not None and reply.status == 200:
+                return api.session_cookie(reply)
+            time.sleep(0.5)
+        return None
+
+    def admin_get(self, path):
+        for _ in range(3):
+            if self.admin_cookie is None:
+                self.admin_cookie = self.login(settings.ADMIN_EMAIL, settings.ADMIN_PASSWORD)
+            reply = self.get(self.instances[0], path, cookie=self.admin_cookie)
+            if reply is not None and reply.status == 401:
+                self.admin_cookie = None
+                continue
+            return reply
+        return None
+
+
+class Check:
+    def __init__(self, name, title, converges, function):
+        self.name = name
+        self.title = title
+        self.converges = converges
+        self.function = function
+
+    def run(self, context):
+        try:
+            return self.function(context)
+        except Exception as error:  # a check that cannot run is reported, never silently passed
+            return ["the check could not run: %s: %s" % (type(error).__name__, error)]
+
+
+# --- orders ---------------------------------------------------------------------------------------------------
+
+def _orders(ctx):
+    return ctx.pg.rows("""
+        WITH ev AS (
+            SELECT lower(payload::json->>'orderId') AS order_id, id::text AS mid, published_at
+            FROM outbox WHERE type = 'order.placed'),
+        evc AS (
+            SELECT ev.order_id, count(*) AS events, count(*) FILTER (WHERE ev.published_at IS NULL) AS unpublished,
+                   count(p.message_id) AS processed
+            FROM ev LEFT JOIN processed_messages p ON p.consumer = '%s' AND p.message_id = ev.mid
+            GROUP BY ev.order_id),
+        sm AS (SELECT order_id::text AS order_id, count(*) AS c FROM sent_messages
+               WHERE kind = 'order-confirmation' GROUP BY 1),
+        nt AS (SELECT data->>'orderId' AS order_id, count(*) AS c FROM notifications
+               WHERE kind = 'order.placed' GROUP BY 1),
+        ik AS (SELECT order_id::text AS order_id, count(*) AS c FROM idempotency_records GROUP BY 1)
+        SELECT o.id::text AS id, o.user_id::text AS user_id, o.status, o.total::text AS total,
+               coalesce(evc.events, 0) AS events, coalesce(evc.unpublished, 0) AS unpublished,
+               coalesce(evc.processed, 0) AS processed, coalesce(sm.c, 0) AS confirmations,
+               coalesce(nt.c, 0) AS notices, coalesce(ik.c, 0) AS keys
+        FROM orders o
+        LEFT JOIN evc ON evc.order_id = o.id::text LEFT JOIN sm ON sm.order_id = o.id::text
+        LEFT JOIN nt ON nt.order_id = o.id::text LEFT JOIN ik ON ik.order_id = o.id::text
+    """ % CONSUMER)
+
+
+def check_client_view(ctx):
+    """Every answer a client got matches PostgreSQL; unknown outcomes resolve to one order or none; no order
+    exists that no client asked for; a refused order sold nothing."""
+    violations = []
+    records = ctx.pg.rows("SELECT user_id::text AS user_id, key, order_id::text AS order_id FROM idempotency_records")
+    by_key = defaultdict(list)
+    for row in records:
+        by_key[(row["user_id"], row["key"])].append(row["order_id"])
+    orders = {row["id"]: row for row in ctx.pg.rows("SELECT id::text AS id, user_id::text AS user_id, "
+                                                     "total::text AS total, status FROM orders")}
+    items = defaultdict(list)
+    for row in ctx.pg.rows("SELECT order_id::text AS order_id, product_id::text AS product_id, quantity "
+                           "FROM order_items ORDER BY product_id"):
+        items[row["order_id"]].append((row["product_id"], row["quantity"]))
+    sent = set()
+    unknown_placed = unknown_absent = 0
+    for record in ctx.workload.orders:
+        user = record.user.id
+        found = by_key.get((user, record.key), [])
+        sent.add((user, record.key))
+        label = "order key %s of %s" % (record.key[:8], record.user.email)
+        if len(found) > 1:
+            violations.append("%s: %d orders in PostgreSQL (%s)" % (label, len(found), ", ".join(found)))
+        if record.outcome == "accepted":
+            if len(record.ids_seen) > 1:
+                violations.append("%s: the client got 201 with different order ids %s" % (label, sorted(record.ids_seen)))
+            if not found:
+                violations.append("%s: answered 201 (order %s) but PostgreSQL has no order for the key"
+                                  % (label, record.order_id))
+                continue
+            if found[0] != record.order_id:
+                violations.append("%s: answered order %s, PostgreSQL has %s" % (label, record.order_id, found[0]))
+            order = orders.get(found[0])
+            if order is None:
+                violations.append("%s: the key's order %s is missing" % (label, found[0]))
+                continue
+            if Decimal(order["total"]) != Decimal(record.total):
+                violations.append("%s: total %s answered, %s stored" % (label, record.total, order["total"]))
+            if sorted(items[found[0]]) != sorted(record.lines):
+                violations.append("%s: lines %s asked, %s stored" % (label, record.lines, items[found[0]]))
+        elif record.outcome == "refused":
+            if found:
+                violations.append("%s: answered 409 OUT_OF_STOCK but order %s exists (sold without the client "
+                                  "knowing)" % (label, found[0]))
+        elif record.outcome == "rejected":
+            violations.append("%s: unexpected answer %s" % (label, record.rejection))
+        else:
+            if found:
+                unknown_placed += 1
+            else:
+                unknown_absent += 1
+    ctx.resolved["unknown_placed"] = unknown_placed
+    ctx.resolved["unknown_absent"] = unknown_absent
+    keys_of = defaultdict(list)
+    for user_key, order_ids in by_key.items():
+        for order_id in order_ids:
+            keys_of[order_id].append(user_key)
+    for order_id, order in orders.items():
+        keys = keys_of.get(order_id, [])
+        if len(keys) != 1:
+            violations.append("order %s has %d idempotency records" % (order_id, len(keys)))
+        elif keys[0] not in sent:
+            violations.append("order %s (user %s) was placed with key %s that no client sent"
+                              % (order_id, order["user_id"], keys[0][1]))
+    return violations
+
+
+def check_confirmed_once(ctx):
+    """Every order's `order.placed` event was published and post-processed exactly once: one outbox row, one
+    processed_messages row, one confirmation message, one notification, status confirmed (or paid)."""
+    violations = []
+    for row in _orders(ctx):
+        problems = []
+        if row["status"] not in ("confirmed", "paid"):
+            problems.append("status %s" % row["status"])
+        if row["events"] != 1:
+            problems.append("%d order.placed outbox rows" % row["events"])
+        if row["unpublished"]:
+            problems.append("%d unpublished" % row["unpublished"])
+        if row["processed"] != 1:
+            problems.append("%d processed_messages rows" % row["processed"])
+        if row["confirmations"] != 1:
+            problems.append("%d confirmation messages" % row["confirmations"])
+        if row["notices"] != 1:
+            problems.append("%d order.placed notifications" % row["notices"])
+        if problems:
+            violations.append("order %s: %s" % (row["id"], ", ".join(problems)))
+    orphans = ctx.pg.scalar(
+        "SELECT count(*) FROM processed_messages p WHERE consumer = '%s' AND NOT EXISTS "
+        "(SELECT 1 FROM outbox x WHERE x.id::text = p.message_id)" % CONSUMER)
+    if int(orphans):
+        violations.append("%s processed_messages rows of %s match no outbox row" % (orphans, CONSUMER))
+    unpublished = int(ctx.pg.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    if unpublished:
+        violations.append("%d outbox rows are still unpublished" % unpublished)
+    return violations
+
+
+# --- points -----------------------------------------------------------------------------------------------
+
+def _points(ctx):
+    return ctx.pg.rows("""
+        WITH done AS (
+            SELECT lower(x.payload::json->>'orderId') AS order_id FROM outbox x
+            JOIN processed_messages p ON p.consumer = '%s' AND p.message_id = x.id::text
+            WHERE x.type = 'order.placed')
+        SELECT u.id::text AS id, u.email, u.points,
+               coalesce(sum(floor(o.total)), 0)::bigint AS expected,
+               coalesce(sum(floor(o.total)) FILTER (WHERE d.order_id IS NOT NULL), 0)::bigint AS processed,
+               count(o.id) AS orders
+        FROM users u LEFT JOIN orders o ON o.user_id = u.id LEFT JOIN done d ON d.order_id = o.id::text
+        GROUP BY u.id, u.email, u.points
+    """ % CONSUMER)
+
+
+def check_points_pg(ctx):
+    """users.points is exactly one point per whole currency unit of each of the user's orders (as
+    OrderPostProcessor awards them: floor(total))."""
+    violations = []
+    for row in _points(ctx):
+        if row["points"] != row["expected"]:
+            violations.append("%s: %d points in PostgreSQL, %d expected from %d orders (%d from the orders "
+                              "whose event was processed)" % (row["email"], row["points"], row["expected"],
+                                                              row["orders"], row["processed"]))
+    return violations
+
+
+def check_points_me(ctx):
+    """`GET /api/v1/me` on every instance shows each user's points as PostgreSQL has them."""
+    violations = []
+    points = {row["email"]: row["points"] for row in ctx.pg.rows("SELECT email, points FROM users")}
+    for user in ctx.workload.users:
+        if user.cookie is None:
+            user.cookie = ctx.login(user.email, settings.PASSWORD)
+        for instance in ctx.instances:
+            reply = ctx.get(instance, "/api/v1/me", cookie=user.cookie)
+            if reply is not None and reply.status == 401:
+                user.cookie = ctx.login(user.email, settings.PASSWORD)
+                reply = ctx.get(instance, "/api/v1/me", cookie=user.cookie)
+            if reply is None or reply.status != 200:
+                violations.append("%s: /me on %s answered %s" % (user.email, instance.instance_id,
+                                                                  reply.status if reply else "nothing"))
+                continue
+            shown = reply.json()["data"].get("points")
+            if shown != points.get(user.email):
+                violations.append("%s: /me on %s shows %s points, PostgreSQL has %s"
+                                  % (user.email, instance.instance_id, shown, points.get(user.email)))
+    return violations
+
+
+# --- stock ------------------------------------------------------------------------------------------------
+
+def check_stock(ctx):
+    """Every product's stock is its initial stock minus the units of its order lines, and never negative."""
+    violations = []
+    rows = ctx.pg.rows("SELECT p.id::text AS id, p.name, p.stock, coalesce(sum(i.quantity), 0) AS sold "
+                       "FROM products p LEFT JOIN order_items i ON i.product_id = p.id GROUP BY p.id")
+    for row in rows:
+        initial = ctx.initial_stock.get(row["id"])
+        if initial is None:
+            violations.append("product %s (%s) did not exist before the run" % (row["id"], row["name"]))
+            continue
+        if row["stock"] < 0:
+            violations.append("%s: stock %d is negative" % (row["name"], row["stock"]))
+        if row["stock"] != initial - row["sold"]:
+            violations.append("%s: stock %d, but %d initial - %d sold = %d"
+                              % (row["name"], row["stock"], initial, row["sold"], initial - row["sold"]))
+    return violations
+
+
+def check_stock_api(ctx):
+    """The catalog (through its Redis cache) shows PostgreSQL's stock on every instance."""
+    violations = []
+    stock = {row["id"]: row["stock"] for row in ctx.pg.rows("SELECT id::text AS id, stock FROM products")}
+    for pid in ctx.workload.products["ample"] + ctx.workload.products["scarce"]:
+        for instance in ctx.instances:
+            reply = ctx.get(instance, "/api/v1/products/%s" % pid)
+            if reply is None or reply.status != 200:
+                violations.append("product %s on %s answered %s" % (pid, instance.instance_id,
+                                                                    reply.status if reply else "nothing"))
+                continue
+            shown = reply.json()["data"]["stock"]
+            if shown != stock[pid]:
+                violations.append("product %s on %s shows stock %d, PostgreSQL has %d"
+                                  % (pid, instance.instance_id, shown, stock[pid]))
+    return violations
+
+
+# --- payments ---------------------------------------------------------------------------------------------
+
+def check_payments(ctx):
+    """Each succeeded payment made its order paid exactly once; every paid order has one succeeded payment;
+    no payment the provider took on (it has a provider id) is left pending or processing; every 202 the
+    clients got is a payment in PostgreSQL."""
+    violations = []
+    payments = ctx.pg.rows("""
+        SELECT p.id::text AS id, p.order_id::text AS order_id, p.status, p.provider_payment_id AS provider,
+               o.status AS order_status,
+               (SELECT count(*) FROM payment_events e WHERE e.payment_id = p.id AND e.type = 'payment.succeeded'
+                AND e.applied) AS applied
+        FROM payments p JOIN orders o ON o.id = p.order_id""")
+    for row in payments:
+        if row["status"] == "succeeded":
+            if row["order_status"] != "paid":
+                violations.append("payment %s succeeded but its order %s is %s"
+                                  % (row["id"], row["order_id"], row["order_status"]))
+            if row["applied"] != 1:
+                violations.append("payment %s succeeded with %d applied payment.succeeded events"
+                                  % (row["id"], row["applied"]))
+        elif row["status"] in ("pending", "processing") and row["provider"]:
+            violations.append("payment %s (provider %s, order %s) is stuck %s: the provider finished it"
+                              % (row["id"], row["provider"], row["order_id"], row["status"]))
+    paid = ctx.pg.rows("""
+        SELECT o.id::text AS id, o.status,
+               (SELECT count(*) FROM payments p WHERE p.order_id = o.id AND p.status = 'succeeded') AS succeeded,
+               (SELECT count(*) FROM notifications n WHERE n.kind = 'payment.succeeded'
+                AND n.data->>'orderId' = o.id::text) AS notices
+        FROM orders o
+        WHERE o.status = 'paid' OR EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.status = 'succeeded')""")
+    for row in paid:
+        if row["succeeded"] != 1:
+            violations.append("order %s is %s with %d succeeded payments" % (row["id"], row["status"], row["succeeded"]))
+        if row["notices"] != 1:
+            violations.append("order %s: %d payment.succeeded notifications" % (row["id"], row["notices"]))
+    known = {row["id"]: row for row in payments}
+    for record in ctx.workload.payments:
+        if record.outcome == "accepted":
+            payment = record.payment or {}
+            row = known.get(payment.get("id"))
+            if row is None:
+                violations.append("pay of order %s answered 202 (payment %s) but PostgreSQL has no such payment"
+                                  % (record.order_id, payment.get("id")))
+            elif not row["provider"]:
+                violations.append("payment %s answered 202 but has no provider id" % row["id"])
+        elif record.outcome == "rejected":
+            violations.append("pay of order %s: unexpected answer %s" % (record.order_id, record.payment))
+    return violations
+
+
+# --- queues -----------------------------------------------------------------------------------------------
+
+def _queue_stats(ctx):
+    reply = ctx.admin_get("/api/v1/admin/queues")
+    if reply is None or reply.status != 200:
+        raise RuntimeError("GET /api/v1/admin/queues answered %s" % (reply.status if reply else "nothing"))
+    return reply.json()["data"]
+
+
+def _pending_details(ctx, topic, group):
+    """Who holds the group's pending deliveries, for how long, and the lock their handler needs (Redis)."""
+    lines = []
+    client = ctx.redis.client()
+    try:
+        stream = "%s{%s}:stream" % (settings.QUEUE_KEY_PREFIX, topic)
+        for entry_id, consumer, idle, deliveries in (client.call("XPENDING", stream, group, "-", "+", 5) or []):
+            detail = "  pending %s held by %s, idle %d ms, %d deliveries" % (entry_id, consumer, idle, deliveries)
+            entries = client.call("XRANGE", stream, entry_id, entry_id) or []
+            if entries:
+                fields = entries[0][1]
+                values = dict(zip(fields[0::2], fields[1::2]))
+                detail += ", message %s (%s)" % (values.get("id"), values.get("type"))
+                try:
+                    user = json.loads(values.get("payload", "{}")).get("userId", "")
+                except ValueError:
+                    user = ""
+                if user:
+                    key = "%slock:{user:%s}" % (settings.ORDERS_KEY_PREFIX, user.lower())
+                    detail += "; lock %s ttl %s ms" % (key, client.call("PTTL", key))
+            lines.append(detail)
+    finally:
+        client.close()
+    return lines
+
+
+def check_queues_drained(ctx):
+    """Nothing is pending, waiting for a retry or undelivered in any topic's consumer groups."""
+    violations = []
+    for topic in _queue_stats(ctx):
+        for group in topic["groups"]:
+            for field in ("pending", "delayed", "lag"):
+                value = group.get(field)
+                if value:
+                    violations.append("%s/%s: %s = %s" % (topic["topic"], group["name"], field, value))
+                    if field == "pending":
+                        try:
+                            violations += _pending_details(ctx, topic["topic"], group["name"])
+                        except Exception as error:
+                            violations.append("  (no details: %s)" % error)
+    if violations:
+        # Handlers that still run hold a database session, or wait for one.
+        for row in ctx.pg.rows("SELECT pid, state, now() - xact_start AS age, left(query, 80) AS query "
+                               "FROM pg_stat_activity WHERE usename = 'shop' AND state <> 'idle' "
+                               "AND pid <> pg_backend_pid()"):
+            violations.append("  postgres backend %s %s for %s: %s" % (row["pid"], row["state"], row["age"],
+                                                                      row["query"]))
+        if not topic["groups"] and topic["length"]:
+            violations.append("%s: %d messages but no consumer group" % (topic["topic"], topic["length"]))
+    return violations
+
+
+def check_dead_letters(ctx):
+    """Nothing was dead-lettered (the workload sends no malformed or refused messages, so any dead letter is
+    a transient fault treated as the message's own)."""
+    violations = []
+    for topic in _queue_stats(ctx):
+        if not topic["deadLetters"]:
+            continue
+        reply = ctx.admin_get("/api/v1/admin/queues/%s/dead-letters?limit=500" % topic["topic"])
+        letters = reply.json()["data"] if reply is not None and reply.status == 200 else []
+        reasons = defaultdict(int)
+        for letter in letters:
+            reasons["%s/%s: %s: %s" % (topic["topic"], letter.get("group"), letter.get("reason"),
+                                       (letter.get("error") or "")[:160])] += 1
+        violations.append("%s: %d dead letters" % (topic["topic"], topic["deadLetters"]))
+        for text, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            violations.append("  %dx %s" % (count, text))
+    return violations
+
+
+# --- scheduler --------------------------------------------------------------------------------------------
+
+def check_ticks(ctx):
+    """Each scheduler tick ran at most once across the instances (every run seen in Redis during the run)."""
+    by_tick = defaultdict(list)
+    for run in ctx.job_runs.snapshot():
+        if not run.get("manual"):
+            by_tick[(run["job"], run["tick"])].append(run)
+    violations = []
+    for (job, tick), runs in sorted(by_tick.items()):
+        if len(runs) > 1:
+            violations.append("%s tick %s ran %d times: %s" % (
+                job, time.strftime("%H:%M:%S", time.gmtime(tick / 1000)) + ".%03d" % (tick % 1000), len(runs),
+                ", ".join("%s on %s (%s)" % (r["runID"][:8], r["instance"], r.get("outcome") or "running")
+                          for r in runs)))
+    return violations
+
+
+# --- edge and processes -------------------------------------------------------------------------------------
+
+def check_http(ctx):
+    """No 5xx other than 503, and every 503 carries Retry-After."""
+    violations = []
+    grouped = defaultdict(list)
+    for t, label, instance, status, text in ctx.recorder.bad:
+        grouped[(label, status, text[:120])].append((t, instance))
+    for (label, status, text), seen in sorted(grouped.items(), key=lambda item: -len(item[1])):
+        violations.append("%s answered %d %dx (first at t=%.1fs on %s): %s"
+                          % (label, status, len(seen), seen[0][0], seen[0][1], text))
+    return violations
+
+
+def check_instances(ctx):
+    """No instance exited by itself, and every instance is ready at the end."""
+    violations = []
+    for crash in ctx.supervisor.crashes:
+        violations.append("%s exited by itself at t=%.1fs (status %s); log tail:\n%s"
+                          % (crash["instance"], crash["t"], crash["status"], crash["log"]))
+    for instance in ctx.instances:
+        if not instance.ready():
+            violations.append("%s is not ready at the end" % instance.instance_id)
+    return violations
+
+
+CHECKS = [
+    Check("orders.client-view", "answers match PostgreSQL; unknown outcomes resolve; nothing sold twice", False,
+          check_client_view),
+    Check("orders.confirmed-once", "every order's event published and post-processed exactly once", True,
+          check_confirmed_once),
+    Check("points.postgres", "points exact in PostgreSQL", True, check_points_pg),
+    Check("points.me", "/me shows PostgreSQL's points on every instance", True, check_points_me),
+    Check("stock.postgres", "stock = initial - sold, never negative", False, check_stock),
+    Check("stock.api", "catalog shows PostgreSQL's stock on every instance", True, check_stock_api),
+    Check("payments", "succeeded payment <-> order paid once; nothing stuck", True, check_payments),
+    Check("queues.drained", "nothing pending, delayed or undelivered", True, check_queues_drained),
+    Check("queues.dead-letters", "nothing dead-lettered", False, check_dead_letters),
+    Check("scheduler.ticks", "each tick ran at most once", False, check_ticks),
+    Check("http.edge", "no 5xx but 503, and 503 with Retry-After", False, check_http),
+    Check("instances", "no instance crashed; all ready at the end", True, check_instances),
+]
+
+
+def run_checks(ctx, only_converging=False):
+    """{check name: [violations]} for every check (or only those that converge)."""
+    results = {}
+    for check in CHECKS:
+        if only_converging and not check.converges:
+            continue
+        results[check.name] = check.run(ctx)
+    return results

@@ -1,0 +1,150 @@
+"""The run's report: faults, workload outcomes, HTTP statuses, scheduler runs, invariants; then BENCH lines."""
+
+from collections import Counter, defaultdict
+
+import invariants
+import settings
+
+DETAIL_LINES = 12
+
+
+def _table(rows, header):
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
+    out = [line, "  ".join("-" * w for w in widths)]
+    for row in rows:
+        out.append("  ".join("%-*s" % (w, c) for w, c in zip(widths, row)))
+    return "\n".join(out)
+
+
+def _in_windows(t, windows, grace):
+    return any(start <= t <= end + grace for start, end, _ in windows)
+
+
+def _gaps(runs, info):
+    """Per job: ticks run of ticks due during the workload, the longest stretch without a run, and its start."""
+    start, end = info.get("t0_wall"), info.get("t0_wall", 0) + info.get("faults_ended", 0)
+    if not start:
+        return {}
+    out = {}
+    for job, schedule in settings.JOB_SCHEDULES.items():
+        ticks = sorted({r["tick"] / 1000 for r in runs if r["job"] == job and not r.get("manual")
+                        and start <= r["tick"] / 1000 <= end})
+        points = [start] + ticks + [end]
+        gap, at = max((b - a, a) for a, b in zip(points, points[1:]))
+        out[job] = ("%d/%d" % (len(ticks), int((end - start) // schedule)), "%.0fs" % gap, "%.0fs" % (at - start))
+    return out
+
+
+def render(info, results, ctx):
+    """The report as text, and the headline figures (name -> (value, unit))."""
+    out = []
+    injector, workload, recorder = ctx.injector, ctx.workload, ctx.recorder
+    out.append("")
+    out.append("== chaos run: CHAOS_SEED=%s CHAOS_SECONDS=%s (faults stopped at t=%.0fs, quiesced in %.0fs, total %.0fs)"
+               % (info["seed"], info["seconds"], info["faults_ended"], info["quiesce"], info["total"]))
+    out.append("   reproduce: make chaos CHAOS_SEED=%s CHAOS_SECONDS=%s   (run folder %s)"
+               % (info["seed"], info["seconds"], info["run_dir"]))
+    out.append("")
+    out.append("-- faults injected")
+    kinds = Counter(f["kind"] for f in injector.done)
+    out.append(_table([[k, n] for k, n in sorted(kinds.items())], ["kind", "count"]))
+    for fault in injector.done:
+        out.append("   t=%6.1fs..%6.1fs  %-15s %s" % (fault["start"], fault["end"], fault["kind"], fault["detail"]))
+    out.append("")
+    orders, pays = workload.summary()
+    out.append("-- workload (%d users, %d clients)" % (len(workload.users), len(workload.threads)))
+    rows = [["orders accepted (201)", orders.get("accepted", 0)],
+            ["orders refused (409 OUT_OF_STOCK)", orders.get("refused", 0)],
+            ["orders unknown at the end", orders.get("unknown", 0)],
+            ["  ... resolved: placed once", ctx.resolved.get("unknown_placed", "-")],
+            ["  ... resolved: not placed", ctx.resolved.get("unknown_absent", "-")],
+            ["orders with an unexpected answer", orders.get("rejected", 0)],
+            ["payments accepted (202)", pays.get("accepted", 0)],
+            ["payments already paid (409)", pays.get("already-paid", 0)],
+            ["payments unknown at the end", pays.get("unknown", 0)],
+            ["payments with an unexpected answer", pays.get("rejected", 0)]]
+    lost = [r for r in workload.orders if any(a in ("connection-error", "timeout") for a in r.answers)]
+    rows.append(["orders retried after a lost answer", "%d (then %d accepted, %d refused, %d unknown)" % (
+        len(lost), sum(r.outcome == "accepted" for r in lost), sum(r.outcome == "refused" for r in lost),
+        sum(r.outcome == "unknown" for r in lost))])
+    out.append(_table(rows, ["outcome", "count"]))
+    paid = info.get("paid_orders")
+    if paid is not None:
+        out.append("   in PostgreSQL: %s orders, %s paid, %s payments failed by the provider"
+                   % (info.get("pg_orders"), paid, info.get("failed_payments")))
+    out.append("")
+    out.append("-- HTTP answers seen by the clients (%d requests)" % recorder.requests)
+    by_label = defaultdict(Counter)
+    for (label, status), count in recorder.statuses.items():
+        by_label[label][status] += count
+    statuses = sorted({s for c in by_label.values() for s in c}, key=str)
+    rows = [[label] + [by_label[label].get(s, "") for s in statuses] for label in sorted(by_label)]
+    out.append(_table(rows, ["route"] + [str(s) for s in statuses]))
+    windows = injector.windows()
+    outside = [u for u in recorder.unavailable if not _in_windows(u[0], windows, 10.0)]
+    max_503 = max((u[2] for u in recorder.unavailable), default=0.0)
+    out.append("   503 answers: %d (max latency %.2fs); %d outside a dependency outage (+10 s); slowest answer %.2fs"
+               % (len(recorder.unavailable), max_503, len(outside), recorder.max_seconds))
+    if outside:
+        sample = Counter("%s on %s" % (u[1], u[3]) for u in outside).most_common(5)
+        out.append("   503 outside outages: " + ", ".join("%dx %s" % (n, k) for k, n in sample))
+    out.append("")
+    runs = ctx.job_runs.snapshot()
+    out.append("-- scheduler runs seen in Redis during the run (%d polls, %d failed)"
+               % (ctx.job_runs.polls, ctx.job_runs.failed_polls))
+    by_job = defaultdict(Counter)
+    for run in runs:
+        by_job[run["job"]][run.get("outcome") or "unfinished"] += 1
+    outcomes = sorted({o for c in by_job.values() for o in c})
+    gaps = _gaps(runs, info)
+    out.append(_table([[job] + [by_job[job].get(o, "") for o in outcomes] + list(gaps.get(job, ("", "", "")))
+                       for job in sorted(by_job)],
+                      ["job"] + outcomes + ["ticks run/due", "longest gap", "gap from t="]))
+    out.append("   (ticks due: run length / schedule; a gap is time without a run of the job: liveness, not an invariant)")
+    if info.get("provider"):
+        stats = info["provider"]
+        out.append("")
+        out.append("-- provider: %s payment requests, %s webhook deliveries, %s accepted, %s webhooks given up "
+                   "after 8 attempts" % (stats.get("paymentRequests"), stats.get("webhooksSent"),
+                                         stats.get("webhooksAccepted"), stats.get("givenUp")))
+    out.append("")
+    out.append("-- invariants")
+    total = 0
+    rows = []
+    for check in invariants.CHECKS:
+        found = results.get(check.name, [])
+        count = len([v for v in found if not v.startswith("  ")])
+        total += count
+        rows.append([check.name, "ok" if not found else "VIOLATED (%d)" % count, check.title])
+    out.append(_table(rows, ["check", "result", "what"]))
+    for check in invariants.CHECKS:
+        found = results.get(check.name, [])
+        if not found:
+            continue
+        out.append("")
+        out.append("   %s:" % check.name)
+        for line in found[:DETAIL_LINES]:
+            out.append("     - " + line.replace("\n", "\n       "))
+        if len(found) > DETAIL_LINES:
+            out.append("     ... and %d more" % (len(found) - DETAIL_LINES))
+    if injector.errors or info.get("harness_errors"):
+        out.append("")
+        out.append("-- HARNESS ERRORS (the run did not do what it planned)")
+        for error in injector.errors + info.get("harness_errors", []):
+            out.append("   " + error)
+    figures = [
+        ("chaos.orders", orders.get("accepted", 0), "count"),
+        ("chaos.orders_refused", orders.get("refused", 0), "count"),
+        ("chaos.orders_unknown", orders.get("unknown", 0), "count"),
+        ("chaos.payments", pays.get("accepted", 0), "count"),
+        ("chaos.faults", len(injector.done), "count"),
+        ("chaos.requests", recorder.requests, "count"),
+        ("chaos.503_max_ms", int(max_503 * 1000), "ms"),
+        ("chaos.quiesce_s", int(info["quiesce"]), "s"),
+        ("chaos.violations", total, "count"),
+    ]
+    out.append("")
+    for name, value, unit in figures:
+        out.append("BENCH %s %s %s" % (name, value, unit))
+    return "\n".join(out), total

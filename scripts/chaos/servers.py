@@ -1,0 +1,477 @@
+"""The run's private servers: redis-server, a PostgreSQL cluster of its own, `shop provider`, `shop serve` x N.
+
+Everything listens on loopback on free ports and lives in the run's folder (PostgreSQL's data folder is under
+the system's temporary folder, which the `postgres` user can reach). Only processes started here are ever
+signalled; `cleanup_stale_runs` tidies up after a harness that was itself killed.
+"""
+
+import glob
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import resp
+import settings
+
+
+# Set when the harness tears down: nothing may start any more (a fault thread or the supervisor that wakes up
+# during the teardown would otherwise start a server again after it was stopped).
+CLOSING = threading.Event()
+
+
+class Closing(Exception):
+    pass
+
+
+def _refuse_when_closing(what):
+    if CLOSING.is_set():
+        raise Closing("not starting %s: the run is being torn down" % what)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _stop(popen, grace=3.0):
+    """SIGTERM, then SIGKILL after `grace` seconds; only for a process this harness started."""
+    if popen is None or popen.poll() is not None:
+        return
+    try:
+        popen.send_signal(signal.SIGTERM)
+        popen.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+class RunState:
+    """What a later run needs to clean up if this harness dies without its own cleanup."""
+
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, "state.json")
+        self.data = {"harness": os.getpid(), "pids": {}, "pg": None}
+        self.save()
+
+    def save(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(self.data, handle)
+        os.replace(tmp, self.path)
+
+    def set_pid(self, name, pid):
+        self.data["pids"][name] = pid
+        self.save()
+
+    def set_pg(self, info):
+        self.data["pg"] = info
+        self.save()
+
+
+def cleanup_stale_runs(base_dir, log):
+    """Stops what runs whose harness is gone left behind (its processes, its PostgreSQL cluster)."""
+    for path in glob.glob(os.path.join(base_dir, "*", "state.json")):
+        try:
+            with open(path) as handle:
+                state = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if _alive(state.get("harness", 0)):
+            continue
+        for name, pid in state.get("pids", {}).items():
+            line = _cmdline(pid)
+            if pid and ("shop" in line or "redis-server" in line):
+                log("stale run %s: stopping %s (pid %d)" % (os.path.dirname(path), name, pid))
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        pg = state.get("pg")
+        if pg and os.path.isdir(pg.get("data", "")):
+            log("stale run %s: stopping its PostgreSQL in %s" % (os.path.dirname(path), pg["data"]))
+            PrivatePostgres.stop_cluster(pg["bin"], pg["data"])
+            shutil.rmtree(os.path.dirname(pg["data"]), ignore_errors=True)
+        os.remove(path)
+
+
+# --- Redis ------------------------------------------------------------------------------------------------
+
+class PrivateRedis:
+    """redis-server with the append-only file fsynced every second, in `<run>/redis`."""
+
+    def __init__(self, run_dir, state):
+        self.dir = os.path.join(run_dir, "redis")
+        self.data = os.path.join(self.dir, "data")
+        self.snapshots = os.path.join(self.dir, "snapshots")
+        os.makedirs(self.data, exist_ok=True)
+        os.makedirs(self.snapshots, exist_ok=True)
+        self.port = free_port()
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        self.state = state
+        self.popen = None
+        self.log_file = None
+
+    def start(self):
+        _refuse_when_closing("redis-server")
+        self.log_file = open(os.path.join(self.dir, "redis.log"), "a")
+        argv = [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.data,
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            # No automatic rewrites: the files of a snapshot then stay valid while they are copied.
+            "--auto-aof-rewrite-percentage", "0",
+            "--daemonize", "no", "--logfile", "",
+        ]
+        self.popen = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        self.state.set_pid("redis", self.popen.pid)
+        if not wait_for(self.ping, 20):
+            raise RuntimeError("redis-server did not start; see %s/redis.log" % self.dir)
+
+    def ping(self):
+        client = resp.Redis(self.port, timeout=0.5)
+        try:
+            return client.call("PING") == "PONG"
+        except (OSError, resp.RedisError):
+            return False
+        finally:
+            client.close()
+
+    def loaded(self):
+        client = resp.Redis(self.port, timeout=0.5)
+        try:
+            info = client.call("INFO", "persistence")
+            return "loading:0" in info
+        except (OSError, resp.RedisError):
+            return False
+        finally:
+            client.close()
+
+    def kill9(self):
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def restart(self):
+        self.start()
+        wait_for(self.loaded, 20)
+
+    def client(self):
+        return resp.Redis(self.port)
+
+    def snapshot(self, name, marker_key, marker_value):
+        """Copies the append-only files as they are now, after writing a marker key; returns the copy's path.
+
+        A reply means Redis wrote the command to the file (the fsync follows within a second), so the copy
+        holds the marker; the base file is never rewritten (no automatic rewrites) and a command cut at the
+        end of the copy is dropped by Redis when it loads (aof-load-truncated).
+        """
+        client = self.client()
+        try:
+            client.call("SET", marker_key, marker_value)
+        finally:
+            client.close()
+        target = os.path.join(self.snapshots, name)
+        shutil.copytree(os.path.join(self.data, "appendonlydir"), target)
+        return target
+
+    def restore(self, snapshot):
+        """Kills Redis, replaces its files with `snapshot` and starts it again."""
+        self.kill9()
+        shutil.rmtree(os.path.join(self.data, "appendonlydir"), ignore_errors=True)
+        shutil.copytree(snapshot, os.path.join(self.data, "appendonlydir"))
+        self.restart()
+
+    def stop(self):
+        self.kill9()
+        if self.log_file:
+            self.log_file.close()
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------------------
+
+def _pg_bin():
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda path: [int(part) for part in path.split("/")[4].split(".") if part.isdigit()],
+    )
+    if not candidates:
+        found = shutil.which("initdb")
+        if not found:
+            raise RuntimeError("no PostgreSQL server binaries (initdb) found; run scripts/services.sh")
+        return os.path.dirname(found)
+    return os.path.dirname(candidates[-1])
+
+
+def _as_postgres(argv):
+    """The command run as the `postgres` user when we are root (PostgreSQL refuses to run as root)."""
+    if os.getuid() != 0:
+        return argv
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--"] + argv
+    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(shlex.quote(part) for part in argv)]
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the run's own (initdb into a temporary folder), never the machine's clusters."""
+
+    USER = "shop"
+    PASSWORD = "shop-chaos"
+    DATABASE = "shop"
+
+    def __init__(self, run_dir, state, log):
+        self.bin = _pg_bin()
+        self.root = tempfile.mkdtemp(prefix="redis-jobs-chaos-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.logfile = os.path.join(self.root, "postgres.log")
+        self.run_dir = run_dir
+        self.port = free_port()
+        self.state = state
+        self.log = log
+        self.url = "postgres://%s:%s@127.0.0.1:%d/%s" % (self.USER, self.PASSWORD, self.port, self.DATABASE)
+        state.set_pg({"bin": self.bin, "data": self.data})
+
+    def _run(self, argv, timeout=120):
+        result = subprocess.run(
+            _as_postgres(argv), cwd=self.root, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise RuntimeError("%s failed: %s%s" % (argv[0], result.stdout[-2000:], result.stderr[-2000:]))
+        return result.stdout
+
+    def init(self):
+        if os.getuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        os.chmod(self.root, 0o700)
+        self._run([
+            os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres", "-E", "UTF8",
+            "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--no-instructions",
+        ])
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as conf:
+            conf.write(
+                "\n# redis-jobs chaos run\nlisten_addresses = '127.0.0.1'\nport = %d\n"
+                "unix_socket_directories = '%s'\nmax_connections = 100\nfsync = off\n"
+                "full_page_writes = off\nshared_buffers = 64MB\n" % (self.port, self.root)
+            )
+        self.start()
+        sql = (
+            "CREATE ROLE %s LOGIN PASSWORD '%s' CREATEDB; CREATE DATABASE %s OWNER %s;"
+            % (self.USER, self.PASSWORD, self.DATABASE, self.USER)
+        )
+        for statement in sql.split(";"):
+            if statement.strip():
+                self._run([os.path.join(self.bin, "psql"), "-X", "-q", "-h", self.root, "-p", str(self.port),
+                           "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", statement])
+
+    def start(self):
+        _refuse_when_closing("postgres")
+        self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", self.logfile, "-w", "-t", "60",
+                   "start"])
+
+    def stop(self, mode="fast"):
+        self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-t", "60", "stop", "-m", mode])
+
+    @staticmethod
+    def stop_cluster(bin_dir, data):
+        subprocess.run(
+            _as_postgres([os.path.join(bin_dir, "pg_ctl"), "-D", data, "-w", "-t", "30", "stop", "-m", "immediate"]),
+            cwd="/", capture_output=True, timeout=60,
+        )
+
+    def is_up(self):
+        result = subprocess.run(
+            [os.path.join(self.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            capture_output=True,
+        )
+        return result.returncode == 0
+
+    def psql(self, sql, timeout=60):
+        env = dict(os.environ, PGPASSWORD=self.PASSWORD, PGCONNECT_TIMEOUT="5")
+        result = subprocess.run(
+            [os.path.join(self.bin, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+             "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, "-d", self.DATABASE, "-c", sql],
+            capture_output=True, text=True, timeout=timeout, env=env,
+        )
+        if result.returncode != 0:
+            raise RuntimeError("psql: %s" % result.stderr.strip()[-1000:])
+        return result.stdout
+
+    def rows(self, sql):
+        """The rows of a query as a list of dicts (through json_agg)."""
+        out = self.psql("SELECT coalesce(json_agg(t), '[]'::json) FROM (%s) t" % sql).strip()
+        return json.loads(out or "[]")
+
+    def scalar(self, sql):
+        return self.psql(sql).strip()
+
+    def destroy(self):
+        try:
+            self.stop_cluster(self.bin, self.data)
+        finally:
+            try:
+                shutil.copy(self.logfile, os.path.join(self.run_dir, "postgres.log"))
+            except OSError:
+                pass
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.state.set_pg(None)
+
+
+# --- The shop ---------------------------------------------------------------------------------------------
+
+# Starts the binary with an empty signal mask (a parent such as a test runner may block SIGTERM, and a child
+# inherits the mask), as Tests/ShopTests/Support/ShopProcess.swift does.
+_UNBLOCK = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+class Process:
+    """One process of the shop binary (`serve` or `provider`), restartable, with an appending log."""
+
+    def __init__(self, name, argv, env, log_path, state):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.state = state
+        self.popen = None
+        self.starts = 0
+
+    def start(self, note=""):
+        _refuse_when_closing(self.name)
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(("\n===== chaos: start #%d of %s %s=====\n" % (self.starts, self.name, note)).encode())
+        log.flush()
+        self.popen = subprocess.Popen(
+            ["python3", "-c", _UNBLOCK] + self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.state.set_pid(self.name, self.popen.pid)
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def exit_status(self):
+        return None if self.popen is None else self.popen.poll()
+
+    def kill9(self):
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def stop(self):
+        _stop(self.popen)
+
+    def log_tail(self, lines=15):
+        try:
+            with open(self.log_path, "rb") as handle:
+                return b"".join(handle.readlines()[-lines:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def http_ok(url, timeout=1.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return 200 <= reply.status < 300
+    except Exception:
+        return False
+
+
+class Provider(Process):
+    def __init__(self, binary, run_dir, state):
+        self.port = free_port()
+        env = dict(os.environ, PROVIDER_HOST="127.0.0.1", PROVIDER_PORT=str(self.port),
+                   PAYMENT_WEBHOOK_SECRET=settings.WEBHOOK_SECRET, LOG_LEVEL="info")
+        super().__init__("provider", [binary, "provider"], env, os.path.join(run_dir, "provider.log"), state)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def start(self, note=""):
+        super().start(note)
+        if not wait_for(lambda: http_ok(self.url + "/health"), 30):
+            raise RuntimeError("shop provider did not start:\n" + self.log_tail())
+
+    def control(self, overrides=None):
+        """Replaces the provider's settings: the baseline plus `overrides`."""
+        body = dict(settings.PROVIDER_BASELINE)
+        body.update(overrides or {})
+        request = urllib.request.Request(
+            self.url + "/v1/control", data=json.dumps(body).encode(), method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return json.loads(reply.read())
+
+    def stats(self):
+        with urllib.request.urlopen(self.url + "/v1/control", timeout=5) as reply:
+            return json.loads(reply.read())
+
+
+class ShopInstance(Process):
+    def __init__(self, index, binary, run_dir, state, redis_url, database_url, provider_url):
+        self.index = index
+        self.instance_id = "chaos-%d" % index
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update(settings.SHOP_ENVIRONMENT)
+        env.update({
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.port),
+            "INSTANCE_ID": self.instance_id,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "RATES_PROVIDER_URL": provider_url,
+            "PAYMENTS_PROVIDER_URL": provider_url,
+            "PAYMENT_WEBHOOK_SECRET": settings.WEBHOOK_SECRET,
+        })
+        super().__init__(self.instance_id, [binary, "serve"], env,
+                         os.path.join(run_dir, "%s.log" % self.instance_id), state)
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def live(self):
+        return self.alive() and http_ok(self.base + "/health/live", timeout=1.0)
+
+    def ready(self):
+        return self.alive() and http_ok(self.base + "/health/ready", timeout=2.0)
+
+
+def run_tool(binary, command, env, log_path, timeout=180):
+    """Runs `shop migrate|seed` to completion (its output appended to `log_path`)."""
+    with open(log_path, "ab") as log:
+        result = subprocess.run([binary, command], env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError("shop %s failed (exit %d); see %s" % (command, result.returncode, log_path))

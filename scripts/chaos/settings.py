@@ -1,0 +1,140 @@
+"""Every tunable of the chaos run in one place.
+
+Environment variables (all optional) override the defaults marked (env); the shop's own configuration for
+the run is the SHOP_ENVIRONMENT block below. Change values here, not in the other modules.
+"""
+
+import os
+
+
+def _int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def _float(name, default):
+    value = os.environ.get(name, "")
+    return float(value) if value.strip() else default
+
+
+# --- Run length -------------------------------------------------------------------------------------------
+# (env) CHAOS_SECONDS: how long the workload runs with faults injected.
+CHAOS_SECONDS = _int("CHAOS_SECONDS", 150)
+# (env) CHAOS_DRAIN_SECONDS: after the faults stop, how long clients may keep retrying the operations they
+# had in flight (no new ones start); what is still open then is "unknown" and resolved from the database.
+DRAIN_SECONDS = _int("CHAOS_DRAIN_SECONDS", 20)
+# (env) CHAOS_QUIESCE_SECONDS: the longest the harness waits, after the drain, for the invariants that
+# converge (orders confirmed, points, copies in Redis, queues empty) to hold.
+QUIESCE_SECONDS = _int("CHAOS_QUIESCE_SECONDS", 240)
+# How often the converging invariants are checked while quiescing.
+QUIESCE_POLL_SECONDS = 5
+# (env) CHAOS_STABLE_SECONDS: quiescing also ends when the violations found have not changed for this long
+# (longer than the queue's longest retry backoff, 60 s), since then nothing is converging any more.
+STABLE_SECONDS = _int("CHAOS_STABLE_SECONDS", 90)
+
+# --- Workload ---------------------------------------------------------------------------------------------
+USERS = _int("CHAOS_USERS", 48)             # (env) accounts that order
+CLIENT_THREADS = _int("CHAOS_CLIENTS", 8)   # (env) concurrent clients; each owns USERS / CLIENT_THREADS users
+INSTANCES = 3                               # `shop serve` processes
+AMPLE_PRODUCTS = 8                          # products with stock that does not run out
+AMPLE_STOCK = 1_000_000
+SCARCE_PRODUCTS = 4                         # products that run out during the run (out-of-stock answers)
+SCARCE_STOCK = None                         # (low, high), drawn from the seed; set by configure() so they sell out mid-run
+PRICES = ["3.00", "7.99", "12.50", "19.95", "24.00", "41.00", "0.99", "99.90", "5.49", "15.00", "2.50", "64.20"]
+ORDER_LINES = (1, 3)                        # distinct products per order
+LINE_QUANTITY = (1, 3)
+SCARCE_SHARE = 0.15                         # share of orders that include a scarce product
+PAY_SHARE = 0.45                            # share of accepted orders the client then pays
+READ_SHARE = 0.15                           # share of steps that read (/me, products) instead of writing
+THINK_SECONDS = (0.02, 0.25)                # pause between a client's steps
+REQUEST_TIMEOUT = 15.0                      # client timeout of one HTTP request (seconds)
+PASSWORD = "chaos-password-local"
+
+
+
+def configure(seconds):
+    """Sets the values that depend on the run's length."""
+    global CHAOS_SECONDS, PG_DOWN_SECONDS, SCARCE_STOCK
+    CHAOS_SECONDS = seconds
+    PG_DOWN_SECONDS = _int("CHAOS_PG_DOWN_SECONDS", 20 if seconds >= 120 else max(4, seconds // 6))
+    SCARCE_STOCK = (max(10, seconds // 5), max(20, seconds * 2 // 3))
+
+
+# --- Faults -----------------------------------------------------------------------------------------------
+WARMUP_SECONDS = 8          # no faults at the start of the run
+COOLDOWN_SECONDS = 5        # no fault starts this close to the end of the run
+# (env) CHAOS_PG_DOWN_SECONDS: how long PostgreSQL stays stopped; default 20 s, shorter for short runs.
+PG_DOWN_SECONDS = None      # set by configure()
+INSTANCE_DOWN = (1.0, 5.0)  # seconds a killed instance stays down before its restart
+REDIS_DOWN = (0.5, 3.0)     # seconds a killed Redis stays down
+SNAPSHOT_AGE = (3.0, 8.0)   # Redis restore: the snapshot is this many seconds old when it is restored
+GAP = (3.0, 10.0)           # pause between two infrastructure faults
+# Kinds of infrastructure fault and their weights once each kind ran once (all run at least once when the
+# run is long enough; shuffled by the seed).
+FAULT_WEIGHTS = {"kill-instance": 5, "kill-redis": 1.5, "restore-redis": 1.5, "stop-postgres": 1}
+PROVIDER_CALM = (8.0, 25.0)     # seconds between two provider faults
+PROVIDER_FAULT = (3.0, 10.0)    # how long one provider fault lasts
+PROVIDER_FAULTS = {"provider-outage": 2, "provider-errors": 2, "provider-slow": 1}
+
+# The provider's behaviour between its faults: duplicated and reordered webhooks, some failed payments.
+PROVIDER_BASELINE = {
+    "latencyMs": 0,
+    "errorRate": 0,
+    "outage": False,
+    "paymentFailureRate": 0.1,
+    "webhookDelayMs": 200,
+    "duplicateWebhooks": True,
+    "reorderWebhooks": True,
+}
+
+WEBHOOK_SECRET = "chaos-local-webhook-secret-0123456789"
+
+# --- The shop's configuration for the run -----------------------------------------------------------------
+# ====================================== SHOP SETTINGS (adjust here) ======================================
+# Per-process keys (DATABASE_URL, REDIS_URL, HTTP_PORT, INSTANCE_ID, provider URLs, webhook secret) are
+# added by servers.py. Keys a given build does not know are ignored by it, so settings for reconciliation
+# features still being written can be listed here ahead of time.
+SHOP_ENVIRONMENT = {
+    "LOG_LEVEL": "info",
+    "PASSWORD_HASH_COST": "4",
+    "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "1000000",
+    "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": "100000",
+    "DATABASE_STARTUP_TIMEOUT_MS": "120000",     # a restart while PostgreSQL is stopped waits for it
+    "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS": "5",     # a key held by a killed instance is free again soon
+    "CACHE_TTL_SECONDS": "20",                    # bounds how long a stale catalog entry can live
+    "CACHE_LIST_TTL_SECONDS": "20",
+    "CACHE_STALE_SECONDS": "0",
+    # Scheduled jobs on 1-2 s schedules.
+    "JOBS_ENABLED": "true",
+    "JOBS_CACHE_REBUILD_SCHEDULE": "@every 1s",
+    "JOBS_CLEANUP_SCHEDULE": "@every 2s",
+    "JOBS_DAILY_SALES_SCHEDULE": "@every 2s",
+    "JOBS_READ_COUNTS_FLUSH_MS": "1000",
+    "JOBS_SHUTDOWN_GRACE_SECONDS": "2",
+    # Queue: a killed instance's deliveries are taken over quickly.
+    "QUEUE_VISIBILITY_TIMEOUT_MS": "3000",
+    "QUEUE_SHUTDOWN_GRACE_SECONDS": "2",
+    "OUTBOX_POLL_INTERVAL_MS": "200",
+    "PAYMENTS_TIMEOUT_MS": "2000",
+    # Reconciliation settings of the durability work (wave 2, docs/operations.md); builds that do not have
+    # them ignore them. Short, so what Redis lost is repaired within the quiesce time.
+    "OUTBOX_RESEND_AFTER_MS": "5000",            # re-publish an outbox row whose effects did not commit
+    "QUEUE_TRANSIENT_BACKOFF_MAX_MS": "5000",    # longest wait between tries of a transiently failing message
+    "CACHE_POINTS_TTL_SECONDS": "60",            # bounds how long a /me points copy can stay stale after a restore
+    "DATABASE_REQUEST_WAIT_MS": "2000",          # a request waits this long for a connection, then answers 503
+}
+# ==========================================================================================================
+
+# Scheduler jobs whose runs are watched (names from Sources/Shop/Jobs/ShopJobs.swift) and the key prefix
+# (JOBS_KEY_PREFIX default). Queue and cache prefixes are the shop's defaults too.
+JOB_NAMES = ["catalog-cache-rebuild", "cleanup", "daily-sales"]
+JOB_SCHEDULES = {"catalog-cache-rebuild": 1.0, "cleanup": 2.0, "daily-sales": 2.0}   # seconds, as configured above
+JOBS_KEY_PREFIX = "shop:jobs:"
+QUEUE_KEY_PREFIX = "shop:queue:"
+CACHE_KEY_PREFIX = "shop:cache:"
+ORDERS_KEY_PREFIX = "shop:orders:"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-local"
+
+
+configure(CHAOS_SECONDS)

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import PostgresNIO
+import RedisClient
 import Testing
 
 @testable import Shop
@@ -273,7 +274,8 @@ struct PaymentWebhookTests {
 
     static func waitFor(_ shop: OrdersFixture, providerID: String, payment: String) async throws {
         for _ in 0..<300 {
-            if try await Self.state(shop, providerID: providerID).payment == payment { return }
+            // No payment has the provider id yet (it may be recorded from the event itself): keep waiting.
+            if (try? await Self.state(shop, providerID: providerID))?.payment == payment { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         Issue.record("payment \(providerID) never became \(payment)")
@@ -357,6 +359,101 @@ struct PaymentWebhookTests {
                 try await Self.waitFor(shop, providerID: "pay_later", payment: "succeeded")
             }
             #expect(try await Self.state(shop, providerID: "pay_later").order == "paid")
+        }
+    }
+
+    /// An order with a payment we created (our id returned) whose provider id never reached our database: the
+    /// process died between the provider's answer and storing it.
+    static func paymentWithoutProviderID(_ shop: OrdersFixture) async throws -> (order: UUID, payment: UUID) {
+        let cookie = try await shop.signIn("lost-id-\(UUID().uuidString.prefix(6))@external.test")
+        let product = try await shop.insertProduct(stock: 5, price: "5.00")
+        let order = try await shop.order(product, quantity: 1, cookie: cookie, key: "lost-id")
+        let orderID = try #require(
+            UUID(uuidString: try JSONDecoder().decode(OrderEnvelope.self, from: Data(order.body.utf8)).data.id)
+        )
+        let payment = UUID()
+        _ = try await withClient(shop.database) { client in
+            try await client.query(
+                """
+                INSERT INTO payments (id, order_id, user_id, attempt, amount, currency)
+                SELECT \(payment), id, user_id, 1, total, currency FROM orders WHERE id = \(orderID)
+                """
+            )
+        }
+        return (orderID, payment)
+    }
+
+    static func event(_ id: String, _ type: String, payment: String, reference: UUID?, order: UUID) -> String {
+        let reference = reference.map { #","reference":"\#($0.uuidString.lowercased())""# } ?? ""
+        return
+            #"{"created":0,"data":{"amount":"5.00","currency":"USD","orderId":"\#(order.uuidString.lowercased())","paymentId":"\#(payment)"\#(reference),"status":"x"},"id":"\#(id)","type":"\#(type)"}"#
+    }
+
+    static func inboxStatus(_ shop: OrdersFixture, event: String) async throws -> String? {
+        try await withClient(shop.database) { client in
+            for try await status in try await client.query(
+                "SELECT status FROM provider_events WHERE event_id = \(event)"
+            ).decode(String.self) {
+                return status
+            }
+            return nil
+        }
+    }
+
+    @Test func anEventForAPaymentWhoseProviderIDNeverCommittedIsMatchedByOurReference() async throws {
+        try await withOrderInstances(count: 1, configure: Self.isolated) { shop in
+            let (order, payment) = try await Self.paymentWithoutProviderID(shop)
+            let body = Self.event("evt_ref", "payment.succeeded", payment: "pay_ref", reference: payment, order: order)
+            #expect(try await Self.post(shop, body, signature: Self.signed(body)).status == 202)
+            // Matched by our id, the provider's id recorded from the event, applied — no operator, no dead letter.
+            try await Self.waitFor(shop, providerID: "pay_ref", payment: "succeeded")
+            #expect(try await Self.state(shop, providerID: "pay_ref").order == "paid")
+            #expect(try await Self.inboxStatus(shop, event: "evt_ref") == "applied")
+        }
+    }
+
+    @Test func anEventNothingMatchesWaitsInTheInboxUntilThePaymentLearnsItsProviderID() async throws {
+        try await withOrderInstances(count: 1, configure: Self.isolated) { shop in
+            let (order, payment) = try await Self.paymentWithoutProviderID(shop)
+            // A provider that does not echo our reference: nothing of ours has "pay_late" yet.
+            let body = Self.event("evt_unm", "payment.succeeded", payment: "pay_late", reference: nil, order: order)
+            #expect(try await Self.post(shop, body, signature: Self.signed(body)).status == 202)
+            for _ in 0..<300 where try await Self.inboxStatus(shop, event: "evt_unm") != "unmatched" {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await Self.inboxStatus(shop, event: "evt_unm") == "unmatched")
+            // Parked, not dead-lettered: nothing failed in the queue.
+            let deadLetters = try await shop.redis.send(
+                RedisCommand("XLEN", "\(shop.configuration.queue.keyPrefix){payments}:dead")
+            ).decode(as: Int.self)
+            #expect(deadLetters == 0)
+            // The pay flow records the provider's id (a client retried "pay"); the parked event is applied.
+            _ = try await withClient(shop.database) { client in
+                try await PaymentRepository(client: Database(client: client), logger: TestServers.logger)
+                    .setProviderID("pay_late", of: payment)
+            }
+            try await Self.waitFor(shop, providerID: "pay_late", payment: "succeeded")
+            #expect(try await Self.inboxStatus(shop, event: "evt_unm") == "applied")
+        }
+    }
+
+    @Test func aWebhookIsStoredInPostgreSQLBeforeItIsAcknowledgedEvenWithRedisDown() async throws {
+        let port = try await closedPort()
+        try await withOrderInstances(
+            count: 1,
+            configure: .with { configuration in
+                try Self.isolated.apply(&configuration)
+                configuration.redis = try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0")
+            }
+        ) { shop in
+            let body = Self.event("evt_down", "payment.succeeded", payment: "pay_down", reference: nil, order: UUID())
+            let reply = try await Self.post(shop, body, signature: Self.signed(body))
+            // Acknowledged because it is in PostgreSQL (the inbox and an outbox row), not because Redis took it.
+            #expect(reply.status == 202, "\(reply.body)")
+            #expect(try await Self.inboxStatus(shop, event: "evt_down") == "queued")
+            #expect(try await shop.scalar("SELECT count(*)::int FROM outbox WHERE topic = 'payments'") == 1)
+            let again = try await Self.post(shop, body, signature: Self.signed(body))
+            #expect(again.status == 202 && again.body.contains(#""duplicate":true"#))
         }
     }
 }

@@ -110,6 +110,40 @@ struct HealthTests {
         }
     }
 
+    @Test("with PostgreSQL down, a request answers 503 within its connection wait, long before the pool gives up")
+    func routesAnswerBeforeThePoolGivesUp() async throws {
+        let port = try await closedPort()
+        let postgresDown: @Sendable (inout ShopConfiguration) throws -> Void = {
+            $0.database.port = port
+            $0.migrateOnStart = false
+            $0.cache.enabled = false
+            $0.databaseRequestWait = .milliseconds(500)
+        }
+        try await withTestApp(.live, configure: postgresDown) { client in
+            // postgres-nio's pool keeps a request waiting until its circuit breaker trips (60 s); the request's
+            // own bound must answer first. 20 s is only a "did not hang" limit, far above the 0.5 s wait.
+            let answered = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await client.execute(uri: "/api/v1/products?page=1&size=5", method: .get) { response in
+                        #expect(response.status == .serviceUnavailable)
+                        #expect(response.headers[.retryAfter] == "2")
+                        let problem = try response.problem()
+                        #expect(problem.code == "SERVICE_UNAVAILABLE")
+                    }
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(20))
+                    return false
+                }
+                let first = try await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(answered, "the request was still waiting for the pool after 20 s")
+        }
+    }
+
     @Test("ready answers 503 naming both when both are down")
     func readyWhenBothDown() async throws {
         let port = try await closedPort()

@@ -9,9 +9,9 @@ import Testing
 struct StockDecrementTests {
     @Test(arguments: StockStrategyKind.allCases)
     func tenThousandAttemptsForAThousandUnits(strategy: StockStrategyKind) async throws {
-        // Under the lock strategy an order that waits too long for the product's lock answers 503 (nothing
-        // ordered, Retry-After: 1); a client retries it with the same key, as this one does. A long wait keeps
-        // those rare on a loaded machine.
+        // An order that waits too long for the product's lock (the lock strategy) or for a database connection
+        // (200 callers on pools of 10) answers 503 with Retry-After, nothing ordered; a client retries it with the
+        // same key, as this one does. A long lock wait keeps those rare on a loaded machine.
         let configure = ConfigurationTweak.with { $0.orders.lockWait = .seconds(30) }
         try await withOrderInstances(count: 3, strategy: strategy, configure: configure) { shop in
             let product = try await shop.insertProduct(stock: 1_000, price: "1.00")
@@ -36,8 +36,8 @@ struct StockDecrementTests {
                                 instance: attempt % 3
                             )
                             var retries = 0
-                            while reply.status == 503 && strategy == .lock && retries < 5 {
-                                #expect(reply.headers["retry-after"].first == "1")
+                            while reply.status == 503 && retries < 20 {
+                                #expect(reply.headers["retry-after"].first != nil)
                                 retries += 1
                                 try await Task.sleep(for: .milliseconds(100))
                                 reply = try await shop.order(

@@ -5,6 +5,11 @@ import _ConnectionPoolModule
 enum DatabaseAvailability {
     static func isUnavailable(_ error: any Error) -> Bool {
         if error is ConnectionPoolError || error is DatabaseUnavailable { return true }
+        if let error = error as? PostgresTransactionError {
+            // The server went away during BEGIN, the work, COMMIT or the rollback.
+            let parts: [(any Error)?] = [error.beginError, error.closureError, error.commitError, error.rollbackError]
+            return parts.contains { $0.map(Self.isUnavailable) ?? false }
+        }
         guard let error = error as? PSQLError else { return false }
         switch error.code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown:

@@ -45,6 +45,10 @@ public struct ProblemMiddleware: RouterMiddleware {
                 // The rest of the body is not read; do not keep the connection for another request.
                 headers[.connection] = "close"
             }
+            if apiError.status == .serviceUnavailable && headers[.retryAfter] == nil {
+                // Every 503 says when to come back: a dependency is down, and clients should not hammer it.
+                headers[.retryAfter] = "2"
+            }
             response = ProblemDetails(error: apiError, instance: request.uri.path, traceID: requestID)
                 .response(headers: headers)
         }

@@ -19,8 +19,7 @@ enum ShopFailures {
         if DatabaseAvailability.isUnavailable(error) { return true }
         switch error {
         case let error as PostgresTransactionError:
-            let parts: [(any Error)?] = [error.beginError, error.closureError, error.commitError, error.rollbackError]
-            return parts.contains { $0.map(Self.isTransient) ?? false }
+            return [error.closureError, error.commitError].contains { $0.map(Self.isTransient) ?? false }
         case let error as PSQLError where error.code == .server:
             // Serialization failure, deadlock, lock not available, cancelled by the server (a timeout).
             return ["40001", "40P01", "55P03", "57014"].contains(error.serverInfo?[.sqlState] ?? "")

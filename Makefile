@@ -30,9 +30,10 @@ seed: services build ## Load the demo data (idempotent)
 run: services build ## Start services, migrate, seed, start the simulated provider (:8090), serve on :8080 (Ctrl-C stops)
 	bash scripts/run.sh "$(BIN_DIR)/shop"
 
-test: services ## Start services, then run every test against them
+test: services ## Start services, then run every test against them, then a short chaos run (make chaos)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) chaos CHAOS_SECONDS=$(TEST_CHAOS_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 
 cluster: services build ## Start N instances (default 3) on ports 8080, 8081, ... (pids and logs in .run/cluster)
 	"$(BIN_DIR)/shop" seed
@@ -51,6 +52,8 @@ lint: ## Fail when the Swift sources are not formatted
 # A seeded run of faults under load on private servers, then invariants checked (docs/chaos.md).
 # CHAOS_SEED (default: random, printed), CHAOS_SECONDS (default 150); SHOP_BIN=/path skips the build.
 CHAOS_SECONDS ?= 150
+# The chaos run `make test` ends with (CI).
+TEST_CHAOS_SECONDS ?= 120
 CHAOS_SEED ?=
 CHAOS_ARGS ?=
 
@@ -63,9 +66,12 @@ chaos: ## Seeded chaos run: faults under load on private servers, then invariant
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp
+.PHONY: bench bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp
 
-bench: bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
+bench: bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
+
+bench-idle: ## One idle shop serve: Redis commands per second and CPU (goal <= 50 cmd/s, <= 1% of a core)
+	bash Benchmarks/scripts/bench-idle.sh
 
 bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
 	bash Benchmarks/scripts/bench-redis.sh

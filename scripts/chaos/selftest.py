@@ -105,20 +105,18 @@ def cases(ctx):
 
     out.append(Case("an order no client placed (sold twice)", "orders.client-view", phantom_apply, phantom_revert))
 
-    # A post-processing record disappears.
+    # An order's post-processing marker disappears.
     def processed_apply():
-        row = _one(ctx, "SELECT consumer, message_id FROM processed_messages WHERE consumer = '%s' LIMIT 1"
-                   % invariants.CONSUMER)
+        row = _one(ctx, "SELECT id::text AS id, processed_at::text AS at FROM orders "
+                        "WHERE processed_at IS NOT NULL LIMIT 1")
         state["processed"] = row
-        ctx.pg.psql("DELETE FROM processed_messages WHERE consumer = '%s' AND message_id = '%s'"
-                    % (row["consumer"], row["message_id"]))
+        ctx.pg.psql("UPDATE orders SET processed_at = NULL WHERE id = '%s'" % row["id"])
 
     def processed_revert():
         row = state["processed"]
-        ctx.pg.psql("INSERT INTO processed_messages (consumer, message_id) VALUES ('%s', '%s')"
-                    % (row["consumer"], row["message_id"]))
+        ctx.pg.psql("UPDATE orders SET processed_at = '%s' WHERE id = '%s'" % (row["at"], row["id"]))
 
-    out.append(Case("a processed_messages row deleted", "orders.confirmed-once", processed_apply, processed_revert))
+    out.append(Case("an order's processed_at cleared", "orders.confirmed-once", processed_apply, processed_revert))
 
     # An order left `placed`.
     def placed_apply():

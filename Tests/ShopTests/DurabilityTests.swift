@@ -6,6 +6,7 @@ import PostgresNIO
 import RedisClient
 import RedisLock
 import StreamQueue
+import Synchronization
 import Testing
 
 @testable import Shop
@@ -175,6 +176,45 @@ struct DurabilityTests {
             #expect(try await shop.redis.send(RedisCommand("GET", counter)).decode(as: String.self) == "0")
             let refused = try await shop.order(product, quantity: 1, cookie: cookie, key: "leak-3")
             #expect(refused.status == 409 && refused.body.contains("OUT_OF_STOCK"), "\(refused.body)")
+        }
+    }
+}
+
+/// The database facade's bound on waiting for a connection.
+@Suite("Database connection wait")
+struct DatabaseWaitTests {
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { self.value.withLock { $0 = true } }
+        var isSet: Bool { self.value.withLock { $0 } }
+    }
+
+    @Test func aCallThatWaitsTooLongGivesUpAndNeverRunsLate() async throws {
+        try await withTestDatabase { database in
+            let pool = PostgresClient(
+                configuration: database.clientConfiguration(maxConnections: 1),
+                backgroundLogger: TestServers.logger
+            )
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await pool.run() }
+                let db = Database(client: pool, backgroundWait: .milliseconds(300))
+                // The pool's only connection is busy for a while.
+                let holder = Task { try await db.query("SELECT pg_sleep(1.5)", logger: TestServers.logger) }
+                try await Task.sleep(for: .milliseconds(200))
+                let ran = Flag()
+                await #expect(throws: DatabaseUnavailable.self) {
+                    try await db.withConnection { _ in ran.set() }
+                }
+                _ = try await holder.value
+                // The pool may hand the connection to the call that gave up: it is released without running.
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(!ran.isSet)
+                let rows = try await db.query("SELECT 1", logger: TestServers.logger)
+                var count = 0
+                for try await _ in rows.decode(Int.self) { count += 1 }
+                #expect(count == 1)
+                group.cancelAll()
+            }
         }
     }
 }

@@ -3,26 +3,35 @@ public import PostgresNIO
 import Synchronization
 
 /// PostgreSQL as the shop's modules use it: the pool's queries, connections and transactions, with a bound on how
-/// long a call may wait for a connection when its task set one (``withConnectionWait(_:_:)``).
+/// long a call may wait for a pooled connection.
 ///
 /// The bound is what makes the edge fail fast: while PostgreSQL is down, postgres-nio's pool keeps requests
 /// waiting until its own circuit breaker trips (about a minute). HTTP requests run with a wait of
-/// `DATABASE_REQUEST_WAIT_MS` (2 s by default), so they answer `503` with `Retry-After` in about that long.
-/// Background work (consumers, the relay, jobs) sets no bound and waits: behind the edge, patience is right.
+/// `DATABASE_REQUEST_WAIT_MS` (2 s by default, ``withConnectionWait(_:_:)``), so they answer `503` with
+/// `Retry-After` in about that long. Background work (consumers, the relay, jobs) waits longer
+/// (``backgroundWait``) — patience is right behind the edge — but not forever: a lease request the pool never
+/// serves (seen after PostgreSQL refused connections while shutting down) would otherwise hold a consumer, and the
+/// locks it holds, for good. A call that gives up fails with ``DatabaseUnavailable``, a transient failure.
 ///
 /// Only the wait for a connection is bounded: once a call holds one, its queries run to completion, so a
-/// transaction that queues on a hot row's lock is never cut short.
+/// transaction that queues on a hot row's lock is never cut short. A connection the pool hands over after the
+/// call gave up is released at once, unused.
 public struct Database: Sendable {
     /// The pool (run it as a service).
     public let client: PostgresClient
+    /// The wait for a connection of calls on tasks that set no bound of their own.
+    public let backgroundWait: Duration
 
-    /// How long a call on this task may wait for a pooled connection; nil: as long as the pool makes it.
+    /// How long a call on this task may wait for a pooled connection; nil: ``backgroundWait``.
     @TaskLocal static var connectionWait: Duration?
 
     /// Creates the facade over a pool.
-    /// - Parameter client: The pool.
-    public init(client: PostgresClient) {
+    /// - Parameters:
+    ///   - client: The pool.
+    ///   - backgroundWait: The wait for a connection of calls on tasks that set no bound.
+    public init(client: PostgresClient, backgroundWait: Duration = .seconds(30)) {
         self.client = client
+        self.backgroundWait = backgroundWait
     }
 
     /// Runs `body` with calls on this task waiting at most `limit` for a connection.
@@ -42,31 +51,30 @@ public struct Database: Sendable {
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        guard let limit = Self.connectionWait else { return try await self.client.withConnection(body) }
-        let leased = LeaseFlag()
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask {
-                try await self.client.withConnection { connection in
-                    leased.set()
-                    return try await body(connection)
-                }
+        let limit = Self.connectionWait ?? self.backgroundWait
+        let lease = LeaseState()
+        // The work runs in a task of its own, so giving up never waits for a lease request the pool ignores.
+        let work = Task {
+            try await self.client.withConnection { connection in
+                guard lease.take() else { throw DatabaseUnavailable(waited: limit) }
+                return try await body(connection)
             }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return nil
+        }
+        let timer = Task {
+            try await Task.sleep(for: limit)
+            // Still waiting for a connection: give up (a connection that comes later is released unused).
+            if lease.abandon() { work.cancel() }
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            do {
+                return try await work.value
+            } catch {
+                if lease.wasAbandoned { throw DatabaseUnavailable(waited: limit) }
+                throw error
             }
-            while let next = try await group.next() {
-                if let value = next {
-                    group.cancelAll()
-                    return value
-                }
-                // The bound passed. Holding a connection: let the work finish. Still waiting: give up.
-                if !leased.isSet {
-                    group.cancelAll()
-                    throw DatabaseUnavailable(waited: limit)
-                }
-            }
-            throw DatabaseUnavailable(waited: limit)
+        } onCancel: {
+            work.cancel()
         }
     }
 
@@ -98,13 +106,30 @@ public struct Database: Sendable {
     }
 }
 
-/// Whether a call got its connection (set by the work, read by the bound).
-private final class LeaseFlag: Sendable {
-    private let value = Mutex(false)
+/// Whether a call got its connection before its bound passed, or gave up first (exactly one of the two wins).
+private final class LeaseState: Sendable {
+    private enum Phase { case waiting, leased, abandoned }
+    private let phase = Mutex(Phase.waiting)
 
-    func set() { self.value.withLock { $0 = true } }
+    /// The connection arrived: true when the call still wants it.
+    func take() -> Bool {
+        self.phase.withLock { phase in
+            guard phase == .waiting else { return false }
+            phase = .leased
+            return true
+        }
+    }
 
-    var isSet: Bool { self.value.withLock { $0 } }
+    /// The bound passed: true when the call was still waiting (it gives up now).
+    func abandon() -> Bool {
+        self.phase.withLock { phase in
+            guard phase == .waiting else { return false }
+            phase = .abandoned
+            return true
+        }
+    }
+
+    var wasAbandoned: Bool { self.phase.withLock { $0 == .abandoned } }
 }
 
 /// The rows of a query, read in full; decode them like a row sequence (`for try await x in rows.decode(T.self)`).

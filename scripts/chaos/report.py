@@ -106,7 +106,7 @@ def render(info, results, ctx):
         stats = info["provider"]
         out.append("")
         out.append("-- provider: %s payment requests, %s webhook deliveries, %s accepted, %s webhooks given up "
-                   "after 8 attempts" % (stats.get("paymentRequests"), stats.get("webhooksSent"),
+                   "after 10 minutes of retries" % (stats.get("paymentRequests"), stats.get("webhooksSent"),
                                          stats.get("webhooksAccepted"), stats.get("givenUp")))
     out.append("")
     out.append("-- invariants")

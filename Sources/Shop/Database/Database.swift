@@ -52,29 +52,32 @@ public struct Database: Sendable {
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let limit = Self.connectionWait ?? self.backgroundWait
-        let lease = LeaseState()
-        // The work runs in a task of its own, so giving up never waits for a lease request the pool ignores.
-        let work = Task {
-            try await self.client.withConnection { connection in
-                guard lease.take() else { throw DatabaseUnavailable(waited: limit) }
-                return try await body(connection)
-            }
-        }
-        let timer = Task {
-            try await Task.sleep(for: limit)
-            // Still waiting for a connection: give up (a connection that comes later is released unused).
-            if lease.abandon() { work.cancel() }
-        }
-        defer { timer.cancel() }
+        let call = PendingCall<Result>()
         return try await withTaskCancellationHandler {
-            do {
-                return try await work.value
-            } catch {
-                if lease.wasAbandoned { throw DatabaseUnavailable(waited: limit) }
-                throw error
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
+                guard call.start(continuation) else { return }
+                // The work runs in a task of its own and the caller is resumed by whichever comes first, so giving
+                // up never waits for a lease request the pool does not let go of.
+                let work = Task {
+                    do {
+                        let value = try await self.client.withConnection { connection in
+                            guard call.take() else { throw DatabaseUnavailable(waited: limit) }
+                            return try await body(connection)
+                        }
+                        call.finish(.success(value))
+                    } catch {
+                        call.finish(.failure(error))
+                    }
+                }
+                call.attach(work)
+                Task {
+                    try? await Task.sleep(for: limit)
+                    // Still waiting for a connection: give up (a connection that comes later is released unused).
+                    call.abandon(DatabaseUnavailable(waited: limit))
+                }
             }
         } onCancel: {
-            work.cancel()
+            call.cancel()
         }
     }
 
@@ -106,30 +109,90 @@ public struct Database: Sendable {
     }
 }
 
-/// Whether a call got its connection before its bound passed, or gave up first (exactly one of the two wins).
-private final class LeaseState: Sendable {
-    private enum Phase { case waiting, leased, abandoned }
-    private let phase = Mutex(Phase.waiting)
+/// One call's race between its work getting a connection and its bound (or its caller's cancellation): exactly one
+/// of them resumes the caller.
+private final class PendingCall<Result: Sendable>: Sendable {
+    private enum Phase {
+        case waiting
+        case leased
+        case done
+    }
 
-    /// The connection arrived: true when the call still wants it.
+    private struct State {
+        var phase = Phase.waiting
+        var continuation: CheckedContinuation<Result, any Error>?
+        var work: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Stores the caller's continuation; false (the caller resumed with `CancellationError`) when the caller was
+    /// cancelled before.
+    func start(_ continuation: CheckedContinuation<Result, any Error>) -> Bool {
+        let cancelled = self.state.withLock { state -> Bool in
+            guard state.phase == .waiting else { return true }
+            state.continuation = continuation
+            return false
+        }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+        return !cancelled
+    }
+
+    /// The caller was cancelled: a call still waiting fails now; a call that holds a connection has its work
+    /// cancelled (its transaction rolls back) and ends with what the work throws.
+    func cancel() {
+        let (continuation, work) = self.state.withLock {
+            state -> (CheckedContinuation<Result, any Error>?, Task<Void, Never>?) in
+            guard state.phase == .waiting else { return (nil, state.work) }
+            state.phase = .done
+            defer { state.continuation = nil }
+            return (state.continuation, state.work)
+        }
+        work?.cancel()
+        continuation?.resume(throwing: CancellationError())
+    }
+
+    func attach(_ work: Task<Void, Never>) {
+        let cancelNow = self.state.withLock { state -> Bool in
+            state.work = work
+            return state.phase == .done
+        }
+        if cancelNow { work.cancel() }
+    }
+
+    /// The connection arrived: true when the call still wants it (it then runs to completion).
     func take() -> Bool {
-        self.phase.withLock { phase in
-            guard phase == .waiting else { return false }
-            phase = .leased
+        self.state.withLock { state in
+            guard state.phase == .waiting else { return false }
+            state.phase = .leased
             return true
         }
     }
 
-    /// The bound passed: true when the call was still waiting (it gives up now).
-    func abandon() -> Bool {
-        self.phase.withLock { phase in
-            guard phase == .waiting else { return false }
-            phase = .abandoned
-            return true
+    /// The work ended: resumes the caller unless it gave up already.
+    func finish(_ result: Swift.Result<Result, any Error>) {
+        let continuation = self.state.withLock { state -> CheckedContinuation<Result, any Error>? in
+            guard state.phase != .done else { return nil }
+            state.phase = .done
+            defer { state.continuation = nil }
+            return state.continuation
         }
+        continuation?.resume(with: result)
     }
 
-    var wasAbandoned: Bool { self.phase.withLock { $0 == .abandoned } }
+    /// The bound passed, or the caller was cancelled: if the call is still waiting for a connection, it fails with
+    /// `error` now and its lease request is cancelled. A call that holds a connection is left to finish.
+    func abandon(_ error: any Error) {
+        let (continuation, work) = self.state.withLock {
+            state -> (CheckedContinuation<Result, any Error>?, Task<Void, Never>?) in
+            guard state.phase == .waiting else { return (nil, nil) }
+            state.phase = .done
+            defer { state.continuation = nil }
+            return (state.continuation, state.work)
+        }
+        work?.cancel()
+        continuation?.resume(throwing: error)
+    }
 }
 
 /// The rows of a query, read in full; decode them like a row sequence (`for try await x in rows.decode(T.self)`).

@@ -40,7 +40,7 @@ def plan(seed, seconds, instances):
             length = fault["down"] + 3.0
         if t + length > end:
             # Too long for what is left: try the short kinds once more, then stop.
-            if kind != "kill-instance" and t + settings.INSTANCE_DOWN[1] <= end:
+            if kind != "kill-instance" and "kill-instance" in kinds and t + settings.INSTANCE_DOWN[1] <= end:
                 continue
             break
         faults.append(fault)

@@ -368,7 +368,7 @@ def _pending_details(ctx, topic, group):
                     user = ""
                 if user:
                     key = "%slock:{user:%s}" % (settings.ORDERS_KEY_PREFIX, user.lower())
-                    detail += "; lock %s ttl %s ms" % (key, client.call("PTTL", key))
+                    detail += "; lock %s held by %s ttl %s ms" % (key, client.call("GET", key), client.call("PTTL", key))
             lines.append(detail)
     finally:
         client.close()

@@ -72,6 +72,10 @@ GAP = (3.0, 10.0)           # pause between two infrastructure faults
 # Kinds of infrastructure fault and their weights once each kind ran once (all run at least once when the
 # run is long enough; shuffled by the seed).
 FAULT_WEIGHTS = {"kill-instance": 5, "kill-redis": 1.5, "restore-redis": 1.5, "stop-postgres": 1}
+# CHAOS_FAULTS=stop-postgres,kill-redis: only these kinds (to chase one fault's failure).
+if os.environ.get("CHAOS_FAULTS"):
+    FAULT_WEIGHTS = {kind: weight for kind, weight in FAULT_WEIGHTS.items()
+                     if kind in os.environ["CHAOS_FAULTS"].split(",")} or FAULT_WEIGHTS
 PROVIDER_CALM = (8.0, 25.0)     # seconds between two provider faults
 PROVIDER_FAULT = (3.0, 10.0)    # how long one provider fault lasts
 PROVIDER_FAULTS = {"provider-outage": 2, "provider-errors": 2, "provider-slow": 1}

@@ -25,7 +25,7 @@ public struct ShopConfiguration: Sendable {
     /// How long `serve`, `migrate` and `seed` wait for PostgreSQL to answer at start.
     public var databaseStartupTimeout: Duration
     /// How long a request's database call may wait for a pooled connection before the request answers `503`
-    /// (background work waits as long as the pool does).
+    /// (background work waits up to `Database.backgroundWait`, 30 s).
     public var databaseRequestWait: Duration
     /// How long one readiness check may take before it counts as down.
     public var healthTimeout: Duration

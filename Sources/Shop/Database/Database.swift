@@ -13,14 +13,20 @@ import Synchronization
 /// serves (seen after PostgreSQL refused connections while shutting down) would otherwise hold a consumer, and the
 /// locks it holds, for good. A call that gives up fails with ``DatabaseUnavailable``, a transient failure.
 ///
-/// Only the wait for a connection is bounded: once a call holds one, its queries run to completion, so a
-/// transaction that queues on a hot row's lock is never cut short. A connection the pool hands over after the
-/// call gave up is released at once, unused.
+/// Once a call holds a connection, its queries run to completion, so a transaction that queues on a hot row's lock is
+/// never cut short — unless the connection closes under it: postgres-nio (1.33) never answers a query sent on a
+/// connection the server has reset, so a call whose connection is closed and that has not ended a moment later
+/// (``connectionLossGrace``) fails with ``DatabaseUnavailable`` at once, rather than holding its caller (and the locks
+/// the caller holds) for good. A connection the pool hands over after the call gave up is released at once, unused.
 public struct Database: Sendable {
     /// The pool (run it as a service).
     public let client: PostgresClient
     /// The wait for a connection of calls on tasks that set no bound of their own.
     public let backgroundWait: Duration
+
+    /// How long a call whose connection closed under it may still take to end by itself (its query failing) before
+    /// it is failed.
+    static let connectionLossGrace = Duration.seconds(1)
 
     /// How long a call on this task may wait for a pooled connection; nil: ``backgroundWait``.
     @TaskLocal static var connectionWait: Duration?
@@ -57,11 +63,11 @@ public struct Database: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
                 guard call.start(continuation) else { return }
                 // The work runs in a task of its own and the caller is resumed by whichever comes first, so giving
-                // up never waits for a lease request the pool does not let go of.
+                // up never waits for a lease request the pool does not let go of, or a query that is never answered.
                 let work = Task {
                     do {
                         let value = try await self.client.withConnection { connection in
-                            guard call.take() else { throw DatabaseUnavailable(waited: limit) }
+                            guard call.take(connection) else { throw DatabaseUnavailable(waited: limit) }
                             return try await body(connection)
                         }
                         call.finish(.success(value))
@@ -69,12 +75,8 @@ public struct Database: Sendable {
                         call.finish(.failure(error))
                     }
                 }
-                call.attach(work)
-                Task {
-                    try? await Task.sleep(for: limit)
-                    // Still waiting for a connection: give up (a connection that comes later is released unused).
-                    call.abandon(DatabaseUnavailable(waited: limit))
-                }
+                call.attach(work: work)
+                call.attach(watch: Task { await call.watch(limit: limit, grace: Self.connectionLossGrace) })
             }
         } onCancel: {
             call.cancel()
@@ -109,28 +111,41 @@ public struct Database: Sendable {
     }
 }
 
-/// One call's race between its work getting a connection and its bound (or its caller's cancellation): exactly one
-/// of them resumes the caller.
+/// One call's race between its work (getting a connection, then running on it) and its watch (the bound on the wait,
+/// then the connection's health), or its caller's cancellation: exactly one of them resumes the caller.
 private final class PendingCall<Result: Sendable>: Sendable {
     private enum Phase {
         case waiting
-        case leased
+        case leased(PostgresConnection)
         case done
+
+        var isWaiting: Bool {
+            if case .waiting = self { return true }
+            return false
+        }
+        var isDone: Bool {
+            if case .done = self { return true }
+            return false
+        }
     }
 
     private struct State {
         var phase = Phase.waiting
         var continuation: CheckedContinuation<Result, any Error>?
         var work: Task<Void, Never>?
+        var watch: Task<Void, Never>?
     }
 
     private let state = Mutex(State())
+
+    /// What ending the call hands back: the caller to resume and the tasks to cancel.
+    private typealias Ending = (CheckedContinuation<Result, any Error>?, Task<Void, Never>?, Task<Void, Never>?)
 
     /// Stores the caller's continuation; false (the caller resumed with `CancellationError`) when the caller was
     /// cancelled before.
     func start(_ continuation: CheckedContinuation<Result, any Error>) -> Bool {
         let cancelled = self.state.withLock { state -> Bool in
-            guard state.phase == .waiting else { return true }
+            guard state.phase.isWaiting else { return true }
             state.continuation = continuation
             return false
         }
@@ -141,57 +156,102 @@ private final class PendingCall<Result: Sendable>: Sendable {
     /// The caller was cancelled: a call still waiting fails now; a call that holds a connection has its work
     /// cancelled (its transaction rolls back) and ends with what the work throws.
     func cancel() {
-        let (continuation, work) = self.state.withLock {
-            state -> (CheckedContinuation<Result, any Error>?, Task<Void, Never>?) in
-            guard state.phase == .waiting else { return (nil, state.work) }
-            state.phase = .done
-            defer { state.continuation = nil }
-            return (state.continuation, state.work)
+        let (continuation, work, watch) = self.state.withLock { state -> Ending in
+            guard state.phase.isWaiting else { return (nil, state.work, nil) }
+            return Self.end(&state)
         }
         work?.cancel()
+        watch?.cancel()
         continuation?.resume(throwing: CancellationError())
     }
 
-    func attach(_ work: Task<Void, Never>) {
+    func attach(work: Task<Void, Never>) {
         let cancelNow = self.state.withLock { state -> Bool in
             state.work = work
-            return state.phase == .done
+            return state.phase.isDone
         }
         if cancelNow { work.cancel() }
     }
 
-    /// The connection arrived: true when the call still wants it (it then runs to completion).
-    func take() -> Bool {
+    func attach(watch: Task<Void, Never>) {
+        let cancelNow = self.state.withLock { state -> Bool in
+            state.watch = watch
+            return state.phase.isDone
+        }
+        if cancelNow { watch.cancel() }
+    }
+
+    /// The connection arrived: true when the call still wants it (it then runs until it ends or the connection is
+    /// lost).
+    func take(_ connection: PostgresConnection) -> Bool {
         self.state.withLock { state in
-            guard state.phase == .waiting else { return false }
-            state.phase = .leased
+            guard state.phase.isWaiting else { return false }
+            state.phase = .leased(connection)
             return true
         }
     }
 
-    /// The work ended: resumes the caller unless it gave up already.
+    /// The work ended: resumes the caller unless it was resumed already.
     func finish(_ result: Swift.Result<Result, any Error>) {
-        let continuation = self.state.withLock { state -> CheckedContinuation<Result, any Error>? in
-            guard state.phase != .done else { return nil }
-            state.phase = .done
-            defer { state.continuation = nil }
-            return state.continuation
+        let (continuation, _, watch) = self.state.withLock { state -> Ending in
+            guard !state.phase.isDone else { return (nil, nil, nil) }
+            return Self.end(&state)
         }
+        watch?.cancel()
         continuation?.resume(with: result)
     }
 
-    /// The bound passed, or the caller was cancelled: if the call is still waiting for a connection, it fails with
-    /// `error` now and its lease request is cancelled. A call that holds a connection is left to finish.
-    func abandon(_ error: any Error) {
-        let (continuation, work) = self.state.withLock {
-            state -> (CheckedContinuation<Result, any Error>?, Task<Void, Never>?) in
-            guard state.phase == .waiting else { return (nil, nil) }
-            state.phase = .done
-            defer { state.continuation = nil }
-            return (state.continuation, state.work)
+    /// Fails a call still waiting for a connection when the wait's bound passes; then, while the call holds its
+    /// connection, checks the connection every `grace` and fails the call when it is still running `grace` after the
+    /// connection was seen closed. Ends when the call ends (it is cancelled then).
+    func watch(limit: Duration, grace: Duration) async {
+        guard (try? await Task.sleep(for: limit)) != nil else { return }
+        if self.fail(DatabaseUnavailable(waited: limit), when: { $0.isWaiting }) { return }
+        var closedSince: ContinuousClock.Instant?
+        while (try? await Task.sleep(for: grace)) != nil {
+            guard let connection = self.leasedConnection else { return }
+            guard connection.isClosed else {
+                closedSince = nil
+                continue
+            }
+            if let closedSince, ContinuousClock.now - closedSince >= grace {
+                _ = self.fail(DatabaseUnavailable(waited: limit, connectionLost: true)) {
+                    if case .leased = $0 { return true }
+                    return false
+                }
+                return
+            }
+            closedSince = closedSince ?? .now
         }
+    }
+
+    private var leasedConnection: PostgresConnection? {
+        self.state.withLock { state in
+            if case .leased(let connection) = state.phase { return connection }
+            return nil
+        }
+    }
+
+    /// Ends the call with `error` if it is in a phase `condition` accepts; its work is cancelled (a lease request
+    /// is withdrawn; a connection that arrives later is released unused).
+    private func fail(_ error: any Error, when condition: (Phase) -> Bool) -> Bool {
+        let (continuation, work, _) = self.state.withLock { state -> Ending in
+            guard condition(state.phase) else { return (nil, nil, nil) }
+            return Self.end(&state)
+        }
+        guard let continuation else { return false }
         work?.cancel()
-        continuation?.resume(throwing: error)
+        continuation.resume(throwing: error)
+        return true
+    }
+
+    private static func end(_ state: inout State) -> Ending {
+        state.phase = .done
+        defer {
+            state.continuation = nil
+            state.watch = nil
+        }
+        return (state.continuation, state.work, state.watch)
     }
 }
 
@@ -213,8 +273,20 @@ public struct PostgresRows: AsyncSequence, Sendable {
 /// No database connection could be had within the caller's bound: PostgreSQL is down, unreachable or
 /// overloaded. Answered as `503 SERVICE_UNAVAILABLE` with `Retry-After`.
 public struct DatabaseUnavailable: Error, CustomStringConvertible {
-    /// How long the call waited.
+    /// How long the call waited (for a connection: its bound).
     public let waited: Duration
+    /// The call had a connection, which closed under it (PostgreSQL stopped or the link broke) without the call
+    /// ending: nothing it sent is known to have been committed.
+    public let connectionLost: Bool
 
-    public var description: String { "no database connection within \(self.waited)" }
+    public init(waited: Duration, connectionLost: Bool = false) {
+        self.waited = waited
+        self.connectionLost = connectionLost
+    }
+
+    public var description: String {
+        self.connectionLost
+            ? "the database connection closed in the middle of the call"
+            : "no database connection within \(self.waited)"
+    }
 }

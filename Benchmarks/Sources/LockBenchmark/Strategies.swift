@@ -95,11 +95,13 @@ struct Strategies: AsyncParsableCommand {
         locks: RedisLocks,
         prefix: String
     ) -> any StockStrategy {
+        // The shop's facade over the pool, with the background bound on the connection wait.
+        let database = Database(client: postgres)
         switch kind {
-        case .conditionalUpdate: ConditionalUpdateStrategy(client: postgres)
-        case .selectForUpdate: SelectForUpdateStrategy(client: postgres)
-        case .redisCounter: RedisCounterStrategy(client: postgres, redis: redis, keyPrefix: prefix + "stock:")
-        case .lock: RedisLockStrategy(client: postgres, locks: locks, lease: .seconds(5), wait: .seconds(60))
+        case .conditionalUpdate: return ConditionalUpdateStrategy(client: database)
+        case .selectForUpdate: return SelectForUpdateStrategy(client: database)
+        case .redisCounter: return RedisCounterStrategy(client: database, redis: redis, keyPrefix: prefix + "stock:")
+        case .lock: return RedisLockStrategy(client: database, locks: locks, lease: .seconds(5), wait: .seconds(60))
         }
     }
 

@@ -245,7 +245,7 @@ struct SessionStoreTests {
 
     @Test("listing skips sessions that ended and cleans them out of the index")
     func listing() async throws {
-        try await TestRedis.withStore(idle: .milliseconds(1200), lifetime: .seconds(60)) { store, redis in
+        try await TestRedis.withStore(idle: .seconds(3), lifetime: .seconds(60)) { store, redis in
             let kept = try await store.create(Cart(items: []), userID: "u1", client: self.client)
             let idle = try await store.create(
                 Cart(items: []),
@@ -255,9 +255,11 @@ struct SessionStoreTests {
             let listed = try await store.sessions(userID: "u1")
             #expect(Set(listed.map(\.handle)) == [kept.handle, idle.handle])
             #expect(listed.first { $0.handle == idle.handle }?.client.address == "198.51.100.7")
-            // Keep one alive while the other goes idle.
-            for _ in 0..<8 {
-                try await Task.sleep(for: .milliseconds(200))
+            // Keep one alive (a touch every 300 ms: a gap of ten times that would be needed to lose it) while the
+            // other goes idle.
+            let idleUntil = ContinuousClock.now + .milliseconds(3_600)
+            while ContinuousClock.now < idleUntil {
+                try await Task.sleep(for: .milliseconds(300))
                 _ = try await store.load(kept.id)
             }
             #expect(try await store.sessions(userID: "u1").map(\.handle) == [kept.handle])

@@ -133,8 +133,9 @@ import Testing
         defer { Task { await client.shutdown() } }
         let queue = QueueTest.queue(client, prefix: prefix)
         let log = HandlerLog()
-        // One handler slot only, and a retry that waits at least eight seconds: everything else (20 no-op
-        // messages, well under a second even on a loaded machine) must get through while the failed message waits.
+        // One handler slot only, and a retry that waits at least twenty seconds: everything else (20 no-op
+        // messages, well under a second on an idle machine, several on a loaded one) must get through while the
+        // failed message waits.
         let consumer = RunningConsumer.start(
             prefix: prefix,
             topic: "orders",
@@ -142,8 +143,8 @@ import Testing
             configuration: QueueTest.configuration(
                 concurrency: 1,
                 maxAttempts: 2,
-                minimumDelay: .seconds(8),
-                initialDelay: .seconds(8)
+                minimumDelay: .seconds(20),
+                initialDelay: .seconds(20)
             )
         ) { message in
             await log.started(message)
@@ -155,7 +156,7 @@ import Testing
         for index in 0..<20 {
             try await queue.publish(OutgoingMessage(id: "other-\(index)", type: "t", payload: ""), to: "orders")
         }
-        try await QueueTest.eventually("everything is handled") { await log.handledCount == 21 }
+        try await QueueTest.eventually("everything is handled", timeout: .seconds(90)) { await log.handledCount == 21 }
         let handled = await log.handled
         #expect(handled.last == "slow-retry")
         #expect(Set(handled.prefix(20)) == Set((0..<20).map { "other-\($0)" }))

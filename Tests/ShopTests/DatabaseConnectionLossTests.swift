@@ -20,7 +20,9 @@ struct DatabaseConnectionLossTests {
         var snapshot: (started: Int, ended: Int) { self.value.withLock { $0 } }
     }
 
-    @Test func callsOnConnectionsTheServerResetEndAndThePoolRecovers() async throws {
+    // The limit ends the test if a call hangs after all (the waits below only record an issue).
+    @Test(.timeLimit(.minutes(10)))
+    func callsOnConnectionsTheServerResetEndAndThePoolRecovers() async throws {
         let server = try await PrivatePostgres.start()
         let pool = PostgresClient(
             configuration: server.clientConfiguration(maxConnections: 8),
@@ -44,14 +46,18 @@ struct DatabaseConnectionLossTests {
                         }
                     }
                 }
-                try await eventually("all eight are inside their transactions") { counts.snapshot.started == 8 }
+                try await DurabilityTests.eventually("all eight are inside their transactions") {
+                    counts.snapshot.started == 8
+                }
                 try await Task.sleep(for: .milliseconds(500))
                 try await server.stop(mode: "immediate")
                 // A liveness bound, generous on purpose: a call that hangs never ends at all.
-                try await eventually("every call ended", timeout: .seconds(60)) { counts.snapshot.ended == 8 }
+                try await DurabilityTests.eventually("every call ended", within: .seconds(60)) {
+                    counts.snapshot.ended == 8
+                }
                 for task in inFlight { await task.value }
                 try await server.launch()
-                try await eventually("the pool serves again", timeout: .seconds(60)) {
+                try await DurabilityTests.eventually("the pool serves again", within: .seconds(60)) {
                     (try? await database.query("SELECT 1", logger: TestServers.logger)) != nil
                 }
                 group.cancelAll()
@@ -63,18 +69,4 @@ struct DatabaseConnectionLossTests {
         await server.destroy()
     }
 
-    private func eventually(
-        _ what: String,
-        timeout: Duration = .seconds(20),
-        sourceLocation: SourceLocation = #_sourceLocation,
-        _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("timed out waiting until \(what)", sourceLocation: sourceLocation)
-        throw CatalogServerError("timed out waiting until \(what)")
-    }
 }

@@ -19,6 +19,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case invalidConfiguration
             case transactionAborted
             case unsupportedServer
+            case overloaded
         }
 
         private let base: Base
@@ -52,6 +53,10 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let transactionAborted = Self(.transactionAborted)
         /// The server does not speak RESP3 (`HELLO 3`); Redis 6 or later is required.
         public static let unsupportedServer = Self(.unsupportedServer)
+        /// The connection already has as many requests (or bytes) waiting for replies as its limits allow
+        /// (``RedisConfiguration/maxPendingRequests``, ``RedisConfiguration/maxPendingBytes``): the server is not
+        /// keeping up, or not reading. Nothing was sent.
+        public static let overloaded = Self(.overloaded)
     }
 
     /// What kind of failure this is.
@@ -84,7 +89,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// or type error, a script error, a refused login) fails the same way every time.
     public var isUnavailability: Bool {
         switch self.code {
-        case .connectionClosed, .connectionUnavailable, .connectTimeout, .commandTimeout, .leaseTimeout:
+        case .connectionClosed, .connectionUnavailable, .connectTimeout, .commandTimeout, .leaseTimeout, .overloaded:
             return true
         case .server:
             let transient: Set<Substring> = [

@@ -31,13 +31,23 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var leaseTimeout: Duration = .seconds(5)
     /// Idle dedicated connections are closed after this long.
     public var idleTimeout: Duration = .seconds(60)
-    /// Idle connections are checked with `PING` this often; a failed check closes them.
+    /// Connections are checked with `PING` this often; a check that fails or gets no answer within the command
+    /// timeout closes the connection. Idle pooled connections are checked while ``RedisClient/run()`` runs; the
+    /// subscriber connection is checked whenever it exists, so a partition or a NAT that dropped it is noticed
+    /// within `keepAliveInterval` plus the command timeout (the connect timeout when there is none), reported to
+    /// subscriptions as a gap, and the connection replaced.
     public var keepAliveInterval: Duration = .seconds(30)
+    /// The most requests one connection holds waiting for replies; more fail at once with
+    /// ``RedisError/Code/overloaded`` instead of queueing without bound behind a server that stopped answering.
+    public var maxPendingRequests: Int = 100_000
+    /// The most bytes of commands one connection holds unanswered (buffered or written); more fail at once with
+    /// ``RedisError/Code/overloaded``. A single command larger than this is still sent when nothing else waits.
+    public var maxPendingBytes: Int = 256 * 1024 * 1024
     /// Delay before the first reconnect attempt after a failure; doubles per failure up to `maxReconnectDelay`.
     public var initialReconnectDelay: Duration = .milliseconds(50)
     /// The longest delay between reconnect attempts.
     public var maxReconnectDelay: Duration = .seconds(2)
-    /// Caps applied to every reply.
+    /// Caps applied to every reply, the size of a whole reply included.
     public var decoderLimits = RESPDecoder.Limits()
 
     /// Creates a configuration for a server on loopback with defaults.

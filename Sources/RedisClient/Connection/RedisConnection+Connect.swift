@@ -40,7 +40,14 @@ extension RedisConnection {
         logger: Logger,
         pushHandler: PushHandler?
     ) async throws -> RedisConnection {
-        let state = NIOLockedValueBox(Queue())
+        let state = NIOLockedValueBox(
+            Queue(
+                limits: .init(
+                    maxPendingRequests: max(1, configuration.maxPendingRequests),
+                    maxPendingBytes: max(1, configuration.maxPendingBytes)
+                )
+            )
+        )
         let sink = SinkBox()
         let serverHostname = Self.isIPAddress(configuration.host) ? nil : configuration.host
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -83,7 +90,6 @@ extension RedisConnection {
             sink.connection = connection
             if !channel.isActive { connection.closed(error: nil) }
         }.get()
-        connection.startTimeoutSweeper()
 
         do {
             try await connection.handshake(configuration: configuration)

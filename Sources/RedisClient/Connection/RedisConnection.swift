@@ -27,7 +27,10 @@ public final class RedisConnection: Sendable {
     let state: NIOLockedValueBox<Queue>
     private let nextRequestID = Atomic<UInt64>(0)
     private let commandTimeoutNanoseconds: UInt64?
+    private let sweepInterval: TimeAmount
     private let pushHandler: PushHandler?
+    /// The timeout sweeper, while one runs: it is started when a request is enqueued on an idle connection and
+    /// stops itself once nothing is pending, so an idle connection schedules nothing.
     private let sweeper = NIOLockedValueBox<RepeatedTask?>(nil)
     private let closeCallbacks = NIOLockedValueBox<[@Sendable () -> Void]>([])
 
@@ -42,6 +45,10 @@ public final class RedisConnection: Sendable {
         self.id = id
         self.state = state
         self.commandTimeoutNanoseconds = commandTimeout.map { UInt64(max(0, $0.nanoseconds)) }
+        // A tenth of the command timeout, between 5 and 100 ms: how late past its deadline a caller may learn
+        // that it timed out. Without a configured timeout, per-call timeouts are still checked every 100 ms.
+        let granularity = (self.commandTimeoutNanoseconds ?? 1_000_000_000) / 10
+        self.sweepInterval = .nanoseconds(Int64(min(max(granularity, 5_000_000), 100_000_000)))
         self.pushHandler = pushHandler
     }
 
@@ -81,18 +88,22 @@ public final class RedisConnection: Sendable {
 
     func sendRaw(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
         let id = self.nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
-        let deadline = self.deadline(for: timeout)
+        let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RESPValue, any Error>) in
-                let result = self.state.withLockedValue {
-                    $0.enqueue(
+                let (result, armSweeper) = self.state.withLockedValue { queue in
+                    let result = queue.enqueue(
                         id: id,
                         commands: CollectionOfOne(command),
                         waiter: .one(continuation),
                         deadline: deadline,
-                        collectsAll: false
+                        timeout: timeoutNanoseconds,
+                        collectsAll: false,
+                        callerCancelled: Task.isCancelled
                     )
+                    return (result, queue.armSweeperIfNeeded())
                 }
+                if armSweeper { self.startSweeper() }
                 self.handle(result, resuming: .one(continuation))
             }
         } onCancel: {
@@ -107,20 +118,24 @@ public final class RedisConnection: Sendable {
         timeout: Duration?
     ) async throws -> [RESPValue] {
         let id = self.nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
-        let deadline = self.deadline(for: timeout)
+        let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPValue], any Error>) in
-                let result = self.state.withLockedValue {
-                    $0.enqueue(
+                let (result, armSweeper) = self.state.withLockedValue { queue in
+                    let result = queue.enqueue(
                         id: id,
                         commands: commands,
                         waiter: .many(continuation),
                         deadline: deadline,
+                        timeout: timeoutNanoseconds,
                         kind: kind,
                         expectedReplies: expectedReplies,
-                        collectsAll: true
+                        collectsAll: true,
+                        callerCancelled: Task.isCancelled
                     )
+                    return (result, queue.armSweeperIfNeeded())
                 }
+                if armSweeper { self.startSweeper() }
                 self.handle(result, resuming: .many(continuation))
             }
         } onCancel: {
@@ -133,22 +148,26 @@ public final class RedisConnection: Sendable {
     func enqueue(
         _ commands: [RedisCommand],
         expectedReplies: Int,
-        kind: Queue.ReplyKind
+        kind: Queue.ReplyKind,
+        timeout: Duration? = nil
     ) -> EventLoopFuture<[RESPValue]> {
         let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
         let id = self.nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
-        let deadline = self.deadline(for: nil)
-        let result = self.state.withLockedValue {
-            $0.enqueue(
+        let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
+        let (result, armSweeper) = self.state.withLockedValue { queue in
+            let result = queue.enqueue(
                 id: id,
                 commands: commands,
                 waiter: .promise(promise),
                 deadline: deadline,
+                timeout: timeoutNanoseconds,
                 kind: kind,
                 expectedReplies: expectedReplies,
                 collectsAll: true
             )
+            return (result, queue.armSweeperIfNeeded())
         }
+        if armSweeper { self.startSweeper() }
         self.handle(result, resuming: .promise(promise))
         return promise.futureResult
     }
@@ -166,11 +185,12 @@ public final class RedisConnection: Sendable {
         }
     }
 
-    private func deadline(for timeout: Duration?) -> UInt64 {
+    /// The deadline (uptime nanoseconds) and the timeout it came from; `.max` for both when there is none.
+    private func deadline(for timeout: Duration?) -> (deadline: UInt64, timeout: UInt64) {
         let nanoseconds = timeout.map { UInt64(max(0, $0.nanoseconds)) } ?? self.commandTimeoutNanoseconds
-        guard let nanoseconds else { return .max }
+        guard let nanoseconds else { return (.max, .max) }
         let (deadline, overflow) = NIODeadline.now().uptimeNanoseconds.addingReportingOverflow(nanoseconds)
-        return overflow ? .max : deadline
+        return (overflow ? .max : deadline, nanoseconds)
     }
 
     private func flush() {
@@ -197,23 +217,26 @@ public final class RedisConnection: Sendable {
         if alreadyClosed { callback() }
     }
 
-    func startTimeoutSweeper() {
-        guard let timeout = self.commandTimeoutNanoseconds else { return }
-        let interval = TimeAmount.nanoseconds(Int64(min(max(timeout / 10, 5_000_000), 100_000_000)))
-        let task = self.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            self.sweepTimeouts(deadAfter: timeout)
+    /// Starts the timeout sweeper; called by whoever armed it in the queue (once per busy period).
+    private func startSweeper() {
+        let interval = self.sweepInterval
+        let task = self.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            if !self.sweepTimeouts() { task.cancel() }
         }
         self.sweeper.withLockedValue { $0 = task }
     }
 
-    private func sweepTimeouts(deadAfter: UInt64) {
-        let (completions, looksDead) = self.state.withLockedValue {
-            $0.expire(now: NIODeadline.now().uptimeNanoseconds, deadAfter: deadAfter)
+    /// Fails overdue callers and closes a connection that looks dead. Returns false once nothing is pending
+    /// (the queue disarmed the sweeper under its lock; the next enqueue starts a new one).
+    private func sweepTimeouts() -> Bool {
+        let (completions, looksDead, keepSweeping) = self.state.withLockedValue {
+            $0.expire(now: NIODeadline.now().uptimeNanoseconds, deadAfter: self.commandTimeoutNanoseconds)
         }
         for completion in completions { completion.resume() }
         if looksDead {
             self.channel.close(promise: nil)
         }
+        return keepSweeping
     }
 }
 

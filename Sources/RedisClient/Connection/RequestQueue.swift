@@ -21,9 +21,28 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         /// How many replies complete the request.
         let expected: Int
         let deadline: UInt64
+        /// The request's own timeout (`deadline` minus the time it was enqueued); `.max` for none.
+        let timeout: UInt64
         let kind: ReplyKind
         /// Whether the caller wants every reply (a pipeline) or only one.
         let collectsAll: Bool
+        /// The bytes the request's commands took in the outbound stream.
+        let bytes: Int
+        /// For `.pushConfirmations`: how many confirmations each command expects, in order. An error reply
+        /// answers a whole command, so it ends that command's share, not the request.
+        let confirmationsPerCommand: [Int]
+    }
+
+    /// Caps on one connection's backlog, so a server that stops reading cannot make the client buffer without
+    /// bound.
+    struct Limits: Sendable, Hashable {
+        /// The most requests waiting for replies.
+        var maxPendingRequests: Int
+        /// The most bytes of commands written or buffered whose replies have not all arrived. A single request
+        /// larger than this is still accepted when nothing else is pending.
+        var maxPendingBytes: Int
+
+        static var unlimited: Limits { Limits(maxPendingRequests: .max, maxPendingBytes: .max) }
     }
 
     /// A request that finished, with what its waiter gets.
@@ -54,48 +73,97 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         case unexpected
     }
 
+    let limits: Limits
     private(set) var pending = CircularBuffer<Pending>(initialCapacity: 16)
     /// Progress of the oldest request, kept outside the buffer so appending never copies an array.
     private var headReceived = 0
     private var headValues: [RESPValue] = []
+    /// For a `.pushConfirmations` head: the command being answered and the replies it got so far.
+    private var headCommand = 0
+    private var headCommandReceived = 0
     private(set) var outbound = ByteBuffer()
     private(set) var flushScheduled = false
     private(set) var closedError: RedisError?
-    private var cancelledBeforeEnqueue: Set<UInt64> = []
+    /// Bytes of the pending requests.
+    private(set) var pendingBytes = 0
+    /// Whether the timeout sweeper is running; it runs only while requests are pending.
+    private(set) var sweeperArmed = false
+
+    init(limits: Limits = .unlimited) {
+        self.limits = limits
+    }
 
     var isClosed: Bool { self.closedError != nil }
     var inFlightCount: Int { self.pending.count }
 
     /// Buffers the commands' bytes and records one pending request for them.
+    ///
+    /// - Parameter callerCancelled: Whether the calling task was already cancelled, read under the same lock
+    ///   its cancellation handler takes: a cancellation that ran before this enqueue finds nothing to cancel,
+    ///   so the enqueue itself must refuse.
     mutating func enqueue(
         id: UInt64,
         commands: some Collection<RedisCommand>,
         waiter: Waiter,
         deadline: UInt64,
+        timeout: UInt64 = .max,
         kind: ReplyKind = .regular,
         expectedReplies: Int? = nil,
-        collectsAll: Bool
+        collectsAll: Bool,
+        callerCancelled: Bool = false
     ) -> EnqueueResult {
         if let closedError { return .refused(closedError) }
-        if !self.cancelledBeforeEnqueue.isEmpty, self.cancelledBeforeEnqueue.remove(id) != nil {
-            return .cancelled
+        if callerCancelled { return .cancelled }
+        if !self.pending.isEmpty && self.pending.count >= self.limits.maxPendingRequests {
+            return .refused(
+                RedisError(
+                    .overloaded,
+                    "\(self.pending.count) requests are already waiting for replies on this connection (maxPendingRequests)"
+                )
+            )
         }
+        let start = self.outbound.writerIndex
         for command in commands {
             command.write(into: &self.outbound)
         }
+        let bytes = self.outbound.writerIndex - start
+        if !self.pending.isEmpty && self.pendingBytes + bytes > self.limits.maxPendingBytes {
+            self.outbound.moveWriterIndex(to: start)
+            return .refused(
+                RedisError(
+                    .overloaded,
+                    "\(self.pendingBytes) bytes of commands are already waiting for replies on this connection (maxPendingBytes)"
+                )
+            )
+        }
+        var confirmations: [Int] = []
+        if kind == .pushConfirmations {
+            confirmations = commands.map { max(1, $0.count - 1) }
+        }
+        self.pendingBytes += bytes
         self.pending.append(
             Pending(
                 id: id,
                 waiter: waiter,
                 expected: expectedReplies ?? commands.count,
                 deadline: deadline,
+                timeout: timeout,
                 kind: kind,
-                collectsAll: collectsAll
+                collectsAll: collectsAll,
+                bytes: bytes,
+                confirmationsPerCommand: confirmations
             )
         )
         if self.flushScheduled { return .flushAlreadyScheduled }
         self.flushScheduled = true
         return .scheduleFlush
+    }
+
+    /// Claims the job of starting the timeout sweeper: true once while requests are pending and none runs.
+    mutating func armSweeperIfNeeded() -> Bool {
+        guard !self.sweeperArmed, !self.pending.isEmpty, !self.isClosed else { return false }
+        self.sweeperArmed = true
+        return true
     }
 
     /// Takes the buffered bytes for writing; nil when there are none.
@@ -115,37 +183,66 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
             else { return .push(elements) }
         }
         guard let head = self.pending.first else { return .unexpected }
-        self.headReceived += 1
         if head.collectsAll, head.waiter != nil {
             if self.headValues.isEmpty { self.headValues.reserveCapacity(head.expected) }
             self.headValues.append(value)
         }
-        // An ordinary reply to a SUBSCRIBE-family command is an error; it ends the whole request.
-        let endsEarly = head.kind == .pushConfirmations && !value.isPush
-        guard self.headReceived >= head.expected || endsEarly else { return .consumed }
+        let finished: Bool
+        if head.kind == .pushConfirmations {
+            finished = self.receiveConfirmation(value, for: head)
+        } else {
+            self.headReceived += 1
+            finished = self.headReceived >= head.expected
+        }
+        guard finished else { return .consumed }
         self.pending.removeFirst()
+        self.pendingBytes -= head.bytes
         self.headReceived = 0
+        self.headCommand = 0
+        self.headCommandReceived = 0
         let values = self.headValues
         self.headValues = []
         guard let waiter = head.waiter else { return .consumed }
         return .completed(head.collectsAll ? .values(waiter, values) : .value(waiter, value))
     }
 
-    /// Stops waiting for a request's replies; they will be discarded when they arrive.
-    mutating func cancel(id: UInt64, error: RedisError) -> Completion? {
-        if let index = self.pending.firstIndex(where: { $0.id == id }) {
-            guard let waiter = self.pending[index].waiter else { return nil }
-            self.pending[index].waiter = nil
-            if index == self.pending.startIndex { self.headValues = [] }
-            return .failure(waiter, error)
+    /// Counts one reply to a subscribe-family request; true when every command of it has been answered. A
+    /// confirmation answers one channel; an ordinary reply (an error) answers the whole command.
+    private mutating func receiveConfirmation(_ value: RESPValue, for head: Pending) -> Bool {
+        let perCommand = head.confirmationsPerCommand
+        guard self.headCommand < perCommand.count else { return true }
+        self.headCommandReceived += 1
+        if !value.isPush || self.headCommandReceived >= perCommand[self.headCommand] {
+            self.headCommand += 1
+            self.headCommandReceived = 0
         }
-        if !self.isClosed { self.cancelledBeforeEnqueue.insert(id) }
-        return nil
+        return self.headCommand >= perCommand.count
+    }
+
+    /// Stops waiting for a request's replies; they will be discarded when they arrive. A request that is not
+    /// pending (already answered, or not enqueued yet) needs nothing: the enqueue of a cancelled caller is
+    /// refused through `callerCancelled`.
+    mutating func cancel(id: UInt64, error: RedisError) -> Completion? {
+        guard let index = self.pending.firstIndex(where: { $0.id == id }),
+            let waiter = self.pending[index].waiter
+        else { return nil }
+        self.pending[index].waiter = nil
+        if index == self.pending.startIndex { self.headValues = [] }
+        return .failure(waiter, error)
     }
 
     /// Fails every waiter whose deadline passed. Also reports whether the connection looks dead: its oldest
-    /// request is overdue by `deadAfter` nanoseconds beyond its deadline.
-    mutating func expire(now: UInt64, deadAfter: UInt64) -> (completions: [Completion], connectionLooksDead: Bool) {
+    /// request is overdue by `deadAfter` nanoseconds beyond its deadline (by its own timeout when `deadAfter` is
+    /// nil). When nothing is pending the sweeper is disarmed (`keepSweeping` false) until the next enqueue arms
+    /// it again.
+    mutating func expire(
+        now: UInt64,
+        deadAfter: UInt64?
+    ) -> (completions: [Completion], connectionLooksDead: Bool, keepSweeping: Bool) {
+        if self.pending.isEmpty || self.isClosed {
+            self.sweeperArmed = false
+            return ([], false, false)
+        }
         var completions: [Completion] = []
         var index = self.pending.startIndex
         while index != self.pending.endIndex {
@@ -158,10 +255,10 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         }
         var looksDead = false
         if let head = self.pending.first, head.deadline != .max {
-            let (limit, overflow) = head.deadline.addingReportingOverflow(deadAfter)
+            let (limit, overflow) = head.deadline.addingReportingOverflow(deadAfter ?? head.timeout)
             looksDead = !overflow && now >= limit
         }
-        return (completions, looksDead)
+        return (completions, looksDead, true)
     }
 
     /// Marks the queue closed and fails everything still waiting.
@@ -172,9 +269,12 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
             if let waiter = request.waiter { completions.append(.failure(waiter, error)) }
         }
         self.headReceived = 0
+        self.headCommand = 0
+        self.headCommandReceived = 0
         self.headValues = []
+        self.pendingBytes = 0
+        self.sweeperArmed = false
         self.outbound.clear()
-        self.cancelledBeforeEnqueue.removeAll()
         return completions
     }
 

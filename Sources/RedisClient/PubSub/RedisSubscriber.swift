@@ -2,47 +2,55 @@ import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 
-/// The client's single subscriber connection, shared by every subscription.
+/// The client's single subscriber connection, shared by every subscription: the I/O side of
+/// ``SubscriberStateMachine``, which makes every decision.
 ///
 /// Subscriptions are reference-counted per channel and pattern: Redis is asked to `SUBSCRIBE` when the first
 /// subscription for a channel starts and to `UNSUBSCRIBE` when the last one ends. Every change of the server's
 /// subscriptions is decided and written while holding one lock, so concurrent subscribe and unsubscribe calls
-/// reach the server in the order they were decided. When the connection drops, a reconnect task restores every
-/// live channel and pattern, then tells each subscription that a gap happened.
+/// reach the server in the order they were decided. The connection is checked with `PING` every keep-alive
+/// interval; when it drops or stops answering, one reconnect restores every live channel and pattern, then each
+/// subscription is told that a gap happened. A resubscribe the server refuses is reported and retried with
+/// backoff.
 final class RedisSubscriber: Sendable {
-    private enum Target: Hashable, Sendable {
-        case channel(String)
-        case pattern(String)
-    }
+    typealias Machine = SubscriberStateMachine<RedisConnection, EventLoopPromise<Void>>
+    private typealias Target = Machine.Target
 
     private struct Sink: Sendable {
         let continuation: AsyncThrowingStream<RedisSubscriptionEvent, any Error>.Continuation
-        let targets: [Target]
         var dropped = 0
-        var missedWhileDisconnected = false
-    }
-
-    private enum ConnectionState: Sendable {
-        case idle
-        case connecting(EventLoopFuture<Void>)
-        case connected(RedisConnection)
     }
 
     private struct State: Sendable {
-        var connection: ConnectionState = .idle
+        var machine: Machine
         var sinks: [UInt64: Sink] = [:]
-        var subscribers: [Target: Set<UInt64>] = [:]
         var nextID: UInt64 = 0
-        var isShutdown = false
+    }
+
+    /// A subscribe request written under the lock, whose outcome is reported once the lock is released.
+    private struct SentSubscribe {
+        let future: EventLoopFuture<Void>
+        let generation: Int
+        let purpose: Machine.Purpose
     }
 
     private let pool: RedisConnectionPool
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     init(pool: RedisConnectionPool, logger: Logger) {
         self.pool = pool
         self.logger = logger
+        self.state = NIOLockedValueBox(
+            State(
+                machine: Machine(
+                    backoff: ReconnectBackoff(
+                        initialDelay: pool.configuration.initialReconnectDelay,
+                        maxDelay: pool.configuration.maxReconnectDelay
+                    )
+                )
+            )
+        )
     }
 
     /// Registers a subscription and waits until the server confirmed it.
@@ -55,44 +63,20 @@ final class RedisSubscriber: Sendable {
             bufferingPolicy: .bufferingOldest(max(1, bufferSize))
         )
         let targets = channels.map(Target.channel) + patterns.map(Target.pattern)
-        enum Next {
-            case wait(EventLoopFuture<Void>)
-            case connect(EventLoopPromise<Void>)
-        }
-        let (id, next) = try self.state.withLockedValue { state throws -> (UInt64, Next) in
-            guard !state.isShutdown else { throw RedisError(.shutdown, "the Redis client has shut down") }
+        let promise = self.pool.eventLoopGroup.any().makePromise(of: Void.self)
+        let now = NIODeadline.now().uptimeNanoseconds
+        let id = self.update { state in
             state.nextID += 1
             let id = state.nextID
-            state.sinks[id] = Sink(continuation: continuation, targets: targets)
-            var fresh: [Target] = []
-            for target in Set(targets) {
-                if state.subscribers[target, default: []].isEmpty { fresh.append(target) }
-                state.subscribers[target, default: []].insert(id)
-            }
-            switch state.connection {
-            case .connected(let connection):
-                return (id, .wait(Self.sendSubscriptionChange(subscribe: true, fresh, on: connection)))
-            case .connecting(let future):
-                // The connection being made subscribes to everything registered, this one included.
-                return (id, .wait(future))
-            case .idle:
-                let promise = self.pool.eventLoopGroup.any().makePromise(of: Void.self)
-                state.connection = .connecting(promise.futureResult)
-                return (id, .connect(promise))
-            }
+            state.sinks[id] = Sink(continuation: continuation)
+            return (id, state.machine.subscribe(id: id, targets: targets, waiter: promise, now: now))
         }
         do {
-            switch next {
-            case .wait(let future):
-                try await future.get()
-            case .connect(let promise):
-                Task { await self.connectAndRestore(promise: promise, afterDrop: false) }
-                try await promise.futureResult.get()
-            }
+            try await promise.futureResult.get()
         } catch {
             await self.unsubscribe(id: id)
             // A subscription interrupted by shutdown reports the shutdown, not the connection it closed.
-            if self.state.withLockedValue({ $0.isShutdown }) {
+            if self.state.withLockedValue({ $0.machine.isShutdown }) {
                 throw RedisError(.shutdown, "the Redis client has shut down")
             }
             throw error
@@ -102,143 +86,138 @@ final class RedisSubscriber: Sendable {
 
     /// Ends a subscription: finishes its stream and unsubscribes channels no other subscription uses.
     func unsubscribe(id: UInt64) async {
-        let (sink, change) = self.state.withLockedValue { state -> (Sink?, EventLoopFuture<Void>?) in
-            guard let sink = state.sinks.removeValue(forKey: id) else { return (nil, nil) }
-            var stale: [Target] = []
-            for target in Set(sink.targets) {
-                state.subscribers[target]?.remove(id)
-                if state.subscribers[target]?.isEmpty == true {
-                    state.subscribers[target] = nil
-                    stale.append(target)
-                }
-            }
-            guard case .connected(let connection) = state.connection, !stale.isEmpty else { return (sink, nil) }
-            return (sink, Self.sendSubscriptionChange(subscribe: false, stale, on: connection))
+        let (sink, unsubscribed) = self.updateAndWrite { state in
+            (state.sinks.removeValue(forKey: id), state.machine.unsubscribe(id: id))
         }
         sink?.continuation.finish()
         // The server's confirmation is awaited so a later subscribe on the same channel is ordered after it;
         // if the connection dropped meanwhile, there is nothing left to unsubscribe.
-        try? await change?.get()
+        for future in unsubscribed { try? await future.get() }
     }
 
     /// Ends every subscription with a shutdown error and closes the connection.
     func shutdown() async {
-        let (sinks, connection) = self.state.withLockedValue { state -> ([Sink], RedisConnection?) in
-            state.isShutdown = true
-            let sinks = Array(state.sinks.values)
-            state.sinks = [:]
-            state.subscribers = [:]
-            var connection: RedisConnection?
-            if case .connected(let current) = state.connection { connection = current }
-            state.connection = .idle
-            return (sinks, connection)
-        }
-        for sink in sinks {
-            sink.continuation.finish(throwing: RedisError(.shutdown, "the Redis client has shut down"))
-        }
-        await connection?.close()
+        self.update { state in ((), state.machine.shutdown()) }
     }
 
-    // MARK: Connection
+    // MARK: Driving the state machine
 
-    /// Connects, subscribes to everything registered, and completes `promise`. After a drop (`afterDrop`),
-    /// retries with backoff until it succeeds, nothing is subscribed any more, or the client shuts down.
-    private func connectAndRestore(promise: EventLoopPromise<Void>, afterDrop: Bool) async {
-        var promise = promise
-        if !afterDrop, let refusal = self.pool.connectRefusal() {
-            // Redis failed recently: fail at once rather than wait for another connect timeout.
-            self.state.withLockedValue { state in
-                if case .connecting = state.connection { state.connection = .idle }
+    /// Runs `body` on the state under the lock, writes the subscribe-family commands it decided (still under
+    /// the lock, so they reach the server in the order decided), yields gap events, then does the rest of the
+    /// actions outside the lock.
+    @discardableResult
+    private func update<Result>(_ body: (inout State) -> (Result, [Machine.Action])) -> Result {
+        self.updateAndWrite(body).result
+    }
+
+    /// ``update(_:)``, also returning the unsubscribe requests it wrote.
+    private func updateAndWrite<Result>(
+        _ body: (inout State) -> (Result, [Machine.Action])
+    ) -> (result: Result, unsubscribed: [EventLoopFuture<Void>]) {
+        let (result, actions, sent, unsubscribed) = self.state.withLockedValue { state in
+            let (result, actions) = body(&state)
+            var sent: [SentSubscribe] = []
+            var unsubscribed: [EventLoopFuture<Void>] = []
+            for action in actions {
+                switch action {
+                case .subscribe(let connection, let generation, let targets, let purpose):
+                    let future = Self.sendSubscriptionChange(subscribe: true, targets, on: connection)
+                    sent.append(SentSubscribe(future: future, generation: generation, purpose: purpose))
+                case .unsubscribe(let connection, let targets):
+                    unsubscribed.append(Self.sendSubscriptionChange(subscribe: false, targets, on: connection))
+                case .gap(let ids, let reason):
+                    for id in ids { Self.yield(.gap(RedisSubscriptionGap(reason: reason)), to: id, in: &state) }
+                case .finishAll(let error):
+                    for sink in state.sinks.values { sink.continuation.finish(throwing: error) }
+                    state.sinks = [:]
+                default:
+                    break
+                }
             }
-            promise.fail(refusal)
-            return
+            return (result, actions, sent, unsubscribed)
         }
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let connection = try await self.pool.open(id: -1) { [weak self] push in self?.deliver(push) }
-                self.pool.recordConnectOutcome(nil)
-                let restored = self.state.withLockedValue { state -> EventLoopFuture<Void>? in
-                    guard !state.isShutdown else { return nil }
-                    state.connection = .connected(connection)
-                    return Self.sendSubscriptionChange(subscribe: true, Array(state.subscribers.keys), on: connection)
+        for action in actions { self.perform(action) }
+        for request in sent {
+            request.future.whenComplete { result in
+                var error: RedisError?
+                if case .failure(let failure) = result { error = RedisConnectionPool.asRedisError(failure) }
+                let now = NIODeadline.now().uptimeNanoseconds
+                self.update { state in
+                    (
+                        (),
+                        state.machine.subscribeCompleted(
+                            generation: request.generation,
+                            purpose: request.purpose,
+                            error: error,
+                            now: now
+                        )
+                    )
                 }
-                guard let restored else {
-                    await connection.close()
-                    promise.fail(RedisError(.shutdown, "the Redis client has shut down"))
-                    return
-                }
-                connection.onClose { [weak self] in self?.connectionClosed(connection) }
-                try await restored.get()
-                promise.succeed(())
-                if afterDrop { self.reportReconnected() }
-                self.logger.debug("redis subscriber connected", metadata: ["redis.attempt": "\(attempt)"])
-                return
-            } catch {
-                let redisError = RedisConnectionPool.asRedisError(error)
-                self.pool.recordConnectOutcome(redisError)
-                let keepTrying = self.state.withLockedValue { state -> Bool in
-                    if case .connected = state.connection { return false }  // a new drop started its own task
-                    let keepTrying = afterDrop && !state.isShutdown && !state.sinks.isEmpty
-                    if !keepTrying {
-                        state.connection = .idle
-                    }
-                    return keepTrying
-                }
-                promise.fail(redisError)
-                guard keepTrying else { return }
-                self.logger.info(
-                    "redis subscriber reconnect failed, retrying",
-                    metadata: ["redis.attempt": "\(attempt)", "error": "\(redisError.message)"]
-                )
-                let delay = ReconnectBackoff.delay(
-                    failures: attempt,
-                    initial: UInt64(max(1, self.pool.configuration.initialReconnectDelay.nanoseconds)),
-                    max: UInt64(max(1, self.pool.configuration.maxReconnectDelay.nanoseconds)),
-                    jitter: Double.random(in: 0...1)
-                )
-                try? await Task.sleep(for: .nanoseconds(Int64(delay)))
-                let next = self.state.withLockedValue { state -> EventLoopPromise<Void>? in
-                    guard !state.isShutdown, !state.sinks.isEmpty else {
-                        state.connection = .idle
-                        return nil
-                    }
-                    let next = self.pool.eventLoopGroup.any().makePromise(of: Void.self)
-                    state.connection = .connecting(next.futureResult)
-                    return next
-                }
-                guard let next else { return }
-                promise = next
             }
+        }
+        return (result, unsubscribed)
+    }
+
+    /// Does what needs no lock.
+    private func perform(_ action: Machine.Action) {
+        switch action {
+        case .connect:
+            // Connecting outlives any one caller, so it runs in its own task.
+            Task { await self.connect() }
+        case .monitor(let connection, let generation):
+            self.monitor(connection, generation: generation)
+        case .activate(let waiter):
+            waiter.succeed(())
+        case .fail(let waiter, let error):
+            waiter.fail(error)
+        case .close(let connection):
+            connection.channel.close(promise: nil)
+        case .retry(let delay):
+            self.logger.info("redis subscriber cannot subscribe; retrying", metadata: ["redis.retry_in_ms": "\(delay / 1_000_000)"])
+            self.pool.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(min(delay, UInt64(Int64.max))))) {
+                self.update { state in ((), state.machine.retryTimerFired()) }
+            }
+        case .subscribe, .unsubscribe, .gap, .finishAll:
+            break  // done under the lock
         }
     }
 
-    private func connectionClosed(_ connection: RedisConnection) {
-        let promise = self.state.withLockedValue { state -> EventLoopPromise<Void>? in
-            guard case .connected(let current) = state.connection, current === connection else { return nil }
-            guard !state.isShutdown, !state.sinks.isEmpty else {
-                state.connection = .idle
-                return nil
-            }
-            for id in state.sinks.keys { state.sinks[id]?.missedWhileDisconnected = true }
-            let promise = self.pool.eventLoopGroup.any().makePromise(of: Void.self)
-            state.connection = .connecting(promise.futureResult)
-            return promise
+    private func connect() async {
+        do {
+            if let refusal = self.pool.connectRefusal() { throw refusal }
+            let connection = try await self.pool.open(id: -1) { [weak self] push in self?.deliver(push) }
+            self.pool.recordConnectOutcome(nil)
+            self.update { state in ((), state.machine.connected(connection)) }
+        } catch {
+            let redisError = RedisConnectionPool.asRedisError(error)
+            if redisError.code != .shutdown { self.pool.recordConnectOutcome(redisError) }
+            let now = NIODeadline.now().uptimeNanoseconds
+            self.update { state in ((), state.machine.connectFailed(redisError, now: now)) }
         }
-        guard let promise else { return }
-        self.logger.warning("redis subscriber connection lost; resubscribing")
-        // Reconnecting outlives any one caller, so it runs in its own task; it ends once subscriptions are
-        // restored, when none are left, or at shutdown.
-        Task { await self.connectAndRestore(promise: promise, afterDrop: true) }
     }
 
-    private func reportReconnected() {
-        self.state.withLockedValue { state in
-            for id in state.sinks.keys where state.sinks[id]?.missedWhileDisconnected == true {
-                state.sinks[id]?.missedWhileDisconnected = false
-                Self.yield(.gap(RedisSubscriptionGap(reason: .reconnected)), to: id, in: &state)
-            }
+    /// Reports the connection's close to the state machine and checks its health until then: a `PING` every
+    /// keep-alive interval that fails, or gets no answer within the command timeout (the connect timeout when
+    /// none is set), closes the connection, which starts the reconnect and the gap report.
+    private func monitor(_ connection: RedisConnection, generation: Int) {
+        let configuration = self.pool.configuration
+        let interval = TimeAmount.nanoseconds(max(1_000_000, configuration.keepAliveInterval.nanoseconds))
+        let timeout = configuration.commandTimeout ?? configuration.connectTimeout
+        let logger = self.logger
+        let check = connection.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            connection.enqueue([RedisCommand("PING")], expectedReplies: 1, kind: .regular, timeout: timeout)
+                .whenFailure { error in
+                    guard !connection.isClosed else { return }
+                    logger.warning(
+                        "redis subscriber connection failed its health check; replacing it",
+                        metadata: ["error": "\(error)"]
+                    )
+                    connection.channel.close(promise: nil)
+                }
+        }
+        connection.onClose { [weak self] in
+            check.cancel()
+            self?.update { state in ((), state.machine.connectionClosed(generation: generation)) }
         }
     }
 
@@ -295,7 +274,7 @@ final class RedisSubscriber: Sendable {
             return
         }
         self.state.withLockedValue { state in
-            guard let ids = state.subscribers[target] else { return }
+            guard let ids = state.machine.subscriptions(of: target) else { return }
             for id in ids {
                 Self.yield(.message(message), to: id, in: &state)
             }

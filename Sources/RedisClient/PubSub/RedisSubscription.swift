@@ -22,6 +22,10 @@ public struct RedisSubscriptionGap: Sendable, Hashable {
         case reconnected
         /// The consumer fell behind and the subscription's buffer overflowed; this many messages were dropped.
         case bufferOverflow(dropped: Int)
+        /// The subscriber connection was replaced but the server refused to subscribe again (for example
+        /// `NOPERM` after an ACL change); the message is the server's. Nothing arrives until a retry succeeds,
+        /// which is then reported as ``reconnected``. Reported once per run of failures.
+        case subscribeFailed(String)
     }
 
     /// What caused the gap.

@@ -20,6 +20,10 @@ public struct RESPDecoder: Sendable {
         public var maxAggregateLength: Int
         /// The longest single line (a simple string, error, number, or a length header), in bytes.
         public var maxLineLength: Int
+        /// The most bytes one top-level reply may take on the wire, everything nested in it included: with the
+        /// other caps alone, an aggregate of many maximal bulk strings could still make a connection buffer
+        /// gigabytes.
+        public var maxReplyBytes: Int
 
         /// Creates limits.
         /// - Parameters:
@@ -27,16 +31,19 @@ public struct RESPDecoder: Sendable {
         ///   - maxBulkLength: The longest bulk payload. Defaults to 512 MiB, Redis's own `proto-max-bulk-len`.
         ///   - maxAggregateLength: The most elements in one aggregate. Defaults to 16,777,216.
         ///   - maxLineLength: The longest line. Defaults to 64 KiB.
+        ///   - maxReplyBytes: The largest whole reply. Defaults to 512 MiB.
         public init(
             maxDepth: Int = 64,
             maxBulkLength: Int = 512 * 1024 * 1024,
             maxAggregateLength: Int = 1 << 24,
-            maxLineLength: Int = 64 * 1024
+            maxLineLength: Int = 64 * 1024,
+            maxReplyBytes: Int = 512 * 1024 * 1024
         ) {
             self.maxDepth = maxDepth
             self.maxBulkLength = maxBulkLength
             self.maxAggregateLength = maxAggregateLength
             self.maxLineLength = maxLineLength
+            self.maxReplyBytes = maxReplyBytes
         }
     }
 
@@ -55,6 +62,8 @@ public struct RESPDecoder: Sendable {
     private var open: [OpenAggregate] = []
     /// Bytes after the reader index already scanned for a CR without finding one.
     private var scannedWithoutCR = 0
+    /// Bytes of the current top-level value consumed by earlier calls.
+    private var consumedOfValue = 0
 
     /// Creates a decoder.
     /// - Parameter limits: Caps on nesting, lengths and line size.
@@ -71,6 +80,21 @@ public struct RESPDecoder: Sendable {
     /// - Returns: The value, or `nil` when more bytes are needed (bytes of a partial value may have been consumed).
     /// - Throws: ``RESPDecodingError`` when the bytes are not valid RESP3 or exceed a limit.
     public mutating func decode(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
+        let start = buffer.readerIndex
+        let value = try self.decodeValue(from: &buffer)
+        let consumed = self.consumedOfValue + (buffer.readerIndex - start)
+        if value != nil {
+            self.consumedOfValue = 0
+            if consumed > self.limits.maxReplyBytes { throw .replyTooLong }
+        } else {
+            // What is consumed plus what waits in the buffer all belongs to the value being received.
+            self.consumedOfValue = consumed
+            if consumed + buffer.readableBytes > self.limits.maxReplyBytes { throw .replyTooLong }
+        }
+        return value
+    }
+
+    private mutating func decodeValue(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
         while true {
             guard let token = try self.nextToken(from: &buffer) else { return nil }
             switch token {

@@ -19,6 +19,7 @@ public struct RESPDecodingError: Error, Hashable, Sendable, CustomStringConverti
         case nestingTooDeep
         case pushInsideAggregate
         case malformedNull
+        case replyTooLong
     }
 
     private let code: Code
@@ -65,4 +66,6 @@ public struct RESPDecodingError: Error, Hashable, Sendable, CustomStringConverti
     public static let pushInsideAggregate = Self(.pushInsideAggregate, "push frame inside an aggregate")
     /// A `_` null carries bytes before its CRLF.
     public static let malformedNull = Self(.malformedNull, "malformed null")
+    /// One reply takes more bytes than ``RESPDecoder/Limits/maxReplyBytes``.
+    public static let replyTooLong = Self(.replyTooLong, "reply exceeds the configured maximum size")
 }

@@ -66,7 +66,9 @@ import Testing
         #expect(self.waiterAndValue(queue.receive(self.ok("for-2")))! == (2, self.ok("for-2")))
     }
 
-    @Test func cancelBeforeEnqueueRefusesTheLaterEnqueue() {
+    /// A caller cancelled before its enqueue: its cancellation handler found nothing to cancel, and the enqueue
+    /// (which reads the task's cancellation under the same lock) refuses without writing anything.
+    @Test func aCallerCancelledBeforeItsEnqueueIsRefusedAndNothingIsWritten() {
         var queue = Queue()
         #expect(queue.cancel(id: 5, error: RedisError(.connectionClosed, "x")) == nil)
         guard
@@ -75,7 +77,8 @@ import Testing
                 commands: [RedisCommand("A")],
                 waiter: 5,
                 deadline: .max,
-                collectsAll: false
+                collectsAll: false,
+                callerCancelled: true
             )
         else {
             Issue.record("expected cancelled")
@@ -156,6 +159,49 @@ import Testing
         #expect(queue.inFlightCount == 0)
     }
 
+    /// An error reply ends only the subscribe-family command it answers: the next command of the same request
+    /// still has its replies coming, and they must not be handed to the request queued after it.
+    @Test func anErrorEndsOnlyItsOwnSubscribeCommandAndTheNextRequestGetsItsOwnReply() {
+        var queue = Queue()
+        _ = queue.enqueue(
+            id: 1,
+            commands: [RedisCommand("SUBSCRIBE", "a", "b"), RedisCommand("PSUBSCRIBE", "p*")],
+            waiter: 1,
+            deadline: .max,
+            kind: .pushConfirmations,
+            expectedReplies: 3,
+            collectsAll: true
+        )
+        _ = queue.enqueue(id: 2, commands: [RedisCommand("GET", "k")], waiter: 2, deadline: .max, collectsAll: false)
+        guard case .consumed = queue.receive(.simpleError(ByteBuffer(string: "NOPERM channel"))) else {
+            Issue.record("the SUBSCRIBE error must not end a request whose PSUBSCRIBE is still unanswered")
+            return
+        }
+        guard
+            case .completed(.values(1, let values)) = queue.receive(
+                .simpleError(ByteBuffer(string: "NOPERM pattern"))
+            )
+        else {
+            Issue.record("the PSUBSCRIBE error belongs to the subscribe request")
+            return
+        }
+        #expect(values.count == 2)
+        #expect(self.waiterAndValue(queue.receive(self.ok("value")))! == (2, self.ok("value")))
+        #expect(queue.inFlightCount == 0)
+    }
+
+    /// A caller cancelled after its reply resumed it leaves nothing behind (each such id used to be kept forever).
+    @Test func cancellingAfterTheReplyLeavesNothingBehind() {
+        var queue = Queue()
+        _ = queue.enqueue(id: 1, commands: [RedisCommand("A")], waiter: 1, deadline: .max, collectsAll: false)
+        #expect(self.waiterAndValue(queue.receive(self.ok()))! == (1, self.ok()))
+        #expect(queue.cancel(id: 1, error: RedisError(.connectionClosed, "x")) == nil)
+        // Nothing remembers id 1: were it kept, this enqueue would be refused as cancelled.
+        let again = queue.enqueue(id: 1, commands: [RedisCommand("A")], waiter: 1, deadline: .max, collectsAll: false)
+        if case .cancelled = again { Issue.record("the id of a finished request was remembered") }
+        #expect(queue.inFlightCount == 1)
+    }
+
     @Test func unexpectedReplyIsReported() {
         var queue = Queue()
         guard case .unexpected = queue.receive(self.ok()) else {
@@ -168,9 +214,9 @@ import Testing
         var queue = Queue()
         _ = queue.enqueue(id: 1, commands: [RedisCommand("A")], waiter: 1, deadline: 100, collectsAll: false)
         _ = queue.enqueue(id: 2, commands: [RedisCommand("B")], waiter: 2, deadline: 500, collectsAll: false)
-        let (early, deadEarly) = queue.expire(now: 50, deadAfter: 1_000)
+        let (early, deadEarly, _) = queue.expire(now: 50, deadAfter: 1_000)
         #expect(early.isEmpty && !deadEarly)
-        let (completions, dead) = queue.expire(now: 200, deadAfter: 1_000)
+        let (completions, dead, _) = queue.expire(now: 200, deadAfter: 1_000)
         #expect(completions.count == 1)
         if case .failure(1, let error) = completions.first {
             #expect(error.code == .commandTimeout)

@@ -109,9 +109,9 @@ import Testing
         let queue = QueueTest.queue(client, prefix: prefix)
         let log = HandlerLog()
         // Only the heartbeat (every 100 ms) protects the message (this consumer's own reclaim pass, which also
-        // renews what it holds, is too rare to matter here). A 1 s visibility timeout leaves room for stalls of a
-        // busy machine.
-        var heartbeatOnly = Self.fastRecovery(visibilityTimeout: .seconds(1))
+        // renews what it holds, is too rare to matter here). A 3 s visibility timeout leaves room for stalls of a
+        // busy machine (a full CI run, every suite in parallel, stalled a 1 s one).
+        var heartbeatOnly = Self.fastRecovery(visibilityTimeout: .seconds(3))
         heartbeatOnly.reclaimInterval = .seconds(60)
         let slow = RunningConsumer.start(
             prefix: prefix,
@@ -120,7 +120,7 @@ import Testing
             configuration: heartbeatOnly
         ) { message in
             await log.started(message)
-            try await Task.sleep(for: .milliseconds(2500))  // two and a half visibility timeouts
+            try await Task.sleep(for: .milliseconds(7500))  // two and a half visibility timeouts
             await log.succeeded(message, by: "slow")
         }
         try await queue.publish(OutgoingMessage(id: "long", type: "t", payload: ""), to: "orders")
@@ -130,7 +130,7 @@ import Testing
             prefix: prefix,
             topic: "orders",
             group: "emails",
-            configuration: Self.fastRecovery(visibilityTimeout: .seconds(1))
+            configuration: Self.fastRecovery(visibilityTimeout: .seconds(3))
         ) { message in
             await log.started(message)
             await log.succeeded(message, by: "other")

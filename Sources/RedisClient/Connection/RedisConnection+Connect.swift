@@ -105,6 +105,17 @@ extension RedisConnection {
     }
 
     private func handshake(configuration: RedisConfiguration) async throws {
+        let replies: [RESPValue]
+        do {
+            replies = try await self.pipeline(Self.handshakeCommands(configuration), timeout: configuration.connectTimeout)
+        } catch let error as RedisError where error.code == .commandTimeout {
+            throw RedisError(.connectTimeout, "no answer to HELLO within the connect timeout")
+        }
+        try Self.checkHandshake(replies, configuration: configuration)
+    }
+
+    /// `HELLO 3` (with `AUTH` and `SETNAME` when configured), then `SELECT` when the database is not 0.
+    static func handshakeCommands(_ configuration: RedisConfiguration) -> [RedisCommand] {
         var hello = RedisCommand("HELLO")
         hello.append("3")
         if let password = configuration.password {
@@ -120,30 +131,34 @@ extension RedisConnection {
         if configuration.database != 0 {
             commands.append(RedisCommand("SELECT", configuration.database))
         }
-        let replies: [RESPValue]
-        do {
-            replies = try await self.pipeline(commands, timeout: configuration.connectTimeout)
-        } catch let error as RedisError where error.code == .commandTimeout {
-            throw RedisError(.connectTimeout, "no answer to HELLO within the connect timeout")
-        }
-        if let error = RedisError.fromReply(replies[0]) {
-            switch error.serverErrorPrefix {
-            case "WRONGPASS", "NOAUTH":
-                throw RedisError(.authenticationFailed, error.message)
-            case "NOPROTO":
-                throw RedisError(.unsupportedServer, "the server does not support RESP3 (HELLO 3): \(error.message)")
-            default:
-                if error.message.localizedStandardContainsUnknownCommand {
-                    throw RedisError(.unsupportedServer, "the server does not know HELLO; Redis 6 or later is required")
-                }
-                if error.message.contains("invalid username-password") || error.message.contains("AUTH") {
-                    throw RedisError(.authenticationFailed, error.message)
-                }
-                throw error
-            }
+        return commands
+    }
+
+    /// Throws the right error when a reply to ``handshakeCommands(_:)`` is an error.
+    static func checkHandshake(_ replies: [RESPValue], configuration: RedisConfiguration) throws {
+        if let first = replies.first, let error = RedisError.fromReply(first) {
+            throw Self.classifyHelloError(error)
         }
         if replies.count > 1, let error = RedisError.fromReply(replies[1]) {
             throw RedisError(.invalidConfiguration, "SELECT \(configuration.database) failed: \(error.message)")
+        }
+    }
+
+    /// What an error reply to `HELLO` means, decided by its prefix (the error code Redis puts first), never by
+    /// words inside the message.
+    static func classifyHelloError(_ error: RedisError) -> RedisError {
+        switch error.serverErrorPrefix {
+        case "WRONGPASS", "NOAUTH":
+            return RedisError(.authenticationFailed, error.message)
+        case "NOPERM":
+            return RedisError(.authenticationFailed, "the user may not run HELLO: \(error.message)")
+        case "NOPROTO":
+            return RedisError(.unsupportedServer, "the server does not support RESP3 (HELLO 3): \(error.message)")
+        case "ERR" where error.message.lowercased().hasPrefix("err unknown command"):
+            return RedisError(.unsupportedServer, "the server does not know HELLO; Redis 6 or later is required")
+        default:
+            // LOADING, BUSY, MASTERDOWN and the like stay server errors, so `isUnavailability` sees them.
+            return error
         }
     }
 
@@ -162,8 +177,3 @@ private final class SinkBox: RedisReplySink, @unchecked Sendable {
     func closed(error: (any Error)?) { self.connection?.closed(error: error) }
 }
 
-extension String {
-    fileprivate var localizedStandardContainsUnknownCommand: Bool {
-        self.lowercased().contains("unknown command")
-    }
-}

@@ -33,6 +33,35 @@ public final class RedisConnection: Sendable {
     /// stops itself once nothing is pending, so an idle connection schedules nothing.
     private let sweeper = NIOLockedValueBox<RepeatedTask?>(nil)
     private let closeCallbacks = NIOLockedValueBox<[@Sendable () -> Void]>([])
+    private let tracking = Atomic<Bool>(false)
+    private let changedSessionState = Atomic<Bool>(false)
+
+    /// Whether sends watch for commands that change the connection's session state (set on dedicated
+    /// connections, which are handed from one lessee to the next; shared connections pay nothing).
+    var tracksSessionState: Bool {
+        get { self.tracking.load(ordering: .relaxed) }
+        set { self.tracking.store(newValue, ordering: .relaxed) }
+    }
+
+    /// True once a command that changes session state (`SELECT`, `WATCH`, `MULTI`, `CLIENT`, `READONLY`, ...)
+    /// was sent on a connection that tracks it; the pool resets such a connection before reusing it.
+    var sessionStateChanged: Bool {
+        get { self.changedSessionState.load(ordering: .relaxed) }
+        set { self.changedSessionState.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Commands after which the next lessee of the connection could inherit something.
+    private static let sessionCommands: Set<String> = [
+        "SELECT", "WATCH", "MULTI", "CLIENT", "READONLY", "READWRITE", "ASKING", "HELLO", "AUTH", "RESET",
+        "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SWAPDB",
+    ]
+
+    private func noteSessionState<C: Collection<RedisCommand>>(_ commands: C) {
+        guard self.tracksSessionState, !self.sessionStateChanged else { return }
+        if commands.contains(where: { Self.sessionCommands.contains($0.name.uppercased()) }) {
+            self.sessionStateChanged = true
+        }
+    }
 
     init(
         channel: any Channel,
@@ -87,6 +116,7 @@ public final class RedisConnection: Sendable {
     // MARK: - Internals
 
     func sendRaw(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
+        self.noteSessionState(CollectionOfOne(command))
         let id = self.nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
         let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
         return try await withTaskCancellationHandler {
@@ -117,6 +147,7 @@ public final class RedisConnection: Sendable {
         kind: Queue.ReplyKind,
         timeout: Duration?
     ) async throws -> [RESPValue] {
+        self.noteSessionState(commands)
         let id = self.nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
         let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
         return try await withTaskCancellationHandler {

@@ -2,42 +2,28 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// The client's connections: a few shared, auto-pipelined ones for ordinary commands, and a bounded set of
 /// dedicated ones leased exclusively (blocking commands, `WATCH`, ``RedisClient/withConnection(_:)``).
 ///
-/// Connections are opened on demand and replaced after they drop. After a failed connect the pool backs off
-/// (exponentially, with jitter) and fails callers at once until the delay passes.
+/// The I/O side of ``ConnectionPoolStateMachine``, which makes every decision. Connections are opened on demand
+/// and replaced after they drop. After a failed connect the pool backs off (exponentially, with jitter) and fails
+/// callers at once until the delay passes. Waiting for a connection — one being opened, or a dedicated one to
+/// come free — can be cancelled, and is bounded by the connect timeout or the lease timeout.
 final class RedisConnectionPool: Sendable {
-    private enum Slot: Sendable {
-        case empty
-        case connecting(EventLoopFuture<RedisConnection>)
-        case connected(RedisConnection)
-    }
+    typealias Machine = ConnectionPoolStateMachine<RedisConnection, Waiter>
 
-    private struct LeaseWaiter: Sendable {
-        let id: UInt64
-        let continuation: CheckedContinuation<RedisConnection?, any Error>
-        let timeout: Scheduled<Void>?
-    }
-
-    private struct State: Sendable {
-        var shared: [Slot]
-        var nextShared = 0
-        var idleDedicated: [(connection: RedisConnection, since: UInt64)] = []
-        /// Dedicated connections that exist or are being opened (leased + idle + connecting).
-        var dedicatedCount = 0
-        var waiters = CircularBuffer<LeaseWaiter>()
-        var nextWaiterID: UInt64 = 0
-        var backoff: ReconnectBackoff
-        var nextConnectionID = 0
-        var isShutdown = false
+    enum Waiter: Sendable {
+        case shared(UnsafeContinuation<RedisConnection, any Error>)
+        case lease(UnsafeContinuation<Machine.Grant, any Error>, timeout: Scheduled<Void>?)
     }
 
     let configuration: RedisConfiguration
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    private let state: NIOLockedValueBox<State>
+    private let state: NIOLockedValueBox<Machine>
+    private let nextWaiterID = Atomic<UInt64>(0)
     private let sslContext: NIOLockedValueBox<Result<NIOSSLContext, any Error>?>
 
     init(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
@@ -45,8 +31,9 @@ final class RedisConnectionPool: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.state = NIOLockedValueBox(
-            State(
-                shared: Array(repeating: .empty, count: max(1, configuration.multiplexedConnections)),
+            Machine(
+                sharedSlots: configuration.multiplexedConnections,
+                maxDedicated: configuration.maxDedicatedConnections,
                 backoff: ReconnectBackoff(
                     initialDelay: configuration.initialReconnectDelay,
                     maxDelay: configuration.maxReconnectDelay
@@ -56,269 +43,242 @@ final class RedisConnectionPool: Sendable {
         self.sslContext = NIOLockedValueBox(nil)
     }
 
+    private static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
+
     // MARK: Shared connections
 
     /// A shared connection for ordinary commands, opening one if needed.
     func sharedConnection() async throws -> RedisConnection {
-        enum Next {
-            case ready(RedisConnection)
-            case wait(EventLoopFuture<RedisConnection>)
-            case open(Int, EventLoopPromise<RedisConnection>, id: Int)
-        }
-        let now = NIODeadline.now().uptimeNanoseconds
-        let next = try self.state.withLockedValue { state throws -> Next in
-            guard !state.isShutdown else { throw RedisError(.shutdown, "the Redis client has shut down") }
-            let index = state.nextShared % state.shared.count
-            state.nextShared &+= 1
-            switch state.shared[index] {
-            case .connected(let connection):
-                return .ready(connection)
-            case .connecting(let future):
-                return .wait(future)
-            case .empty:
-                if let refusal = state.backoff.refusal(now: now) { throw refusal }
-                let promise = self.eventLoopGroup.any().makePromise(of: RedisConnection.self)
-                state.shared[index] = .connecting(promise.futureResult)
-                state.nextConnectionID += 1
-                return .open(index, promise, id: state.nextConnectionID)
-            }
-        }
-        switch next {
+        let now = Self.now
+        switch self.state.withLockedValue({ $0.leaseShared(now: now) }) {
         case .ready(let connection):
             return connection
-        case .wait(let future):
-            return try await future.get()
-        case .open(let index, let promise, let id):
+        case .fail(let error):
+            throw error
+        case .wait(let slot):
+            return try await self.waitForShared(slot: slot)
+        case .open(let slot, let connectionID):
             // Opened in its own task so one caller's cancellation cannot fail everyone waiting on the slot.
-            Task { await self.openShared(slot: index, id: id, promise: promise) }
-            return try await promise.futureResult.get()
+            Task { await self.openShared(slot: slot, id: connectionID) }
+            return try await self.waitForShared(slot: slot)
         }
     }
 
-    private func openShared(slot: Int, id: Int, promise: EventLoopPromise<RedisConnection>) async {
+    private func waitForShared(slot: Int) async throws -> RedisConnection {
+        let id = self.nextWaiterID.wrappingAdd(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RedisConnection, any Error>) in
+                let decision = self.state.withLockedValue { machine -> Machine.SharedWaitDecision in
+                    if Task.isCancelled { return .fail(RedisError(.connectionUnavailable, "cancelled")) }
+                    return machine.waitForShared(slot: slot, id: id, waiter: .shared(continuation))
+                }
+                switch decision {
+                case .ready(let connection): continuation.resume(returning: connection)
+                case .fail(let error): continuation.resume(throwing: Task.isCancelled ? CancellationError() : error)
+                case .waiting: break
+                }
+            }
+        } onCancel: {
+            if case .shared(let continuation) = self.state.withLockedValue({ $0.abandonShared(id: id) }) {
+                continuation.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    private func openShared(slot: Int, id: Int) async {
         do {
             let connection = try await self.open(id: id)
-            let keep = self.state.withLockedValue { state -> Bool in
-                guard !state.isShutdown else { return false }
-                state.backoff.recordSuccess()
-                state.shared[slot] = .connected(connection)
-                return true
-            }
-            guard keep else {
+            guard let waiters = self.state.withLockedValue({ $0.sharedOpened(slot: slot, connection) }) else {
                 await connection.close()
-                promise.fail(RedisError(.shutdown, "the Redis client has shut down"))
                 return
             }
-            connection.onClose { [weak self] in self?.sharedClosed(slot: slot, connection: connection) }
-            promise.succeed(connection)
+            connection.onClose { [weak self] in
+                self?.state.withLockedValue { $0.sharedClosed(connection) }
+                self?.logger.debug("redis shared connection closed", metadata: ["redis.connection": "\(connection.id)"])
+            }
+            for case .shared(let continuation) in waiters { continuation.resume(returning: connection) }
         } catch {
             let redisError = Self.asRedisError(error)
-            self.state.withLockedValue { state in
-                state.shared[slot] = .empty
-                state.backoff.recordFailure(redisError, now: NIODeadline.now().uptimeNanoseconds)
-            }
+            let now = Self.now
+            let waiters = self.state.withLockedValue { $0.sharedOpenFailed(slot: slot, redisError, now: now) }
             self.logger.warning("redis connect failed", metadata: ["error": "\(redisError)"])
-            promise.fail(redisError)
+            for case .shared(let continuation) in waiters { continuation.resume(throwing: redisError) }
         }
-    }
-
-    private func sharedClosed(slot: Int, connection: RedisConnection) {
-        self.state.withLockedValue { state in
-            if case .connected(let current) = state.shared[slot], current === connection {
-                state.shared[slot] = .empty
-            }
-        }
-        self.logger.debug("redis shared connection closed", metadata: ["redis.connection": "\(connection.id)"])
     }
 
     // MARK: Dedicated connections
 
     /// Leases a connection that no one else uses until ``release(_:reusable:)``.
     func leaseDedicated() async throws -> RedisConnection {
-        enum Next {
-            case ready(RedisConnection)
-            case open(id: Int)
-            case wait(id: UInt64)
-        }
-        let now = NIODeadline.now().uptimeNanoseconds
-        let next = try self.state.withLockedValue { state throws -> Next in
-            guard !state.isShutdown else { throw RedisError(.shutdown, "the Redis client has shut down") }
-            while let idle = state.idleDedicated.popLast() {
-                if !idle.connection.isClosed { return .ready(idle.connection) }
-                state.dedicatedCount -= 1
+        let id = self.nextWaiterID.wrappingAdd(1, ordering: .relaxed).newValue
+        let grant = try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Machine.Grant, any Error>) in
+                let timeout = self.eventLoopGroup.any().scheduleTask(
+                    in: .nanoseconds(self.configuration.leaseTimeout.nanoseconds)
+                ) {
+                    self.abandonLease(
+                        id: id,
+                        error: RedisError(.leaseTimeout, "no dedicated Redis connection became free in time")
+                    )
+                }
+                let now = Self.now
+                let decision = self.state.withLockedValue { machine -> Machine.LeaseDecision in
+                    if Task.isCancelled { return .fail(RedisError(.connectionUnavailable, "cancelled")) }
+                    return machine.leaseDedicated(id: id, waiter: .lease(continuation, timeout: timeout), now: now)
+                }
+                switch decision {
+                case .granted(let grant):
+                    timeout.cancel()
+                    continuation.resume(returning: grant)
+                case .fail(let error):
+                    timeout.cancel()
+                    continuation.resume(throwing: Task.isCancelled ? CancellationError() : error)
+                case .waiting:
+                    break
+                }
             }
-            if state.dedicatedCount < self.configuration.maxDedicatedConnections {
-                if let refusal = state.backoff.refusal(now: now) { throw refusal }
-                state.dedicatedCount += 1
-                state.nextConnectionID += 1
-                return .open(id: state.nextConnectionID)
-            }
-            state.nextWaiterID += 1
-            return .wait(id: state.nextWaiterID)
+        } onCancel: {
+            self.abandonLease(id: id, error: CancellationError())
         }
-        switch next {
-        case .ready(let connection):
+        switch grant {
+        case .connection(let connection):
             return connection
-        case .open(let id):
-            return try await self.openDedicated(id: id)
-        case .wait(let id):
-            if let connection = try await self.waitForLease(id: id) { return connection }
-            // Handed a free place instead of a connection: open one in it.
-            let connectionID = self.state.withLockedValue { state -> Int in
-                state.nextConnectionID += 1
-                return state.nextConnectionID
-            }
+        case .open(let connectionID):
             return try await self.openDedicated(id: connectionID)
         }
     }
 
-    /// Opens a dedicated connection in a place already counted in `dedicatedCount`.
+    private func abandonLease(id: UInt64, error: any Error) {
+        if case .lease(let continuation, let timeout) = self.state.withLockedValue({ $0.abandonLease(id: id) }) {
+            timeout?.cancel()
+            continuation.resume(throwing: error)
+        }
+    }
+
+    /// Opens a dedicated connection in a place granted by the state machine.
     private func openDedicated(id: Int) async throws -> RedisConnection {
         do {
             let connection = try await self.open(id: id)
-            self.state.withLockedValue { $0.backoff.recordSuccess() }
+            connection.tracksSessionState = true
+            self.state.withLockedValue { $0.dedicatedOpened() }
             return connection
         } catch {
             let redisError = Self.asRedisError(error)
-            let waiter = self.state.withLockedValue { state -> LeaseWaiter? in
-                state.backoff.recordFailure(redisError, now: NIODeadline.now().uptimeNanoseconds)
-                // The place is free again: give it to a waiter, if any, or release it.
-                if let waiter = state.waiters.popFirst() { return waiter }
-                state.dedicatedCount -= 1
-                return nil
-            }
-            if let waiter {
-                waiter.timeout?.cancel()
-                waiter.continuation.resume(returning: nil)
+            let now = Self.now
+            if let (waiter, grant) = self.state.withLockedValue({ $0.dedicatedOpenFailed(redisError, now: now) }) {
+                Self.resume(waiter, with: grant)
             }
             throw redisError
         }
     }
 
-    private func waitForLease(id: UInt64) async throws -> RedisConnection? {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let timeout = self.eventLoopGroup.any().scheduleTask(
-                    in: .nanoseconds(self.configuration.leaseTimeout.nanoseconds)
-                ) {
-                    self.abandonWait(
-                        id: id,
-                        error: RedisError(.leaseTimeout, "no dedicated Redis connection became free in time")
-                    )
-                }
-                let enqueued = self.state.withLockedValue { state -> Bool in
-                    guard !state.isShutdown else { return false }
-                    state.waiters.append(LeaseWaiter(id: id, continuation: continuation, timeout: timeout))
-                    return true
-                }
-                if !enqueued {
-                    timeout.cancel()
-                    continuation.resume(throwing: RedisError(.shutdown, "the Redis client has shut down"))
-                }
-            }
-        } onCancel: {
-            self.abandonWait(id: id, error: CancellationError())
-        }
-    }
-
-    private func abandonWait(id: UInt64, error: any Error) {
-        let waiter = self.state.withLockedValue { state -> LeaseWaiter? in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
-        }
-        waiter?.timeout?.cancel()
-        waiter?.continuation.resume(throwing: error)
-    }
-
     /// Returns a leased connection. Pass `reusable: false` when its state is unknown (a cancelled blocking
-    /// command, a `WATCH` left behind): it is closed instead of being handed to someone else.
+    /// command, an error in the middle of the caller's work): it is closed instead of being handed to someone
+    /// else. A reusable connection whose session state was changed (`SELECT`, `WATCH`, `CLIENT TRACKING`, ...)
+    /// is reset first (`RESET`, then the handshake again), and closed if that fails.
     func release(_ connection: RedisConnection, reusable: Bool) {
-        enum Next {
-            case handOver(LeaseWaiter, RedisConnection?)
-            case close
-            case keep
-        }
         let canReuse = reusable && !connection.isClosed && connection.inFlightCount == 0
-        let next = self.state.withLockedValue { state -> Next in
-            if let waiter = state.waiters.popFirst() {
-                if canReuse { return .handOver(waiter, connection) }
-                // The closed connection's place goes to the waiter, who opens a new one.
-                return .handOver(waiter, nil)
+        if canReuse && connection.sessionStateChanged {
+            Task {
+                let clean = await self.resetSession(connection)
+                self.giveBack(connection, reusable: clean)
             }
-            guard canReuse, !state.isShutdown else {
-                state.dedicatedCount -= 1
-                return .close
-            }
-            state.idleDedicated.append((connection, NIODeadline.now().uptimeNanoseconds))
-            return .keep
+            return
         }
-        switch next {
-        case .handOver(let waiter, let handed):
-            waiter.timeout?.cancel()
-            if handed == nil { connection.channel.close(promise: nil) }
-            waiter.continuation.resume(returning: handed)
-        case .close:
+        self.giveBack(connection, reusable: canReuse)
+    }
+
+    private func giveBack(_ connection: RedisConnection, reusable: Bool) {
+        let now = Self.now
+        let decision = self.state.withLockedValue { $0.release(connection, reusable: reusable, now: now) }
+        self.perform(decision)
+    }
+
+    /// Puts a connection back in the state a new one has: `RESET` ends transactions, watches, subscriptions,
+    /// tracking and authentication and selects database 0; the handshake then authenticates and selects again.
+    private func resetSession(_ connection: RedisConnection) async -> Bool {
+        do {
+            let commands = [RedisCommand("RESET")] + RedisConnection.handshakeCommands(self.configuration)
+            let replies = try await connection.pipeline(commands, timeout: self.configuration.connectTimeout)
+            guard replies.first?.stringValue == "RESET" else { return false }
+            try RedisConnection.checkHandshake(Array(replies.dropFirst()), configuration: self.configuration)
+            connection.sessionStateChanged = false
+            return true
+        } catch {
+            self.logger.info(
+                "redis connection could not be reset; closing it",
+                metadata: ["redis.connection": "\(connection.id)", "error": "\(error)"]
+            )
+            return false
+        }
+    }
+
+    private func perform(_ decision: Machine.ReturnDecision) {
+        switch decision {
+        case .handOver(let waiter, let grant, let close):
+            close?.channel.close(promise: nil)
+            Self.resume(waiter, with: grant)
+        case .close(let connection):
             connection.channel.close(promise: nil)
         case .keep:
             break
         }
     }
 
+    private static func resume(_ waiter: Waiter, with grant: Machine.Grant) {
+        guard case .lease(let continuation, let timeout) = waiter else { return }
+        timeout?.cancel()
+        continuation.resume(returning: grant)
+    }
+
     // MARK: Maintenance
 
-    /// Closes idle dedicated connections past the idle timeout and pings the rest; run periodically.
+    /// Closes idle dedicated connections past the idle timeout and checks the rest with `PING`; run periodically.
+    /// The idle connections being checked are out of the pool meanwhile, so no caller can lease one and have it
+    /// closed under it by a check that timed out behind the caller's own command.
     func maintain() async {
-        let now = NIODeadline.now().uptimeNanoseconds
+        let now = Self.now
         let idleLimit = UInt64(max(0, self.configuration.idleTimeout.nanoseconds))
-        let (expired, shared, idle) = self.state.withLockedValue {
-            state -> ([RedisConnection], [RedisConnection], [RedisConnection]) in
-            var expired: [RedisConnection] = []
-            state.idleDedicated.removeAll { entry in
-                let old = now &- entry.since >= idleLimit || entry.connection.isClosed
-                if old {
-                    expired.append(entry.connection)
-                    state.dedicatedCount -= 1
-                }
-                return old
-            }
-            let shared = state.shared.compactMap { slot -> RedisConnection? in
-                if case .connected(let connection) = slot { return connection }
-                return nil
-            }
-            return (expired, shared, state.idleDedicated.map(\.connection))
+        let (expired, shared, dedicated) = self.state.withLockedValue {
+            $0.beginKeepAlive(now: now, idleLimit: idleLimit, isClosed: { $0.isClosed })
         }
         for connection in expired { await connection.close() }
-        for connection in shared + idle where !connection.isClosed {
-            do {
-                _ = try await connection.send(RedisCommand("PING"))
-            } catch {
-                self.logger.info(
-                    "redis keep-alive failed, closing connection",
-                    metadata: ["redis.connection": "\(connection.id)", "error": "\(error)"]
-                )
-                await connection.close()
-            }
+        for connection in shared where !connection.isClosed {
+            if await !self.ping(connection) { await connection.close() }
+        }
+        for connection in dedicated {
+            var healthy = !connection.isClosed
+            if healthy { healthy = await self.ping(connection) }
+            let decision = self.state.withLockedValue { $0.finishCheck(connection, healthy: healthy) }
+            self.perform(decision)
+        }
+    }
+
+    private func ping(_ connection: RedisConnection) async -> Bool {
+        do {
+            _ = try await connection.send(RedisCommand("PING"))
+            return true
+        } catch {
+            self.logger.info(
+                "redis keep-alive failed, closing connection",
+                metadata: ["redis.connection": "\(connection.id)", "error": "\(error)"]
+            )
+            return false
         }
     }
 
     /// Refuses new work, lets in-flight commands finish (up to `grace`), then closes every connection.
     func shutdown(grace: Duration) async {
-        let (connections, waiters) = self.state.withLockedValue {
-            state -> ([RedisConnection], CircularBuffer<LeaseWaiter>) in
-            state.isShutdown = true
-            var connections = state.idleDedicated.map(\.connection)
-            state.idleDedicated = []
-            for slot in state.shared {
-                if case .connected(let connection) = slot { connections.append(connection) }
-            }
-            state.shared = state.shared.map { _ in .empty }
-            let waiters = state.waiters
-            state.waiters = []
-            return (connections, waiters)
-        }
+        let (connections, waiters) = self.state.withLockedValue { $0.shutdown() }
+        let error = RedisError(.shutdown, "the Redis client has shut down")
         for waiter in waiters {
-            waiter.timeout?.cancel()
-            waiter.continuation.resume(throwing: RedisError(.shutdown, "the Redis client has shut down"))
+            switch waiter {
+            case .shared(let continuation):
+                continuation.resume(throwing: error)
+            case .lease(let continuation, let timeout):
+                timeout?.cancel()
+                continuation.resume(throwing: error)
+            }
         }
         let deadline = ContinuousClock.now.advanced(by: grace)
         while ContinuousClock.now < deadline, connections.contains(where: { !$0.isClosed && $0.inFlightCount > 0 }) {
@@ -342,21 +302,14 @@ final class RedisConnectionPool: Sendable {
 
     /// Records the outcome of a connection attempt made outside the pool (the subscriber's).
     func recordConnectOutcome(_ error: RedisError?) {
-        self.state.withLockedValue { state in
-            if let error {
-                state.backoff.recordFailure(error, now: NIODeadline.now().uptimeNanoseconds)
-            } else {
-                state.backoff.recordSuccess()
-            }
-        }
+        let now = Self.now
+        self.state.withLockedValue { $0.recordConnectOutcome(error, now: now) }
     }
 
     /// The error to fail a new connection attempt with now, if the pool is backing off.
     func connectRefusal() -> RedisError? {
-        let now = NIODeadline.now().uptimeNanoseconds
-        return self.state.withLockedValue { state in
-            state.isShutdown ? RedisError(.shutdown, "the Redis client has shut down") : state.backoff.refusal(now: now)
-        }
+        let now = Self.now
+        return self.state.withLockedValue { $0.connectRefusal(now: now) }
     }
 
     private func makeSSLContext() throws -> NIOSSLContext? {

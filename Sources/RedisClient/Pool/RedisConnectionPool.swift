@@ -45,6 +45,9 @@ final class RedisConnectionPool: Sendable {
 
     private static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
 
+    /// How many callers wait for a dedicated connection now.
+    var waitingLeaseCount: Int { self.state.withLockedValue { $0.waitingLeases } }
+
     // MARK: Shared connections
 
     /// A shared connection for ordinary commands, opening one if needed.

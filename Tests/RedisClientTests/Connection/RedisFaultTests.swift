@@ -42,6 +42,14 @@ import Testing
         throw lastError!
     }
 
+    /// Waits until the server shows client `id` blocked in `BLPOP` (instead of sleeping and hoping it is).
+    private func isBlocked(_ id: Int, on server: RedisTestServer) async throws -> Bool {
+        try await waitUntil {
+            let line = try await server.cli(["CLIENT", "LIST", "ID", "\(id)"])
+            return line.contains("cmd=blpop") && line.contains("flags=b")
+        }
+    }
+
     @Test func killedSharedConnectionFailsItsInFlightCommandAndTheClientReconnects() async throws {
         try await self.withServer { server in
             try await TestRedis.withClient(try self.configuration(server)) { client in
@@ -50,7 +58,7 @@ import Testing
                 // A command in flight on the shared connection when it is killed (sent as a plain command, so it
                 // deliberately occupies the shared connection).
                 let inFlight = Task { try await client.send(RedisCommand("BLPOP", "never-pushed", "10")) }
-                try await Task.sleep(for: .milliseconds(100))
+                #expect(try await self.isBlocked(sharedID, on: server))
                 let killed = try await server.cli(["CLIENT", "KILL", "ID", "\(sharedID)"])
                 #expect(killed.contains("1"))
                 do {
@@ -79,7 +87,7 @@ import Testing
                 }
                 var iterator = idBox.stream.makeAsyncIterator()
                 let dedicatedID = try #require(await iterator.next())
-                try await Task.sleep(for: .milliseconds(50))
+                #expect(try await self.isBlocked(dedicatedID, on: server))
                 // Traffic on the shared connection while the other one is killed.
                 async let reads = (0..<200).asyncMap { _ in try await client.get("k") }
                 try await server.cli(["CLIENT", "KILL", "ID", "\(dedicatedID)"])
@@ -154,22 +162,25 @@ import Testing
         }
     }
 
+    /// A command whose reply comes after its timeout fails only that caller; the late reply is read and thrown
+    /// away on the same connection (the server's client id proves it was not replaced), and the next command on
+    /// that connection gets its own reply, not the late one.
     @Test func commandTimeoutFailsOnlyThatCallerAndTheLateReplyIsDiscarded() async throws {
         try await self.withServer { server in
-            let configuration = try self.configuration(server) { $0.commandTimeout = .milliseconds(300) }
+            // The connection is only declared dead when its oldest reply is 3 s overdue, far beyond the 0.5 s sleep.
+            let configuration = try self.configuration(server) { $0.commandTimeout = .seconds(3) }
             try await TestRedis.withClient(configuration) { client in
                 try await client.set("k", to: "value")
+                let before = try await client.clientID()
                 do {
-                    _ = try await client.send(RedisCommand("DEBUG", "SLEEP", "1"))
-                    Issue.record("DEBUG SLEEP 1 must exceed a 300 ms timeout")
+                    _ = try await client.send(RedisCommand("DEBUG", "SLEEP", "0.5"), timeout: .milliseconds(100))
+                    Issue.record("DEBUG SLEEP 0.5 must exceed a 100 ms timeout")
                 } catch let error as RedisError {
                     #expect(error.code == .commandTimeout)
                 }
-                // Once the server wakes up, the same connection answers correctly: the DEBUG reply ("OK") was
-                // discarded and not handed to the GET.
-                let value = try await self.eventually { try await client.get("k") }
-                #expect(value == "value")
+                // Queued behind the sleeping command on the same connection: it gets "value", not the late "OK".
                 #expect(try await client.get("k") == "value")
+                #expect(try await client.clientID() == before, "the same connection, not a reconnect")
             }
         }
     }

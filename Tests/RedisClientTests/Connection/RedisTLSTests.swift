@@ -38,14 +38,21 @@ import Testing
         try FileManager.default.createDirectory(at: certificates, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: certificates) }
         try await self.makeCertificates(in: certificates)
-        let tlsPort = Int.random(in: 40_000..<50_000)
-        let server = try await RedisTestServer.start([
-            "--tls-port", "\(tlsPort)",
-            "--tls-cert-file", certificates.appendingPathComponent("server.crt").path,
-            "--tls-key-file", certificates.appendingPathComponent("server.key").path,
-            "--tls-ca-cert-file", certificates.appendingPathComponent("ca.crt").path,
-            "--tls-auth-clients", "no",
-        ])
+        // Below the kernel's ephemeral range (32768 and up), where outgoing connections take their ports; a
+        // port taken anyway is retried with another.
+        var started: (RedisTestServer, Int)?
+        for _ in 0..<10 where started == nil {
+            let tlsPort = Int.random(in: 10_000..<20_000)
+            let server = try? await RedisTestServer.start([
+                "--tls-port", "\(tlsPort)",
+                "--tls-cert-file", certificates.appendingPathComponent("server.crt").path,
+                "--tls-key-file", certificates.appendingPathComponent("server.key").path,
+                "--tls-ca-cert-file", certificates.appendingPathComponent("ca.crt").path,
+                "--tls-auth-clients", "no",
+            ])
+            if let server { started = (server, tlsPort) }
+        }
+        let (server, tlsPort) = try #require(started, "no free port pair for the TLS server")
         do {
             try await self.exercise(server: server, tlsPort: tlsPort, certificates: certificates)
             await server.destroy()

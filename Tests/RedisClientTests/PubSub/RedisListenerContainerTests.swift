@@ -94,20 +94,35 @@ private func eventually(within limit: Duration = .seconds(15), _ condition: () a
         try await TestRedis.withClient { client in
             try await TestRedis.withClient { publisher in
                 let container = RedisListenerContainer(client: client, bufferSize: 4, logger: Logger(label: "test"))
+                let dropped = Mutex(0)
+                let (gate, openGate) = AsyncStream<Void>.makeStream()
                 container.addListener(channel: prefix + "busy") { message in
-                    try await Task.sleep(for: .milliseconds(20))
+                    // The first message holds the handler until every message has been published: at most the
+                    // buffer's 4 can wait meanwhile, so the rest must be dropped, counted and reported.
+                    if message.payloadString == "0" {
+                        var wait = gate.makeAsyncIterator()
+                        await wait.next()
+                    }
                     seen.messages.withLock { $0.append(message.payloadString) }
                 } onGap: { gap in
-                    if case .bufferOverflow = gap.reason { seen.gaps.withLock { $0 += 1 } }
+                    if case .bufferOverflow(let count) = gap.reason {
+                        seen.gaps.withLock { $0 += 1 }
+                        dropped.withLock { $0 += count }
+                    }
                 }
                 let running = Task { try await container.run() }
                 defer { running.cancel() }
                 #expect(await eventually { container.isListening })
                 for index in 0..<100 { try await publisher.publish(String(index), to: prefix + "busy") }
-                #expect(await eventually { seen.gapCount >= 1 })
-                // Memory stayed bounded: far fewer than 100 were kept for the slow handler.
-                try await Task.sleep(for: .milliseconds(500))
-                #expect(seen.all.count < 100)
+                openGate.yield()
+                // The handler took "0"; the buffer held the next 4; the other 95 were dropped.
+                #expect(await eventually { seen.all.count == 5 })
+                // The overflow is reported before the next event that fits.
+                try await publisher.publish("last", to: prefix + "busy")
+                #expect(await eventually { seen.all.last == "last" })
+                #expect(seen.all == ["0", "1", "2", "3", "4", "last"])
+                #expect(seen.gapCount == 1)
+                #expect(dropped.withLock { $0 } == 95, "every message is delivered or counted as dropped")
             }
         }
     }

@@ -59,10 +59,12 @@ import Testing
         try await TestRedis.withClient { client in
             try await TestRedis.withClient { observer in
                 let (firstEnded, endFirst) = AsyncStream<Void>.makeStream()
+                let (innerStarted, markInnerStarted) = AsyncStream<Void>.makeStream()
                 try await client.subscribe(to: [channel]) { outer in
                     var outerEvents = outer.makeAsyncIterator()
                     let inner = Task {
                         try await client.subscribe(to: [channel]) { inner in
+                            markInnerStarted.yield()
                             var innerEvents = inner.makeAsyncIterator()
                             let first = try await innerEvents.next()
                             var wait = firstEnded.makeAsyncIterator()
@@ -70,8 +72,9 @@ import Testing
                             return first
                         }
                     }
-                    // Wait until the inner subscription is registered, then publish once.
-                    try await Task.sleep(for: .milliseconds(100))
+                    // Once the inner subscription is active (its scope started), publish once.
+                    var started = innerStarted.makeAsyncIterator()
+                    await started.next()
                     #expect(try await self.numsub(observer, channel) == 1)
                     #expect(try await observer.publish("both", to: channel) == 1)
                     #expect(try await outerEvents.next() == self.message(channel, "both"))

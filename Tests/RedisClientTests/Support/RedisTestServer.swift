@@ -24,7 +24,8 @@ final class RedisTestServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let port = Int.random(in: 20_000..<40_000)
+            // Below the kernel's ephemeral range (32768 and up), which outgoing connections draw from.
+            let port = Int.random(in: 20_000..<32_000)
             let server = RedisTestServer(port: port, directory: directory, extraArguments: extraArguments)
             do {
                 try await server.launch()

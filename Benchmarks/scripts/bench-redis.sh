@@ -7,6 +7,8 @@
 #   REQUESTS   commands per unpipelined run   (default 200000)
 #   PREQUESTS  commands per pipelined run     (default 1000000)
 #   ROUNDS     rounds per scenario            (default 5)
+#   BASELINE   optional: a RedisBenchmark binary built from another commit; it runs in every round too, so
+#              "before" and "after" ratios come from the same run (BENCH redis.baseline.* lines)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -34,8 +36,8 @@ reference() { # test pipeline requests
     | awk -F'","' 'NR==2 {print $2}' | tr -d '"'
 }
 # ours: prints "ops p50_ms p99_ms".
-ours() { # command pipeline requests
-  "$OURS" --url "redis://127.0.0.1:$PORT/0" --clients "$CLIENTS" --pipeline "$2" --requests "$3" --command "$1" \
+ours() { # command pipeline requests [binary]
+  "${4:-$OURS}" --url "redis://127.0.0.1:$PORT/0" --clients "$CLIENTS" --pipeline "$2" --requests "$3" --command "$1" \
     | awk '/^RESULT/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["ops_per_sec"], v["p50_ms"], v["p99_ms"] }'
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -43,13 +45,19 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A RESULT
 for scenario in "get 1 $REQUESTS c50" "set 1 $REQUESTS c50" "get 16 $PREQUESTS p16" "set 16 $PREQUESTS p16"; do
   read -r cmd pipeline requests label <<<"$scenario"
-  refs=(); mine=(); p50s=(); p99s=()
+  refs=(); mine=(); p50s=(); p99s=(); base=()
   for round in $(seq 1 "$ROUNDS"); do
     refs+=("$(reference "$cmd" "$pipeline" "$requests")")
     read -r ops p50 p99 <<<"$(ours "$cmd" "$pipeline" "$requests")"
     mine+=("$ops"); p50s+=("$p50"); p99s+=("$p99")
-    echo "  $cmd $label round $round: redis-benchmark ${refs[-1]} ops/s, ours $ops ops/s" >&2
+    extra=""
+    if [ -n "${BASELINE:-}" ]; then
+      read -r bops _ _ <<<"$(ours "$cmd" "$pipeline" "$requests" "$BASELINE")"
+      base+=("$bops"); extra=", baseline $bops ops/s"
+    fi
+    echo "  $cmd $label round $round: redis-benchmark ${refs[-1]} ops/s, ours $ops ops/s$extra" >&2
   done
+  if [ -n "${BASELINE:-}" ]; then RESULT[$cmd.$label.base]=$(printf '%s\n' "${base[@]}" | median); fi
   RESULT[$cmd.$label.ref]=$(printf '%s\n' "${refs[@]}" | median)
   RESULT[$cmd.$label.ours]=$(printf '%s\n' "${mine[@]}" | median)
   RESULT[$cmd.$label.p50]=$(printf '%s\n' "${p50s[@]}" | median)
@@ -72,3 +80,11 @@ echo "BENCH redis.set.c50.ratio ${RESULT[set.c50.ratio]} x"
 echo "BENCH redis.get.p16.ratio ${RESULT[get.p16.ratio]} x"
 echo "BENCH redis.set.p16.ratio ${RESULT[set.p16.ratio]} x"
 echo "BENCH redis.get.c50.p50_ms ${RESULT[get.c50.p50]} ms"
+if [ -n "${BASELINE:-}" ]; then
+  echo
+  echo "baseline ($BASELINE), same run:"
+  for key in get.c50 set.c50 get.p16 set.p16; do
+    ratio=$(awk -v a="${RESULT[$key.base]}" -v b="${RESULT[$key.ref]}" 'BEGIN { printf "%.2f", a / b }')
+    echo "BENCH redis.baseline.${key}.ratio $ratio x"
+  done
+fi

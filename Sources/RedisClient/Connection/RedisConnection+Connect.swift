@@ -107,7 +107,10 @@ extension RedisConnection {
     private func handshake(configuration: RedisConfiguration) async throws {
         let replies: [RESPValue]
         do {
-            replies = try await self.pipeline(Self.handshakeCommands(configuration), timeout: configuration.connectTimeout)
+            replies = try await self.pipeline(
+                Self.handshakeCommands(configuration),
+                timeout: configuration.connectTimeout
+            )
         } catch let error as RedisError where error.code == .commandTimeout {
             throw RedisError(.connectTimeout, "no answer to HELLO within the connect timeout")
         }
@@ -176,4 +179,3 @@ private final class SinkBox: RedisReplySink, @unchecked Sendable {
     func protocolViolation(_ error: RESPDecodingError) { self.connection?.protocolViolation(error) }
     func closed(error: (any Error)?) { self.connection?.closed(error: error) }
 }
-

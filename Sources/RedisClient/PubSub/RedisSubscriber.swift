@@ -173,7 +173,10 @@ final class RedisSubscriber: Sendable {
         case .close(let connection):
             connection.channel.close(promise: nil)
         case .retry(let delay):
-            self.logger.info("redis subscriber cannot subscribe; retrying", metadata: ["redis.retry_in_ms": "\(delay / 1_000_000)"])
+            self.logger.info(
+                "redis subscriber cannot subscribe; retrying",
+                metadata: ["redis.retry_in_ms": "\(delay / 1_000_000)"]
+            )
             self.pool.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(min(delay, UInt64(Int64.max))))) {
                 self.update { state in ((), state.machine.retryTimerFired()) }
             }

@@ -9,7 +9,9 @@ import Testing
 /// per-connection backlog caps and the cap on a whole reply. Connections are counted on the server.
 @Suite struct RedisPoolTests {
     /// Holds the only dedicated connection of `client` until the returned function is called.
-    private func holdTheOnlyLease(_ client: RedisClient) async -> (release: @Sendable () -> Void, done: Task<Void, any Error>) {
+    private func holdTheOnlyLease(_ client: RedisClient) async -> (
+        release: @Sendable () -> Void, done: Task<Void, any Error>
+    ) {
         let (release, releaseNow) = AsyncStream<Void>.makeStream()
         let (leased, markLeased) = AsyncStream<Void>.makeStream()
         let holder = Task {
@@ -82,7 +84,8 @@ import Testing
 
     @Test func idleDedicatedConnectionsAreClosedAfterTheIdleTimeout() async throws {
         try await ProxiedServer.with { proxied in
-            let configuration = try proxied.configuration { $0.idleTimeout = .milliseconds(200) }
+            // Long enough that a loaded machine still runs the first pass while they are young.
+            let configuration = try proxied.configuration { $0.idleTimeout = .seconds(3) }
             try await TestRedis.withClient(configuration) { client in
                 // Two leases at once need two connections.
                 async let one: Void = client.withConnection { connection in
@@ -96,7 +99,7 @@ import Testing
                 // Still young: a keep-alive pass checks them and keeps them.
                 await client.pool.maintain()
                 #expect(try await proxied.serverConnections().count == 2)
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: .milliseconds(3200))
                 await client.pool.maintain()
                 #expect(try await waitUntil { try await proxied.serverConnections().isEmpty })
             }
@@ -171,7 +174,9 @@ import Testing
                     #expect(error.message.contains("maximum size"))
                 }
                 #expect(try await waitUntil { (try? await client.get("big0")) == value })
-                #expect(try await client.send(RedisCommand("MGET", "big0", "big1")).decode(as: [String].self).count == 2)
+                #expect(
+                    try await client.send(RedisCommand("MGET", "big0", "big1")).decode(as: [String].self).count == 2
+                )
             }
         }
     }
@@ -182,7 +187,9 @@ import Testing
             RedisConnection.classifyHelloError(RedisError(.server, message))
         }
         #expect(classify("WRONGPASS invalid username-password pair or user is disabled.").code == .authenticationFailed)
-        #expect(classify("NOAUTH HELLO must be called with the client already authenticated").code == .authenticationFailed)
+        #expect(
+            classify("NOAUTH HELLO must be called with the client already authenticated").code == .authenticationFailed
+        )
         #expect(classify("NOPERM User x has no permissions to run the 'hello' command").code == .authenticationFailed)
         #expect(classify("NOPROTO sorry, this protocol version is not supported").code == .unsupportedServer)
         #expect(classify("ERR unknown command 'HELLO', with args beginning with: '3'").code == .unsupportedServer)

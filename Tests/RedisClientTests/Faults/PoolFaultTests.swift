@@ -158,7 +158,9 @@ import Testing
                 // A call may wait for a connection to open (connect timeout), then for its reply (command timeout).
                 #expect(partitioned.longestFailure < .milliseconds(500) + .milliseconds(500) + Self.margin)
                 let codes = partitioned.codes
-                #expect(codes.isSubset(of: [.commandTimeout, .connectTimeout, .connectionClosed, .connectionUnavailable]))
+                #expect(
+                    codes.isSubset(of: [.commandTimeout, .connectTimeout, .connectionClosed, .connectionUnavailable])
+                )
                 // The partitioned connections were replaced, not kept: what is open is what the pool allows.
                 #expect(try await waitUntil { (try? await proxied.serverConnections().count) ?? 99 <= 2 })
             }

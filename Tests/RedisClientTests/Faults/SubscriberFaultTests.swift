@@ -8,8 +8,9 @@ import Testing
 /// `redis-server`: partitions, resets at the worst moment, reconnect storms and ACL changes.
 @Suite struct SubscriberFaultTests {
     /// Subscribes in the background and records every event until the task is cancelled.
-    private func listen(_ client: RedisClient, to channel: String, into recorder: EventRecorder) -> Task<Void, any Error>
-    {
+    private func listen(_ client: RedisClient, to channel: String, into recorder: EventRecorder) -> Task<
+        Void, any Error
+    > {
         Task {
             try await client.subscribe(to: [channel]) { subscription in
                 recorder.markSubscribed()

@@ -137,7 +137,10 @@ import Testing
         let (expired, _, checked) = machine.beginKeepAlive(now: 10, idleLimit: 1_000, isClosed: { _ in false })
         #expect(expired.isEmpty)
         #expect(checked.map(\.id) == [1])
-        #expect(self.describe(machine.leaseDedicated(id: 2, waiter: "b", now: 10)) == "open", "not the one being checked")
+        #expect(
+            self.describe(machine.leaseDedicated(id: 2, waiter: "b", now: 10)) == "open",
+            "not the one being checked"
+        )
         #expect(self.describe(machine.leaseDedicated(id: 3, waiter: "c", now: 10)) == "waiting")
         #expect(self.describe(machine.finishCheck(one, healthy: true)) == "hand c1 to c")
         _ = machine.release(one, reusable: true, now: 20)

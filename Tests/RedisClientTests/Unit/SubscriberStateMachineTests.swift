@@ -48,10 +48,14 @@ import Testing
         #expect(machine.subscribe(id: 2, targets: [.channel("a"), .pattern("p*")], waiter: "w2", now: 0).isEmpty)
         let restore = self.describe(machine.connected(7))
         #expect(restore == ["monitor c7 g1", "subscribe c7 g1 2 restore"])
-        let activated = Set(self.describe(machine.subscribeCompleted(generation: 1, purpose: .restore, error: nil, now: 0)))
+        let activated = Set(
+            self.describe(machine.subscribeCompleted(generation: 1, purpose: .restore, error: nil, now: 0))
+        )
         #expect(activated == ["activate w1", "activate w2"])
         // A third on an existing channel is active at once; one on a new channel asks the server first.
-        #expect(self.describe(machine.subscribe(id: 3, targets: [.channel("a")], waiter: "w3", now: 0)) == ["activate w3"])
+        #expect(
+            self.describe(machine.subscribe(id: 3, targets: [.channel("a")], waiter: "w3", now: 0)) == ["activate w3"]
+        )
         #expect(
             self.describe(machine.subscribe(id: 4, targets: [.channel("b")], waiter: "w4", now: 0))
                 == ["subscribe c7 g1 1 add"]
@@ -91,7 +95,9 @@ import Testing
         _ = machine.connected(2)
         let refused = RedisError(.server, "NOPERM no permissions to access a channel")
         let first = self.describe(machine.subscribeCompleted(generation: 2, purpose: .restore, error: refused, now: 0))
-        #expect(first == ["gap [1] subscribeFailed(\"NOPERM no permissions to access a channel\")", "close c2", "retry"])
+        #expect(
+            first == ["gap [1] subscribeFailed(\"NOPERM no permissions to access a channel\")", "close c2", "retry"]
+        )
         #expect(machine.connectionClosed(generation: 2).isEmpty, "the close we asked for starts nothing")
         #expect(self.describe(machine.retryTimerFired()) == ["connect"])
         _ = machine.connected(3)
@@ -126,7 +132,9 @@ import Testing
     @Test func theLastListenerOfATargetUnsubscribesIt() {
         var machine = self.machine()
         self.active(&machine)
-        #expect(self.describe(machine.subscribe(id: 2, targets: [.channel("a")], waiter: "w2", now: 0)) == ["activate w2"])
+        #expect(
+            self.describe(machine.subscribe(id: 2, targets: [.channel("a")], waiter: "w2", now: 0)) == ["activate w2"]
+        )
         #expect(machine.unsubscribe(id: 1).isEmpty, "subscription 2 still listens")
         #expect(self.describe(machine.unsubscribe(id: 2)) == ["unsubscribe c1 1"])
         #expect(machine.subscriptions(of: .channel("a")) == nil)
@@ -140,7 +148,11 @@ import Testing
         self.active(&machine)
         _ = machine.subscribe(id: 2, targets: [.channel("b")], waiter: "w2", now: 0)
         #expect(self.describe(machine.shutdown()) == ["fail w2 shutdown", "close c1", "finishAll"])
-        #expect(self.describe(machine.subscribe(id: 3, targets: [.channel("a")], waiter: "w3", now: 0)) == ["fail w3 shutdown"])
+        #expect(
+            self.describe(machine.subscribe(id: 3, targets: [.channel("a")], waiter: "w3", now: 0)) == [
+                "fail w3 shutdown"
+            ]
+        )
         #expect(self.describe(machine.connected(9)) == ["close c9"])
     }
 }

@@ -16,7 +16,28 @@ final class RedisConnectionPool: Sendable {
 
     enum Waiter: Sendable {
         case shared(UnsafeContinuation<RedisConnection, any Error>)
-        case lease(UnsafeContinuation<Machine.Grant, any Error>, timeout: Scheduled<Void>?)
+        case lease(UnsafeContinuation<Machine.Grant, any Error>, timeout: LeaseTimer)
+    }
+
+    /// The lease timeout of one waiter, started once it is queued (a timer started earlier could fire before
+    /// there is anything to abandon) and cancelled when it is served.
+    final class LeaseTimer: Sendable {
+        private let scheduled = NIOLockedValueBox<Scheduled<Void>?>(nil)
+        private let done = NIOLockedValueBox(false)
+
+        func start(_ schedule: () -> Scheduled<Void>) {
+            let task = schedule()
+            let cancelNow = self.scheduled.withLockedValue { scheduled -> Bool in
+                scheduled = task
+                return self.done.withLockedValue { $0 }
+            }
+            if cancelNow { task.cancel() }
+        }
+
+        func cancel() {
+            self.done.withLockedValue { $0 = true }
+            self.scheduled.withLockedValue { $0 }?.cancel()
+        }
     }
 
     let configuration: RedisConfiguration
@@ -116,14 +137,7 @@ final class RedisConnectionPool: Sendable {
         let id = self.nextWaiterID.wrappingAdd(1, ordering: .relaxed).newValue
         let grant = try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Machine.Grant, any Error>) in
-                let timeout = self.eventLoopGroup.any().scheduleTask(
-                    in: .nanoseconds(self.configuration.leaseTimeout.nanoseconds)
-                ) {
-                    self.abandonLease(
-                        id: id,
-                        error: RedisError(.leaseTimeout, "no dedicated Redis connection became free in time")
-                    )
-                }
+                let timeout = LeaseTimer()
                 let now = Self.now
                 let decision = self.state.withLockedValue { machine -> Machine.LeaseDecision in
                     if Task.isCancelled { return .fail(RedisError(.connectionUnavailable, "cancelled")) }
@@ -131,13 +145,20 @@ final class RedisConnectionPool: Sendable {
                 }
                 switch decision {
                 case .granted(let grant):
-                    timeout.cancel()
                     continuation.resume(returning: grant)
                 case .fail(let error):
-                    timeout.cancel()
                     continuation.resume(throwing: Task.isCancelled ? CancellationError() : error)
                 case .waiting:
-                    break
+                    timeout.start {
+                        self.eventLoopGroup.any().scheduleTask(
+                            in: .nanoseconds(self.configuration.leaseTimeout.nanoseconds)
+                        ) {
+                            self.abandonLease(
+                                id: id,
+                                error: RedisError(.leaseTimeout, "no dedicated Redis connection became free in time")
+                            )
+                        }
+                    }
                 }
             }
         } onCancel: {
@@ -153,7 +174,7 @@ final class RedisConnectionPool: Sendable {
 
     private func abandonLease(id: UInt64, error: any Error) {
         if case .lease(let continuation, let timeout) = self.state.withLockedValue({ $0.abandonLease(id: id) }) {
-            timeout?.cancel()
+            timeout.cancel()
             continuation.resume(throwing: error)
         }
     }
@@ -230,7 +251,7 @@ final class RedisConnectionPool: Sendable {
 
     private static func resume(_ waiter: Waiter, with grant: Machine.Grant) {
         guard case .lease(let continuation, let timeout) = waiter else { return }
-        timeout?.cancel()
+        timeout.cancel()
         continuation.resume(returning: grant)
     }
 
@@ -257,9 +278,14 @@ final class RedisConnectionPool: Sendable {
         }
     }
 
+    /// True when the connection answered; also true when the check itself was cancelled (shutdown), which says
+    /// nothing about the connection. Bounded by the command timeout, or the connect timeout when none is set.
     private func ping(_ connection: RedisConnection) async -> Bool {
         do {
-            _ = try await connection.send(RedisCommand("PING"))
+            let timeout = self.configuration.commandTimeout ?? self.configuration.connectTimeout
+            _ = try await connection.send(RedisCommand("PING"), timeout: timeout)
+            return true
+        } catch is CancellationError {
             return true
         } catch {
             self.logger.info(
@@ -279,7 +305,7 @@ final class RedisConnectionPool: Sendable {
             case .shared(let continuation):
                 continuation.resume(throwing: error)
             case .lease(let continuation, let timeout):
-                timeout?.cancel()
+                timeout.cancel()
                 continuation.resume(throwing: error)
             }
         }

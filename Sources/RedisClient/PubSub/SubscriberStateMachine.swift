@@ -62,6 +62,9 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
     private(set) var listeners: [Target: Set<UInt64>] = [:]
     /// Callers of `subscribe` still waiting for their subscription to become active.
     private var waiting: [UInt64: Waiter] = [:]
+    /// Targets whose `SUBSCRIBE` on the live connection is not confirmed yet, with the request that asked.
+    /// A subscription that listens to one of them is active only once that request is confirmed.
+    private var pendingAdds: [Target: UInt64] = [:]
     /// Active subscriptions that may have missed messages since the connection was lost.
     private var missed: Set<UInt64> = []
     /// Whether the current run of failed resubscribes was already reported.
@@ -106,12 +109,19 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
             self.waiting[id] = waiter
             return []
         case .subscribing(let connection, let generation):
+            // Activated once the restore and any add its targets wait for are confirmed.
             self.waiting[id] = waiter
-            guard !fresh.isEmpty else { return [] }  // activated with the restore
+            guard !fresh.isEmpty else { return [] }
+            for target in fresh { self.pendingAdds[target] = id }
             return [.subscribe(connection, generation: generation, targets: fresh, purpose: .add(id))]
         case .connected(let connection, let generation):
-            guard !fresh.isEmpty else { return [.activate(waiter)] }
+            guard !fresh.isEmpty else {
+                if self.isConfirmed(id) { return [.activate(waiter)] }
+                self.waiting[id] = waiter  // another subscription's SUBSCRIBE for a target is still in flight
+                return []
+            }
             self.waiting[id] = waiter
+            for target in fresh { self.pendingAdds[target] = id }
             return [.subscribe(connection, generation: generation, targets: fresh, purpose: .add(id))]
         case .waitingToRetry, .shutdown:
             return []  // handled above
@@ -144,6 +154,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         }
         self.backoff.recordSuccess()
         self.generation += 1
+        self.pendingAdds = [:]  // the restore asks for every target
         let targets = Array(self.listeners.keys)
         guard !targets.isEmpty else {
             // Everyone left while connecting; keep the connection for the next subscription.
@@ -201,8 +212,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
             guard let error else {
                 self.connection = .connected(connection, generation: generation)
                 self.failureReported = false
-                var actions: [Action] = self.waiting.values.map { .activate($0) }
-                self.waiting = [:]
+                var actions = self.activateConfirmed()
                 let missed = self.missed.filter { self.registrations[$0] != nil }.sorted()
                 self.missed = []
                 if !missed.isEmpty { actions.append(.gap(missed, .reconnected)) }
@@ -227,19 +237,24 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
             }
             return actions
         case .add(let id):
-            if let error {
-                if let waiter = self.waiting.removeValue(forKey: id) {
-                    var actions: [Action] = [.fail(waiter, error)]
-                    let stale = self.unregister(id: id)
-                    if !stale.isEmpty { actions.append(.unsubscribe(connection, targets: stale)) }
-                    return actions
-                }
-                return self.registrations[id] == nil ? [] : [.gap([id], .subscribeFailed(error.message))]
+            let asked = Set(self.pendingAdds.compactMap { $0.value == id ? $0.key : nil })
+            for target in asked { self.pendingAdds[target] = nil }
+            guard let error else {
+                guard case .connected = self.connection else { return [] }  // activated with the restore
+                return self.activateConfirmed()
             }
-            if case .connected = self.connection, let waiter = self.waiting.removeValue(forKey: id) {
-                return [.activate(waiter)]
+            // Refused (or timed out): every subscription still waiting for one of these targets fails, so none
+            // is ever active without the server's confirmation.
+            var actions: [Action] = []
+            var stale: [Target] = []
+            for (waitingID, waiter) in self.waiting where self.registrations[waitingID].map({ !asked.isDisjoint(with: $0) }) ?? false {
+                self.waiting[waitingID] = nil
+                actions.append(.fail(waiter, error))
+                stale += self.unregister(id: waitingID)
             }
-            return []  // activated with the restore
+            // After a timeout the server may yet subscribe: make sure nothing stays subscribed for nobody.
+            if !stale.isEmpty { actions.append(.unsubscribe(connection, targets: stale)) }
+            return actions
         }
     }
 
@@ -274,6 +289,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         actions.append(.finishAll(RedisError(.shutdown, "the Redis client has shut down")))
         self.connection = .shutdown
         self.waiting = [:]
+        self.pendingAdds = [:]
         self.registrations = [:]
         self.listeners = [:]
         self.missed = []
@@ -281,6 +297,21 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
     }
 
     // MARK: Bookkeeping
+
+    /// Whether every target of subscription `id` is confirmed on the live connection.
+    private func isConfirmed(_ id: UInt64) -> Bool {
+        self.registrations[id]?.allSatisfy { self.pendingAdds[$0] == nil } ?? false
+    }
+
+    /// Activates every waiting subscription whose targets are all confirmed.
+    private mutating func activateConfirmed() -> [Action] {
+        var actions: [Action] = []
+        for (id, waiter) in self.waiting where self.isConfirmed(id) {
+            self.waiting[id] = nil
+            actions.append(.activate(waiter))
+        }
+        return actions
+    }
 
     /// Records the subscription; returns the targets nobody listened to before.
     private mutating func register(id: UInt64, targets: [Target]) -> [Target] {
@@ -312,6 +343,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
     private mutating func failWaiting(_ error: RedisError) -> [Action] {
         let waiting = self.waiting
         self.waiting = [:]
+        self.pendingAdds = [:]
         return waiting.map { id, waiter in
             _ = self.unregister(id: id)
             return .fail(waiter, error)

@@ -31,13 +31,14 @@ public struct RESPDecoder: Sendable {
         ///   - maxBulkLength: The longest bulk payload. Defaults to 512 MiB, Redis's own `proto-max-bulk-len`.
         ///   - maxAggregateLength: The most elements in one aggregate. Defaults to 16,777,216.
         ///   - maxLineLength: The longest line. Defaults to 64 KiB.
-        ///   - maxReplyBytes: The largest whole reply. Defaults to 512 MiB.
+        ///   - maxReplyBytes: The largest whole reply. Defaults to 513 MiB: a bulk string of the largest allowed
+        ///     length plus its framing, or many smaller values adding up to about as much.
         public init(
             maxDepth: Int = 64,
             maxBulkLength: Int = 512 * 1024 * 1024,
             maxAggregateLength: Int = 1 << 24,
             maxLineLength: Int = 64 * 1024,
-            maxReplyBytes: Int = 512 * 1024 * 1024
+            maxReplyBytes: Int = 513 * 1024 * 1024
         ) {
             self.maxDepth = maxDepth
             self.maxBulkLength = maxBulkLength

@@ -129,6 +129,27 @@ import Testing
         #expect(machine.retryTimerFired().isEmpty, "one attempt at a time")
     }
 
+    /// A subscription to a target whose SUBSCRIBE (asked for by another subscription) is still in flight is
+    /// active only once that is confirmed, and fails with it when the server refuses.
+    @Test func aSubscriptionWaitsForTheSubscribeAnotherOneIsStillWaitingFor() {
+        var machine = self.machine()
+        self.active(&machine)
+        #expect(
+            self.describe(machine.subscribe(id: 2, targets: [.channel("x")], waiter: "w2", now: 0))
+                == ["subscribe c1 g1 1 add"]
+        )
+        #expect(machine.subscribe(id: 3, targets: [.channel("x")], waiter: "w3", now: 0).isEmpty, "not yet confirmed")
+        let refused = RedisError(.server, "NOPERM no permissions to access a channel")
+        let actions = self.describe(machine.subscribeCompleted(generation: 1, purpose: .add(2), error: refused, now: 0))
+        #expect(Set(actions) == ["fail w2 server", "fail w3 server", "unsubscribe c1 1"])
+        #expect(machine.subscriptions(of: .channel("x")) == nil)
+
+        _ = machine.subscribe(id: 4, targets: [.channel("y")], waiter: "w4", now: 0)
+        _ = machine.subscribe(id: 5, targets: [.channel("y"), .channel("a")], waiter: "w5", now: 0)
+        let confirmed = self.describe(machine.subscribeCompleted(generation: 1, purpose: .add(4), error: nil, now: 0))
+        #expect(Set(confirmed) == ["activate w4", "activate w5"])
+    }
+
     @Test func theLastListenerOfATargetUnsubscribesIt() {
         var machine = self.machine()
         self.active(&machine)

@@ -28,9 +28,6 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         let collectsAll: Bool
         /// The bytes the request's commands took in the outbound stream.
         let bytes: Int
-        /// For `.pushConfirmations`: how many confirmations each command expects, in order. An error reply
-        /// answers a whole command, so it ends that command's share, not the request.
-        let confirmationsPerCommand: [Int]
     }
 
     /// Caps on one connection's backlog, so a server that stops reading cannot make the client buffer without
@@ -81,6 +78,10 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
     /// For a `.pushConfirmations` head: the command being answered and the replies it got so far.
     private var headCommand = 0
     private var headCommandReceived = 0
+    /// For `.pushConfirmations` requests, by id: how many confirmations each command expects, in order. An error
+    /// reply answers a whole command, so it ends that command's share, not the request. Kept out of `Pending`
+    /// so ordinary requests stay small to copy.
+    private var confirmationsPerCommand: [UInt64: [Int]] = [:]
     private(set) var outbound = ByteBuffer()
     private(set) var flushScheduled = false
     private(set) var closedError: RedisError?
@@ -136,9 +137,8 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
                 )
             )
         }
-        var confirmations: [Int] = []
         if kind == .pushConfirmations {
-            confirmations = commands.map { max(1, $0.count - 1) }
+            self.confirmationsPerCommand[id] = commands.map { max(1, $0.count - 1) }
         }
         self.pendingBytes += bytes
         self.pending.append(
@@ -150,8 +150,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
                 timeout: timeout,
                 kind: kind,
                 collectsAll: collectsAll,
-                bytes: bytes,
-                confirmationsPerCommand: confirmations
+                bytes: bytes
             )
         )
         if self.flushScheduled { return .flushAlreadyScheduled }
@@ -195,6 +194,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
             finished = self.headReceived >= head.expected
         }
         guard finished else { return .consumed }
+        if head.kind == .pushConfirmations { self.confirmationsPerCommand[head.id] = nil }
         self.pending.removeFirst()
         self.pendingBytes -= head.bytes
         self.headReceived = 0
@@ -209,7 +209,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
     /// Counts one reply to a subscribe-family request; true when every command of it has been answered. A
     /// confirmation answers one channel; an ordinary reply (an error) answers the whole command.
     private mutating func receiveConfirmation(_ value: RESPValue, for head: Pending) -> Bool {
-        let perCommand = head.confirmationsPerCommand
+        let perCommand = self.confirmationsPerCommand[head.id] ?? []
         guard self.headCommand < perCommand.count else { return true }
         self.headCommandReceived += 1
         if !value.isPush || self.headCommandReceived >= perCommand[self.headCommand] {
@@ -273,6 +273,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         self.headCommandReceived = 0
         self.headValues = []
         self.pendingBytes = 0
+        self.confirmationsPerCommand = [:]
         self.sweeperArmed = false
         self.outbound.clear()
         return completions

@@ -247,7 +247,8 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
             // is ever active without the server's confirmation.
             var actions: [Action] = []
             var stale: [Target] = []
-            for (waitingID, waiter) in self.waiting where self.registrations[waitingID].map({ !asked.isDisjoint(with: $0) }) ?? false {
+            for (waitingID, waiter) in self.waiting
+            where self.registrations[waitingID].map({ !asked.isDisjoint(with: $0) }) ?? false {
                 self.waiting[waitingID] = nil
                 actions.append(.fail(waiter, error))
                 stale += self.unregister(id: waitingID)

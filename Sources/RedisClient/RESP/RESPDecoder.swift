@@ -82,19 +82,19 @@ public struct RESPDecoder: Sendable {
     /// - Throws: ``RESPDecodingError`` when the bytes are not valid RESP3 or exceed a limit.
     public mutating func decode(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
         let start = buffer.readerIndex
-        let value = try self.decodeValue(from: &buffer)
-        let consumed = self.consumedOfValue + (buffer.readerIndex - start)
-        if value != nil {
+        if let value = try self.decodeValue(from: &buffer) {
+            let consumed = self.consumedOfValue + (buffer.readerIndex - start)
             self.consumedOfValue = 0
             if consumed > self.limits.maxReplyBytes { throw .replyTooLong }
-        } else {
-            // What is consumed plus what waits in the buffer all belongs to the value being received.
-            self.consumedOfValue = consumed
-            if consumed + buffer.readableBytes > self.limits.maxReplyBytes { throw .replyTooLong }
+            return value
         }
-        return value
+        // What is consumed plus what waits in the buffer all belongs to the value being received.
+        self.consumedOfValue += buffer.readerIndex - start
+        if self.consumedOfValue + buffer.readableBytes > self.limits.maxReplyBytes { throw .replyTooLong }
+        return nil
     }
 
+    @inline(__always)
     private mutating func decodeValue(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
         while true {
             guard let token = try self.nextToken(from: &buffer) else { return nil }

@@ -102,7 +102,13 @@ struct ConnectionPoolStateMachine<Connection: AnyObject & Sendable, Waiter: Send
         case .connecting:
             return .wait(slot: index)
         case .empty:
-            if let refusal = self.backoff.refusal(now: now) { return .fail(refusal) }
+            if let refusal = self.backoff.refusal(now: now) {
+                // Backing off: another slot that is still connected serves the caller instead.
+                for slot in self.shared {
+                    if case .connected(let connection) = slot { return .ready(connection) }
+                }
+                return .fail(refusal)
+            }
             self.shared[index] = .connecting
             return .open(slot: index, connectionID: self.makeConnectionID())
         }

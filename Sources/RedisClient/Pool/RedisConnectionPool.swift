@@ -182,6 +182,9 @@ final class RedisConnectionPool: Sendable {
     /// Opens a dedicated connection in a place granted by the state machine.
     private func openDedicated(id: Int) async throws -> RedisConnection {
         do {
+            // A place handed over while Redis is failing fails at once (and passes on), instead of each queued
+            // waiter paying a connect timeout in turn.
+            if let refusal = self.connectRefusal() { throw refusal }
             let connection = try await self.open(id: id)
             connection.tracksSessionState = true
             self.state.withLockedValue { $0.dedicatedOpened() }

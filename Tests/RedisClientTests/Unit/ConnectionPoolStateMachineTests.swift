@@ -75,6 +75,21 @@ import Testing
         }
     }
 
+    @Test func whileBackingOffACallerLandingOnAnEmptySlotUsesAConnectedOne() {
+        var machine = self.machine(shared: 2)
+        _ = machine.leaseShared(now: 0)
+        let first = FakeConnection(1)
+        _ = machine.sharedOpened(slot: 0, first)
+        _ = machine.leaseShared(now: 0)
+        _ = machine.sharedOpenFailed(slot: 1, RedisError(.connectTimeout, "slow"), now: 0)
+        for _ in 0..<4 {
+            guard case .ready(let connection) = machine.leaseShared(now: 1_000), connection === first else {
+                Issue.record("the connected slot serves every caller during the backoff")
+                return
+            }
+        }
+    }
+
     @Test func aFailedConnectFailsTheWaitersAndRefusesAtOnceUntilTheBackoffPasses() {
         var machine = self.machine()
         _ = machine.leaseShared(now: 0)

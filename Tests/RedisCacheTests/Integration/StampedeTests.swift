@@ -94,7 +94,8 @@ struct StampedeTests {
             let cache = try managers[0].cache(namespace: "dead", of: String.self, options: options)
             let client = managers[0].client
             let lease = cache.redisKey(for: "k") + ":lease"
-            try await client.set(lease, to: "someone-who-crashed", expiration: .milliseconds(1500))
+            // Long enough to outlast the first get on a loaded machine (a full parallel run once took over 1.5 s).
+            try await client.set(lease, to: "someone-who-crashed", expiration: .seconds(5))
             let source = SourceOfTruth(["k": "v"])
             #expect(try await cache.get("k") { try await source.read("k") } == "v")
             #expect(source.readCount == 1)

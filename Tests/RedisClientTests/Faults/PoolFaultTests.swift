@@ -9,8 +9,10 @@ import Testing
 /// ``FaultProxy`` in front of a private `redis-server`. Time bounds here are guarantees (a caller never waits
 /// past its timeout), checked with a generous margin for a loaded machine; nothing here measures speed.
 @Suite struct PoolFaultTests {
-    /// How late past its timeout a caller may be told (timer granularity plus a loaded machine's scheduling).
-    private static let margin: Duration = .seconds(1)
+    /// How late past its timeout a caller may be told: timer granularity (≤ 100 ms) plus the scheduling delays of
+    /// a loaded machine (a full parallel run on two cores stalls tasks by a second or more). The defects these
+    /// tests catch make callers wait for minutes or forever, far past this.
+    private static let margin: Duration = .seconds(3)
 
     @Test func withNoCommandTimeoutAServerThatNeverAnswersStillFailsCallersInTime() async throws {
         try await ProxiedServer.with { proxied in

@@ -84,8 +84,10 @@ struct CatalogOutageTests {
                 let calls = gets.flatMap { line in
                     line.split(separator: ",").first.flatMap { Int($0.split(separator: "=").last ?? "") }
                 }
-                // 3 reads (the threshold) of 2 GETs each (entry + namespace epoch), not 25 of them.
-                #expect(calls == 6, "\(stats)")
+                // 3 reads (the threshold) of 2 GETs each (entry + namespace epoch), not the 50 of 25 reads. The
+                // instance's scheduler GETs its job records (`last`, `current`) on its ticks; on a slow run a tick
+                // can fall inside this window (a clean-clone run counted 9), so up to 6 more are not the cache's.
+                #expect((6...12).contains(calls ?? 0), "\(stats)")
             }
         } catch {
             await server.destroy()

@@ -50,6 +50,9 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// Caps applied to every reply, the size of a whole reply included.
     public var decoderLimits = RESPDecoder.Limits()
 
+    /// How long a health-check `PING` may wait: the command timeout, or the connect timeout when there is none.
+    var healthCheckTimeout: Duration { self.commandTimeout ?? self.connectTimeout }
+
     /// Creates a configuration for a server on loopback with defaults.
     public init() {}
 

@@ -121,20 +121,17 @@ public final class RedisConnection: Sendable {
         let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RESPValue, any Error>) in
-                let (result, armSweeper) = self.state.withLockedValue { queue in
-                    let result = queue.enqueue(
+                self.submit(.one(continuation)) { queue, waiter in
+                    queue.enqueue(
                         id: id,
                         commands: CollectionOfOne(command),
-                        waiter: .one(continuation),
+                        waiter: waiter,
                         deadline: deadline,
                         timeout: timeoutNanoseconds,
                         collectsAll: false,
                         callerCancelled: Task.isCancelled
                     )
-                    return (result, queue.armSweeperIfNeeded())
                 }
-                if armSweeper { self.startSweeper() }
-                self.handle(result, resuming: .one(continuation))
             }
         } onCancel: {
             self.cancel(id: id)
@@ -152,11 +149,11 @@ public final class RedisConnection: Sendable {
         let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPValue], any Error>) in
-                let (result, armSweeper) = self.state.withLockedValue { queue in
-                    let result = queue.enqueue(
+                self.submit(.many(continuation)) { queue, waiter in
+                    queue.enqueue(
                         id: id,
                         commands: commands,
-                        waiter: .many(continuation),
+                        waiter: waiter,
                         deadline: deadline,
                         timeout: timeoutNanoseconds,
                         kind: kind,
@@ -164,10 +161,7 @@ public final class RedisConnection: Sendable {
                         collectsAll: true,
                         callerCancelled: Task.isCancelled
                     )
-                    return (result, queue.armSweeperIfNeeded())
                 }
-                if armSweeper { self.startSweeper() }
-                self.handle(result, resuming: .many(continuation))
             }
         } onCancel: {
             self.cancel(id: id)
@@ -185,25 +179,29 @@ public final class RedisConnection: Sendable {
         let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
         let id = self.nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
         let (deadline, timeoutNanoseconds) = self.deadline(for: timeout)
-        let (result, armSweeper) = self.state.withLockedValue { queue in
-            let result = queue.enqueue(
+        self.submit(.promise(promise)) { queue, waiter in
+            queue.enqueue(
                 id: id,
                 commands: commands,
-                waiter: .promise(promise),
+                waiter: waiter,
                 deadline: deadline,
                 timeout: timeoutNanoseconds,
                 kind: kind,
                 expectedReplies: expectedReplies,
                 collectsAll: true
             )
-            return (result, queue.armSweeperIfNeeded())
         }
-        if armSweeper { self.startSweeper() }
-        self.handle(result, resuming: .promise(promise))
         return promise.futureResult
     }
 
-    private func handle(_ result: Queue.EnqueueResult, resuming waiter: Waiter) {
+    /// Enqueues under the lock, starts the timeout sweeper if this request found the connection idle, and
+    /// schedules the flush or resumes the waiter with a refusal.
+    @inline(__always)
+    private func submit(_ waiter: Waiter, _ enqueue: (inout Queue, Waiter) -> Queue.EnqueueResult) {
+        let (result, armSweeper) = self.state.withLockedValue { queue in
+            (enqueue(&queue, waiter), queue.armSweeperIfNeeded())
+        }
+        if armSweeper { self.startSweeper() }
         switch result {
         case .scheduleFlush:
             self.channel.eventLoop.execute { self.flush() }

@@ -22,21 +22,24 @@ final class RedisConnectionPool: Sendable {
     /// The lease timeout of one waiter, started once it is queued (a timer started earlier could fire before
     /// there is anything to abandon) and cancelled when it is served.
     final class LeaseTimer: Sendable {
-        private let scheduled = NIOLockedValueBox<Scheduled<Void>?>(nil)
-        private let done = NIOLockedValueBox(false)
+        /// The timer once started, and whether the waiter was served (or gave up) already.
+        private let state = NIOLockedValueBox<(scheduled: Scheduled<Void>?, done: Bool)>((nil, false))
 
         func start(_ schedule: () -> Scheduled<Void>) {
             let task = schedule()
-            let cancelNow = self.scheduled.withLockedValue { scheduled -> Bool in
-                scheduled = task
-                return self.done.withLockedValue { $0 }
+            let served = self.state.withLockedValue { state -> Bool in
+                state.scheduled = task
+                return state.done
             }
-            if cancelNow { task.cancel() }
+            if served { task.cancel() }
         }
 
         func cancel() {
-            self.done.withLockedValue { $0 = true }
-            self.scheduled.withLockedValue { $0 }?.cancel()
+            let scheduled = self.state.withLockedValue { state -> Scheduled<Void>? in
+                state.done = true
+                return state.scheduled
+            }
+            scheduled?.cancel()
         }
     }
 
@@ -285,8 +288,7 @@ final class RedisConnectionPool: Sendable {
     /// nothing about the connection. Bounded by the command timeout, or the connect timeout when none is set.
     private func ping(_ connection: RedisConnection) async -> Bool {
         do {
-            let timeout = self.configuration.commandTimeout ?? self.configuration.connectTimeout
-            _ = try await connection.send(RedisCommand("PING"), timeout: timeout)
+            _ = try await connection.send(RedisCommand("PING"), timeout: self.configuration.healthCheckTimeout)
             return true
         } catch is CancellationError {
             return true

@@ -205,7 +205,7 @@ final class RedisSubscriber: Sendable {
     private func monitor(_ connection: RedisConnection, generation: Int) {
         let configuration = self.pool.configuration
         let interval = TimeAmount.nanoseconds(max(1_000_000, configuration.keepAliveInterval.nanoseconds))
-        let timeout = configuration.commandTimeout ?? configuration.connectTimeout
+        let timeout = configuration.healthCheckTimeout
         let logger = self.logger
         let check = connection.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             connection.enqueue([RedisCommand("PING")], expectedReplies: 1, kind: .regular, timeout: timeout)

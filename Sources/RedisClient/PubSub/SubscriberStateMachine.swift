@@ -24,7 +24,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         case idle
         /// One attempt to open a connection is under way.
         case connecting
-        /// The last attempt failed; a retry timer of `delay` nanoseconds runs.
+        /// The last attempt failed; the retry timer asked for with `.retry` runs.
         case waitingToRetry
         /// Connected, and everything registered was asked for; waiting for the confirmation.
         case subscribing(Connection, generation: Int)

@@ -196,7 +196,7 @@ private final class Links: @unchecked Sendable {
         for link in self.all { link.reset(initiatedByClient: false) }
     }
 
-    func closed(_ link: Link, byClient: Bool) {
+    func closed(byClient: Bool) {
         self.onEvent(.closed(byClient: byClient))
     }
 }
@@ -328,7 +328,7 @@ private final class Link: @unchecked Sendable {
         } else {
             self.client.close(promise: nil)
         }
-        self.links.closed(self, byClient: side == .client)
+        self.links.closed(byClient: side == .client)
     }
 
     /// Closes both sides with a TCP reset (SO_LINGER 0), as a crashed middlebox or peer would.
@@ -343,7 +343,7 @@ private final class Link: @unchecked Sendable {
                 channel.close(promise: nil)
             }
         }
-        self.links.closed(self, byClient: initiatedByClient)
+        self.links.closed(byClient: initiatedByClient)
     }
 }
 

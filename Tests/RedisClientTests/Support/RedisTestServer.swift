@@ -53,7 +53,13 @@ final class RedisTestServer: @unchecked Sendable {
         self.process = process
         for _ in 0..<100 {
             if !process.isRunning { throw TestServerError("redis-server exited (port \(self.port) taken?)") }
-            if await self.acceptsConnections() { return }
+            if await self.acceptsConnections() {
+                // The server that answered must be this process: when another test's server already holds the
+                // port, ours exits on the bind failure, and the test would use a server that vanishes later.
+                if try await self.isServedBy(process) { return }
+                process.terminate()
+                throw TestServerError("port \(self.port) is served by another redis-server")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         process.terminate()
@@ -86,6 +92,19 @@ final class RedisTestServer: @unchecked Sendable {
         var all = ["-h", "127.0.0.1", "-p", "\(self.port)"]
         if let password { all += ["--no-auth-warning", "-a", password] }
         return try await Self.run("redis-cli", all + arguments)
+    }
+
+    /// Whether `process` is the server answering on the port (by `process_id`; with a password set, by the
+    /// process still running a moment after the port answered, as a failed bind exits at once).
+    private func isServedBy(_ process: Process) async throws -> Bool {
+        let info =
+            (try? await Self.run("redis-cli", ["-h", "127.0.0.1", "-p", "\(self.port)", "INFO", "server"])) ?? ""
+        if info.contains("process_id:") {
+            return info.contains("process_id:\(process.processIdentifier)\r")
+                || info.contains("process_id:\(process.processIdentifier)\n")
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        return process.isRunning
     }
 
     private func acceptsConnections() async -> Bool {

@@ -198,9 +198,11 @@ struct DatabaseWaitTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await pool.run() }
                 let db = Database(client: pool, backgroundWait: .milliseconds(300))
-                // The pool's only connection is busy for a while.
-                let holder = Task { try await db.query("SELECT pg_sleep(1.5)", logger: TestServers.logger) }
-                try await Task.sleep(for: .milliseconds(200))
+                // The pool's only connection is busy for a while. The holder itself may wait long for it (opening
+                // it took more than 300 ms on a loaded clean-clone run), and has it well before the call below.
+                let patient = Database(client: pool, backgroundWait: .seconds(30))
+                let holder = Task { try await patient.query("SELECT pg_sleep(3)", logger: TestServers.logger) }
+                try await Task.sleep(for: .seconds(1))
                 let ran = Flag()
                 await #expect(throws: DatabaseUnavailable.self) {
                     try await db.withConnection { _ in ran.set() }

@@ -210,12 +210,16 @@ public func buildApplication(
     routes.addRoutes(notifications.controller.adminRoutes, atPath: "/api/v1/admin/notifications")
     routes.addRoutes(messaging.controller.routes, atPath: "/api/v1/admin/queues")
     // External async: pay at the provider; its signed webhooks are queued and applied by a consumer.
+    // The provider calls back this instance's own port (learned at bind time with HTTP_PORT=0), never the port of
+    // a request's Host.
+    let listening = ListeningAddress(httpHost: configuration.httpHost, httpPort: configuration.httpPort)
     let payments = Payments(
         configuration: configuration.payments,
         postgres: postgres,
         locks: locks,
         messaging: messaging,
         notifications: notifications,
+        listening: listening,
         logger: logger
     )
     routes.addRoutes(payments.controller.orderRoutes, atPath: "/api/v1/orders")
@@ -228,6 +232,7 @@ public func buildApplication(
             address: .hostname(configuration.httpHost, port: configuration.httpPort),
             serverName: "shop"
         ),
+        onServerRunning: { channel in listening.serverRunning(channel) },
         logger: logger
     )
     // Services start in this order and stop in reverse: the HTTP server (added by the application

@@ -44,6 +44,9 @@ struct ConfigurationTests {
             "INSTANCE_ID": "shop-2",
             "LOG_LEVEL": "DEBUG",
             "HEALTH_TIMEOUT_MS": "250",
+            // Required with a non-loopback HTTP_HOST (ExposureConfigurationTests).
+            "PAYMENT_WEBHOOK_SECRET": "a-deployment-secret-of-its-own",
+            "SESSION_COOKIE_SECURE": "true",
         ])
         #expect(configuration.httpHost == "0.0.0.0")
         #expect(configuration.httpPort == 8081)

@@ -80,7 +80,8 @@ extension ShopConfiguration {
     /// Reads and validates every key from `reader`; missing keys keep their defaults.
     ///
     /// - Parameter reader: Typically flags first, then `EnvironmentVariablesProvider`.
-    /// - Throws: ``ConfigurationError`` naming the first key whose value cannot be used.
+    /// - Throws: ``ConfigurationError`` naming the first key whose value cannot be used, or the key to set when
+    ///   a non-loopback `HTTP_HOST` meets a local-only default (``checkExposure()``).
     public init(reader: ConfigReader) throws {
         self.init()
         func read(_ key: Key) -> String? {
@@ -156,6 +157,8 @@ extension ShopConfiguration {
         try self.queue.read(from: reader)
         try self.rates.read(from: reader)
         try self.payments.read(from: reader)
+        // The local-only defaults are refused when the service is reachable from other machines.
+        try self.checkExposure()
     }
 
     static func host(_ value: String, key: Key) throws -> String {

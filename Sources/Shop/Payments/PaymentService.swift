@@ -36,9 +36,10 @@ struct PaymentService: Sendable {
     /// - Parameters:
     ///   - user: The order's owner.
     ///   - order: The order.
-    ///   - host: The request's host when it is loopback (for the default callback URL).
+    ///   - callback: This instance's own webhook URL when the request reached it on loopback (used when
+    ///     `PAYMENTS_CALLBACK_URL` is not set), else nil.
     /// - Returns: The payment (with the provider's id once the provider answered).
-    func pay(user: UUID, order: UUID, host: String?) async throws -> Payment {
+    func pay(user: UUID, order: UUID, callback: String?) async throws -> Payment {
         let payment: Payment
         switch try await self.repository.start(user: user, order: order) {
         case .noOrder: throw PayError.noOrder
@@ -47,7 +48,7 @@ struct PaymentService: Sendable {
         case .payment(let open): payment = open
         }
         guard payment.providerPaymentId == nil else { return payment }
-        guard self.client.callbackURL != nil || host != nil else { throw PayError.noCallbackURL }
+        guard let callback = self.client.callbackURL ?? callback else { throw PayError.noCallbackURL }
         let providerID: String
         do {
             providerID = try await self.client.create(
@@ -55,7 +56,7 @@ struct PaymentService: Sendable {
                 orderID: order,
                 amount: payment.amount,
                 currency: payment.currency,
-                host: host ?? "127.0.0.1"
+                callback: callback
             )
         } catch {
             self.logger.warning("payment provider call failed", metadata: ["error": "\(error)"])

@@ -16,6 +16,7 @@ struct Payments: Sendable {
         locks: RedisLocks,
         messaging: Messaging,
         notifications: Notifications,
+        listening: ListeningAddress,
         logger: Logger
     ) {
         let repository = PaymentRepository(client: postgres, logger: logger)
@@ -31,7 +32,8 @@ struct Payments: Sendable {
                 eventAccepted: { relay.nudge() },
                 logger: logger
             ),
-            repository: repository
+            repository: repository,
+            listening: listening
         )
         let processor = PaymentEventProcessor(
             postgres: postgres,

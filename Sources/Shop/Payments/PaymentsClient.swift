@@ -47,20 +47,32 @@ struct PaymentsClient: Sendable {
         )
     }
 
+    /// The body of `POST /v1/payments`, encoded with `JSONEncoder` so every value (a configured callback URL with
+    /// quotes or backslashes included) reaches the provider intact.
+    struct CreateRequest: Encodable, Equatable {
+        var amount: String
+        var callbackUrl: String
+        var currency: String
+        var orderId: String
+    }
+
     /// Asks the provider to collect `amount`; returns its payment id.
-    /// - Parameter host: The pay request's host, for the callback URL when none is configured.
-    func create(key: String, orderID: UUID, amount: String, currency: String, host: String) async throws -> String {
-        let callback = self.callbackURL ?? "http://\(host)/api/v1/webhooks/payments"
-        let body = """
-            {"amount":"\(amount)","callbackUrl":"\(callback)","currency":"\(currency)",\
-            "orderId":"\(orderID.uuidString.lowercased())"}
-            """
+    /// - Parameter callback: Where the provider posts the payment's webhooks.
+    func create(key: String, orderID: UUID, amount: String, currency: String, callback: String) async throws -> String {
+        let body = try JSONCoding.encoder.encode(
+            CreateRequest(
+                amount: amount,
+                callbackUrl: callback,
+                currency: currency,
+                orderId: orderID.uuidString.lowercased()
+            )
+        )
         return try await self.pipeline.run(idempotent: true) { _ in
             var request = HTTPClientRequest(url: "\(self.baseURL)/v1/payments")
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "Idempotency-Key", value: key)
-            request.body = .bytes(ByteBuffer(string: body))
+            request.body = .bytes(ByteBuffer(bytes: body))
             return try await self.http.callProvider(request, accepting: [201, 200], as: Created.self).id
         }
     }

@@ -15,6 +15,8 @@ import StreamQueue
 struct PaymentsController: Sendable {
     let service: PaymentService
     let repository: PaymentRepository
+    /// This instance's own address, for the default callback URL.
+    let listening: ListeningAddress
 
     /// The routes, to add under `/api/v1/orders`.
     var orderRoutes: RouteCollection<ShopRequestContext> {
@@ -37,7 +39,7 @@ struct PaymentsController: Sendable {
         let order = try Self.orderID(context)
         let payment: Payment
         do {
-            payment = try await self.service.pay(user: user.id, order: order, host: Self.host(request))
+            payment = try await self.service.pay(user: user.id, order: order, callback: self.callback(request))
         } catch let error as PaymentService.PayError {
             throw Self.apiError(error, order: order)
         }
@@ -112,20 +114,29 @@ struct PaymentsController: Sendable {
         return id
     }
 
-    /// The request's `Host` when it names this machine (`127.0.0.1`, `localhost`, `[::1]`, any port); nil
-    /// otherwise. Without `PAYMENTS_CALLBACK_URL`, webhooks go back to that host — never to a host a client
-    /// chose.
-    static func host(_ request: Request) -> String? {
-        let authority = (request.head.authority ?? "").lowercased()
+    /// This instance's own webhook URL, `http://<loopback host>:<HTTP port>/api/v1/webhooks/payments`, when the
+    /// request reached it on loopback; nil otherwise (then payments need `PAYMENTS_CALLBACK_URL`). Only the host
+    /// part of the request's `Host` is looked at, to tell "reached on loopback": the port is always the service's
+    /// own, so a caller cannot make the provider post to another port of this machine (`Host: 127.0.0.1:6379`).
+    func callback(_ request: Request) -> String? {
+        guard Self.isLoopback(authority: request.head.authority), let base = self.listening.loopbackURL else {
+            return nil
+        }
+        return base + "/api/v1/webhooks/payments"
+    }
+
+    /// Whether a `Host` value names this machine (`127.0.0.1`, `localhost`, `[::1]`, with or without a port).
+    static func isLoopback(authority: String?) -> Bool {
+        let authority = (authority ?? "").lowercased()
         guard authority.utf8.count <= 64, authority.allSatisfy({ $0.isLetter || $0.isNumber || ".-:[]".contains($0) })
-        else { return nil }
+        else { return false }
         let host: Substring
         if authority.hasPrefix("[") {
             host = authority.prefix { $0 != "]" }.dropFirst()
         } else {
             host = authority.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         }
-        return ["127.0.0.1", "localhost", "::1"].contains(String(host)) ? authority : nil
+        return ["127.0.0.1", "localhost", "::1"].contains(String(host))
     }
 }
 

@@ -1,4 +1,5 @@
 import Crypto
+import Synchronization
 
 #if canImport(FoundationEssentials)
     public import FoundationEssentials
@@ -8,11 +9,19 @@ import Crypto
 
 /// The payment provider's webhook signature: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over
 /// `"<t>.<body>"` with the shared secret (`PAYMENT_WEBHOOK_SECRET`).
+///
+/// Verifying costs one HMAC over the body whatever the header holds: the header is parsed first by
+/// ``WebhookSignatureHeader`` (at most 1024 bytes and 5 `v1` values, or refused before any hashing), the MAC is
+/// computed once, and each candidate is compared with it in constant time.
 public struct WebhookSignature: Sendable {
     /// Why a signature was refused.
     public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         /// No `X-Signature` header, or not of the form `t=...,v1=...`.
         case malformed
+        /// The header is longer than ``WebhookSignatureHeader/maxLength`` bytes.
+        case tooLong
+        /// The header has more than ``WebhookSignatureHeader/maxCandidates`` `v1` values.
+        case tooManyCandidates
         /// The timestamp is further from now than the tolerance.
         case stale
         /// No `v1` value matches the body and secret.
@@ -21,8 +30,20 @@ public struct WebhookSignature: Sendable {
         public var description: String {
             switch self {
             case .malformed: "the X-Signature header is missing or malformed"
+            case .tooLong:
+                "the X-Signature header is longer than \(WebhookSignatureHeader.maxLength) bytes"
+            case .tooManyCandidates:
+                "the X-Signature header has more than \(WebhookSignatureHeader.maxCandidates) v1 signatures"
             case .stale: "the signature's timestamp is too old or in the future"
             case .mismatch: "the signature does not match the body"
+            }
+        }
+
+        init(_ problem: WebhookSignatureHeader.Problem) {
+            switch problem {
+            case .malformed: self = .malformed
+            case .tooLong: self = .tooLong
+            case .tooManyCandidates: self = .tooManyCandidates
             }
         }
     }
@@ -31,6 +52,7 @@ public struct WebhookSignature: Sendable {
     private var key: SymmetricKey { SymmetricKey(data: self.secret) }
     /// How far the timestamp may be from now.
     public let tolerance: Duration
+    private let counters = Counters()
 
     /// Creates a signer/verifier.
     /// - Parameters:
@@ -41,48 +63,59 @@ public struct WebhookSignature: Sendable {
         self.tolerance = tolerance
     }
 
+    /// Parses an `X-Signature` header without verifying anything (see ``WebhookSignatureHeader``).
+    /// - Parameter header: The header value.
+    /// - Throws: ``Failure`` `.malformed`, `.tooLong` or `.tooManyCandidates`.
+    public static func parse(header: String) throws(Failure) -> WebhookSignatureHeader {
+        do {
+            return try WebhookSignatureHeader.parse(header)
+        } catch {
+            throw Failure(error)
+        }
+    }
+
     /// The header value for `body` signed at `time`.
     public func header(for body: [UInt8], at time: Date = Date()) -> String {
         let timestamp = Int64(time.timeIntervalSince1970)
         return "t=\(timestamp),v1=\(self.mac(body, timestamp: timestamp).hex)"
     }
 
-    /// Checks a header against `body`, in constant time for the comparison.
+    /// Checks a header against `body`: parsed and bounded first, then one HMAC, compared with every candidate in
+    /// constant time.
     /// - Throws: ``Failure``.
     public func verify(_ header: String?, body: [UInt8], now: Date = Date()) throws(Failure) {
         guard let header else { throw .malformed }
-        var timestamp: Int64?
-        var candidates: [[UInt8]] = []
-        for part in header.split(separator: ",") {
-            let pair = part.split(separator: "=", maxSplits: 1)
-            guard pair.count == 2 else { throw .malformed }
-            let name = pair[0].trimmingCharacters(in: .whitespaces)
-            let value = pair[1].trimmingCharacters(in: .whitespaces)
-            switch name {
-            case "t": timestamp = Int64(value)
-            case "v1":
-                guard let bytes = [UInt8](hex: value) else { throw .malformed }
-                candidates.append(bytes)
-            default: continue
-            }
-        }
-        // Timestamps far outside any plausible range are refused before any arithmetic on them.
-        guard let timestamp, (0...4_102_444_800).contains(timestamp), !candidates.isEmpty else { throw .malformed }
-        let age = abs(Int64(now.timeIntervalSince1970) - timestamp)
+        let parsed = try Self.parse(header: header)
+        let age = abs(Int64(now.timeIntervalSince1970) - parsed.timestamp)
         guard age <= self.tolerance.components.seconds else { throw .stale }
-        var signed = Array("\(timestamp).".utf8)
-        signed.append(contentsOf: body)
-        for candidate in candidates
-        where HMAC<SHA256>.isValidAuthenticationCode(candidate, authenticating: signed, using: self.key) {
-            return
+        let expected = self.mac(body, timestamp: parsed.timestamp)
+        var matched = false
+        for candidate in parsed.candidates where Self.constantTimeEquals(expected, candidate) {
+            matched = true
         }
-        throw .mismatch
+        guard matched else { throw .mismatch }
     }
 
+    /// How many MACs this value computed (signing and verifying); tests count them.
+    var macComputations: Int { self.counters.macs.load(ordering: .relaxed) }
+
     private func mac(_ body: [UInt8], timestamp: Int64) -> [UInt8] {
+        self.counters.macs.add(1, ordering: .relaxed)
         var signed = Array("\(timestamp).".utf8)
         signed.append(contentsOf: body)
         return Array(HMAC<SHA256>.authenticationCode(for: signed, using: self.key))
+    }
+
+    /// Equal length and bytes, looking at every byte whatever the first difference.
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    private final class Counters: Sendable {
+        let macs = Atomic<Int>(0)
     }
 }
 
@@ -96,26 +129,5 @@ extension Array where Element == UInt8 {
             out.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    init?(hex: String) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count % 2 == 0, utf8.count <= 256 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        var index = 0
-        while index < utf8.count {
-            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        self = bytes
     }
 }

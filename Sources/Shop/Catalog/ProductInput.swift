@@ -59,6 +59,10 @@ public struct ProductInput: Decodable, Sendable, Equatable {
         public static let nameLength = 200
         /// Longest description.
         public static let descriptionLength = 5000
+        /// The name: 1–200 code points, not blank, no control characters.
+        public static let name = TextRule(minLength: 1, maxLength: nameLength)
+        /// The description: up to 5,000 code points, line breaks and tabs allowed.
+        public static let description = TextRule(minLength: 0, maxLength: descriptionLength, allowsLineBreaks: true)
         /// Largest price (`numeric(12, 2)`).
         public static let maxPrice = "9999999999.99"
         /// Largest stock (`integer`).
@@ -72,38 +76,11 @@ public struct ProductInput: Decodable, Sendable, Equatable {
         let name = self.name ?? ""
         if self.name == nil {
             validator.add(FieldError(field: "name", code: .required, message: "is required"))
-        } else if name.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
-            validator.add(FieldError(field: "name", code: .tooShort, message: "must not be blank"))
-        } else if name.unicodeScalars.count > Limits.nameLength {
-            validator.add(
-                FieldError(field: "name", code: .tooLong, message: "must be at most \(Limits.nameLength) characters")
-            )
-        } else if name.unicodeScalars.contains(where: Self.isControl) {
-            validator.add(
-                FieldError(field: "name", code: .invalidFormat, message: "must not contain control characters")
-            )
+        } else {
+            validator.text(name, field: "name", rule: Limits.name)
         }
-
         let description = self.description ?? ""
-        if description.unicodeScalars.count > Limits.descriptionLength {
-            validator.add(
-                FieldError(
-                    field: "description",
-                    code: .tooLong,
-                    message: "must be at most \(Limits.descriptionLength) characters"
-                )
-            )
-        } else if description.unicodeScalars.contains(where: {
-            Self.isControl($0) && !"\n\r\t".unicodeScalars.contains($0)
-        }) {
-            validator.add(
-                FieldError(
-                    field: "description",
-                    code: .invalidFormat,
-                    message: "must not contain control characters other than line breaks and tabs"
-                )
-            )
-        }
+        validator.text(description, field: "description", rule: Limits.description)
 
         if let price = self.price {
             if let problem = Self.priceProblem(price) { validator.add(problem) }
@@ -151,10 +128,6 @@ public struct ProductInput: Decodable, Sendable, Equatable {
             currency: self.currency ?? "",
             stock: self.stock ?? 0
         )
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     /// Nil for `1234.50`; a field error for anything else.

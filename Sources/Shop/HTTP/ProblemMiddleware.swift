@@ -84,16 +84,17 @@ public struct ProblemMiddleware: RouterMiddleware {
             return RequestDecoding.apiError(for: error)
         case let error as any HTTPResponseError:
             return self.fromStatus(error.status, message: nil, headers: [:], error: error, context: context)
-        case let error where DatabaseAvailability.isUnavailable(error):
-            context.logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
-            return APIError(
-                status: .serviceUnavailable,
-                code: .serviceUnavailable,
-                detail: "The database cannot be reached right now; try again shortly.",
-                headers: [.retryAfter: "2"]
-            )
         default:
-            return self.internalError(error, context: context)
+            guard let unavailable = DependencyFailure.apiError(for: error) else {
+                return self.internalError(error, context: context)
+            }
+            context.logger.warning(
+                "dependency unavailable",
+                metadata: [
+                    "dependency": "\(DependencyFailure.dependency(of: error))", "error": "\(String(reflecting: error))",
+                ]
+            )
+            return unavailable
         }
     }
 

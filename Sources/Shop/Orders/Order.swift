@@ -6,6 +6,8 @@
 
 /// An order, as the API shows it.
 public struct Order: Codable, Sendable, Equatable {
+    /// The largest total an order may have, in cents: 9,999,999,999.99, what `numeric(12, 2)` holds.
+    static let maxTotalCents = 999_999_999_999
     /// Its id.
     public var id: UUID
     /// `confirmed` once placed (stock taken); later states come with payments.

@@ -44,9 +44,12 @@ public struct OrderRepository: Sendable {
         for line in lines {
             let product = products[line.productID]!
             guard let cents = Cents.parse(product.price) else { throw OrderError.invalidPrice(line.productID) }
+            // Lines are at most 1,000 units of a price below 10^10: no product overflows, nor a sum of 100.
             totalCents += cents * line.quantity
             items.append(OrderItem(productId: line.productID, quantity: line.quantity, unitPrice: product.price))
         }
+        // `orders.total` is numeric(12, 2): refuse a total it cannot hold before writing anything.
+        guard totalCents <= Order.maxTotalCents else { throw OrderError.totalTooLarge }
         // Whole seconds, as the API shows them, so the stored response matches later reads.
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         let order = Order(
@@ -206,4 +209,6 @@ public struct OrderRepository: Sendable {
 enum OrderError: Error {
     case mixedCurrencies
     case invalidPrice(UUID)
+    /// The total is more than `orders.total` (numeric(12, 2)) holds.
+    case totalTooLarge
 }

@@ -179,6 +179,15 @@ public struct OrderService: Sendable {
             )
             error.headers[.retryAfter] = "1"
             throw error
+        } catch OrderError.totalTooLarge {
+            throw APIError.validationFailed([
+                FieldError(
+                    field: "items",
+                    code: .outOfRange,
+                    message:
+                        "the order's total must be at most \(Cents.format(Order.maxTotalCents)); nothing was ordered"
+                )
+            ])
         } catch OrderError.mixedCurrencies {
             throw APIError.validationFailed([
                 FieldError(

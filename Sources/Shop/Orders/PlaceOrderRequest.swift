@@ -75,7 +75,20 @@ public struct PlaceOrderRequest: Decodable, Sendable {
             }
         }
         try validator.throwIfInvalid()
-        return StockLine.normalized(lines)
+        let merged = StockLine.normalized(lines)
+        // Lines of one product are merged; the merged line obeys the same per-line limit.
+        for line in merged where line.quantity > Limits.quantity {
+            validator.add(
+                FieldError(
+                    field: "items",
+                    code: .outOfRange,
+                    message:
+                        "asks for \(line.quantity) units of product \(line.productID.uuidString.lowercased()) in all; at most \(Limits.quantity) units of one product"
+                )
+            )
+        }
+        try validator.throwIfInvalid()
+        return merged
     }
 
     /// A hash of the normalized lines: two bodies that order the same things hash the same, whatever their

@@ -79,11 +79,17 @@ struct QueuesAdminController: Sendable {
         return topic
     }
 
-    /// A stream entry id: `<ms>-<seq>`.
+    /// A stream entry id as Redis accepts it: `<ms>-<seq>`, each part 1–20 ASCII digits whose value fits in 64
+    /// bits. (`Character.isNumber` would let Unicode digits such as `٣` or `²` through, and a 20-digit part can be
+    /// past `UInt64.max`; Redis refuses both with an error that is not the client's fault to read.)
     static func isEntryID(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let parts = text.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
         return text.utf8.count <= 41 && parts.count == 2
-            && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+            && parts.allSatisfy { part in
+                (1...20).contains(part.count)
+                    && part.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+                    && UInt64(String(decoding: part, as: UTF8.self)) != nil
+            }
     }
 }
 

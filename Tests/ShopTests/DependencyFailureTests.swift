@@ -1,0 +1,144 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import RedisClient
+import Shop
+import Testing
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Redis failing *after* the session loaded — out of memory, busy with a script, not answering in time — answers
+/// `503 SERVICE_UNAVAILABLE` with `Retry-After` through the one mapping of dependency failures, never a `500`.
+/// Every failure here is a real reply of a real `redis-server` of the test's own.
+@Suite("Dependency failures after the session loaded: 503 with Retry-After")
+struct DependencyFailureTests {
+    /// The app on `server`, with sessions that are only read per request (so a failing write cannot hit the
+    /// session load), and a test route that writes to `server` through a client of its own.
+    static func withApp(
+        _ server: CatalogRedisServer,
+        _ test: @escaping @Sendable (any TestClientProtocol, AccountsFixture) async throws -> Void
+    ) async throws {
+        let url = server.url
+        let routes = TestRoutes.routes { router in
+            router.post("/test/redis-write") { _, _ -> String in
+                var configuration = try RedisConfiguration(url: url)
+                configuration.commandTimeout = .milliseconds(300)
+                let redis = RedisClient(configuration: configuration, logger: TestServers.logger)
+                do {
+                    try await redis.set("test:dependency-failure", to: "x")
+                } catch {
+                    await redis.shutdown()
+                    throw error
+                }
+                await redis.shutdown()
+                return "written"
+            }
+            router.post("/test/redis-read") { _, _ -> String in
+                let redis = RedisClient(configuration: try RedisConfiguration(url: url), logger: TestServers.logger)
+                do {
+                    let value = try await redis.get("test:dependency-failure")
+                    await redis.shutdown()
+                    return value ?? ""
+                } catch {
+                    await redis.shutdown()
+                    throw error
+                }
+            }
+        }
+        try await withAccountsApp(
+            configure: .with { configuration in
+                configuration.redis = try RedisConfiguration(url: url)
+                configuration.accounts.sessionTouchInterval = .seconds(60)
+            },
+            extraRoutes: routes,
+            test
+        )
+    }
+
+    static func expectUnavailable(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(response.status == .serviceUnavailable, "\(response.text)", sourceLocation: sourceLocation)
+        #expect(response.headers[.retryAfter] != nil, sourceLocation: sourceLocation)
+        #expect(try response.problem(sourceLocation: sourceLocation).code == "SERVICE_UNAVAILABLE")
+    }
+
+    @Test("-OOM on a write: the test route and a manual job run answer 503 SERVICE_UNAVAILABLE")
+    func outOfMemory() async throws {
+        let server = try await CatalogRedisServer.start()
+        defer { Task { await server.destroy() } }
+        try await Self.withApp(server) { client, fixture in
+            _ = try await fixture.insertUser(email: "ops@example.com", password: "correct horse battery", role: .admin)
+            let admin = try await client.login("ops@example.com", "correct horse battery")
+            let before = try await client.send(.post, "/test/redis-write", cookie: admin)
+            #expect(before.status == .ok, "\(before.text)")
+
+            await server.cli(["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+            await server.cli(["CONFIG", "SET", "maxmemory", "1"])
+            #expect(await server.cli(["SET", "probe", "x"]).contains("OOM"))
+
+            try Self.expectUnavailable(try await client.send(.post, "/test/redis-write", cookie: admin))
+            // A route of the service's own that writes to Redis after the session loaded (the job's lock).
+            let jobs = try await client.send(.get, "/api/v1/admin/jobs", cookie: admin)
+            #expect(jobs.status == .ok, "\(jobs.text)")
+            #expect(jobs.text.contains(#""schedulerRunning":true"#), "\(jobs.text)")
+            try Self.expectUnavailable(
+                try await client.send(.post, "/api/v1/admin/jobs/daily-sales/run", cookie: admin)
+            )
+            await server.cli(["CONFIG", "SET", "maxmemory", "0"])
+        }
+    }
+
+    @Test("-BUSY while a script runs past busy-reply-threshold: 503")
+    func busyScript() async throws {
+        let server = try await CatalogRedisServer.start()
+        defer { Task { await server.destroy() } }
+        try await Self.withApp(server) { client, fixture in
+            try await fixture.insertDemoUser()
+            let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
+            // The session loads from Redis before the script starts; the test route's write then meets -BUSY.
+            await server.cli(["CONFIG", "SET", "busy-reply-threshold", "10"])
+            let script = Task.detached { await server.cli(["EVAL", "while true do end", "0"]) }
+            var busy = false
+            for _ in 0..<200 where !busy {
+                busy = await server.cli(["PING"]).contains("BUSY")
+                if !busy { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(busy)
+            try Self.expectUnavailable(try await client.send(.post, "/test/redis-write", cookie: user))
+            await server.cli(["SCRIPT", "KILL"])
+            _ = await script.value
+        }
+    }
+
+    @Test("a command that gets no answer in time (clients paused): 503")
+    func commandTimeout() async throws {
+        let server = try await CatalogRedisServer.start()
+        defer { Task { await server.destroy() } }
+        try await Self.withApp(server) { client, fixture in
+            try await fixture.insertDemoUser()
+            let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
+            // Writes are held for 10 s; the route's client gives up after 300 ms.
+            await server.cli(["CLIENT", "PAUSE", "10000", "WRITE"])
+            try Self.expectUnavailable(try await client.send(.post, "/test/redis-write", cookie: user))
+            await server.cli(["CLIENT", "UNPAUSE"])
+        }
+    }
+
+    @Test("a server error that is the service's fault (WRONGTYPE) is still a 500: the mapping is not a blanket")
+    func programmingErrorStays500() async throws {
+        let server = try await CatalogRedisServer.start()
+        defer { Task { await server.destroy() } }
+        try await Self.withApp(server) { client, fixture in
+            try await fixture.insertDemoUser()
+            let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
+            await server.cli(["DEL", "test:dependency-failure"])
+            await server.cli(["LPUSH", "test:dependency-failure", "x"])
+            let response = try await client.send(.post, "/test/redis-read", cookie: user)
+            #expect(response.status == .internalServerError, "\(response.text)")
+            #expect(try response.problem().code == "INTERNAL_ERROR")
+        }
+    }
+}

@@ -139,6 +139,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            // The OpenAPI document, served at GET /openapi.json (docs/api/openapi.json links to it).
+            resources: [.copy("HTTP/openapi.json")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -108,6 +108,8 @@ public func buildApplication(
         atPath: "/health"
     )
     MetricsController(registry: options.metricsRegistry).addRoutes(to: routes)
+    // The OpenAPI document of every route (docs/api/openapi.json).
+    OpenAPIDocument.addRoutes(to: routes)
     // Orders: stock taken with the configured strategy; the lock manager wakes lock waiters on release.
     var lockConfiguration = RedisLockConfiguration()
     lockConfiguration.keyPrefix = configuration.orders.keyPrefix + "lock:"

@@ -18,6 +18,29 @@ public final class RouteRegistry: Sendable {
         }
     }
 
+    /// Every route registered, in registration order, as `(path, method)` with the path in OpenAPI form
+    /// (`/api/v1/products/{id}`); the `HEAD` routes generated for each `GET` are left out. The OpenAPI
+    /// document's tests compare it with `docs/api/openapi.json`.
+    var registeredRoutes: [(path: String, method: String)] {
+        self.routes.withLock { routes in
+            var seen = Set<String>()
+            var result: [(path: String, method: String)] = []
+            for (index, route) in routes.enumerated() {
+                // A HEAD right after the GET of the same path is the generated one.
+                if route.method == .head, index > 0, routes[index - 1].method == .get,
+                    routes[index - 1].path.description == route.path.description
+                {
+                    continue
+                }
+                let path = route.path.description
+                if seen.insert("\(route.method.rawValue) \(path)").inserted {
+                    result.append((path, route.method.rawValue))
+                }
+            }
+            return result
+        }
+    }
+
     /// The methods registered for paths that match `path`, sorted, without duplicates.
     func allowedMethods(for path: String) -> [String] {
         let components = path.split(separator: "/", omittingEmptySubsequences: true)

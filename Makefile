@@ -66,7 +66,7 @@ chaos: ## Seeded chaos run: faults under load on private servers, then invariant
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp
+.PHONY: bench bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp fuzz-api-decoding
 
 bench: bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
 
@@ -92,4 +92,7 @@ bench-queue: ## StreamQueue produce->consume->ack (1 producer, 4 consumers) and 
 	bash Benchmarks/scripts/bench-queue.sh
 
 fuzz-resp: ## Fuzz the RESP3 decoder with libFuzzer + ASan for FUZZ_SECONDS (default 60)
-	bash Fuzz/run.sh
+	bash Fuzz/run.sh RESPFuzz
+
+fuzz-api-decoding: ## Fuzz order/product body decoding + validation and the webhook signature parser (libFuzzer + ASan)
+	bash Fuzz/run.sh APIFuzz

@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// A libFuzzer target over the RESP3 decoder. Build and run with `make fuzz-resp` (see docs/redis-client.md).
+// libFuzzer targets: the RESP3 decoder (`make fuzz-resp`, docs/redis-client.md) and the API's request decoding,
+// validation and webhook signature header parser (`make fuzz-api-decoding`, docs/security.md).
 let package = Package(
     name: "redis-jobs-fuzz",
     platforms: [.macOS(.v15)],
@@ -16,6 +17,10 @@ let package = Package(
                 .product(name: "RedisClient", package: "redis-jobs"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
-        )
+        ),
+        .executableTarget(
+            name: "APIFuzz",
+            dependencies: [.product(name: "Shop", package: "redis-jobs")]
+        ),
     ]
 )

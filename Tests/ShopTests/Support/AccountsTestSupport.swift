@@ -157,7 +157,7 @@ func withAccountsApp<Result: Sendable>(
                 logger: logger,
                 options: ApplicationOptions(extraRoutes: extraRoutes?.add)
             )
-            return try await app.test(setup) { client in try await test(client, fixture) }
+            return try await app.test(setup) { client in try await test(client.checkedAgainstOpenAPI, fixture) }
         }
     }
 }

@@ -67,7 +67,7 @@ private func runApps<App: ApplicationProtocol>(
 ) async throws {
     guard let app = apps.first else { return try await body(clients) }
     try await app.test(.router) { client in
-        try await runApps(apps.dropFirst(), clients: clients + [client], body)
+        try await runApps(apps.dropFirst(), clients: clients + [client.checkedAgainstOpenAPI], body)
     }
 }
 

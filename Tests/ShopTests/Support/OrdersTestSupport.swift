@@ -84,6 +84,17 @@ struct OrdersFixture: Sendable {
         }
         let response = try await self.http.execute(request, timeout: .seconds(60))
         let bytes = try await response.body.collect(upTo: 1 << 20)
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        OpenAPIConformance.record(
+            method: HTTPRequest.Method(method.rawValue) ?? .get,
+            uri: path,
+            status: Int(response.status.code),
+            headers: fields,
+            body: bytes
+        )
         return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }
 

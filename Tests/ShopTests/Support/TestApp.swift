@@ -58,7 +58,7 @@ func withTestApp<Result: Sendable>(
             options: ApplicationOptions(extraRoutes: extraRoutes)
         )
         do {
-            let result = try await app.test(setup, test)
+            let result = try await app.test(setup) { client in try await test(client.checkedAgainstOpenAPI) }
             await deleteTestKeys(configuration, prefixes: [configuration.cache.keyPrefix])
             return result
         } catch {

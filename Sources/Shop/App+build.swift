@@ -116,10 +116,12 @@ public func buildApplication(
     lockConfiguration.owner = configuration.instanceID
     let locks = RedisLocks(client: redis, configuration: lockConfiguration, logger: logger)
     // Notifications: an inbox in PostgreSQL, announced on Redis pub/sub, pushed to open SSE streams here.
+    // A session ended on any instance (announced on Redis by the session store) closes its streams here.
     let notifications = Notifications(
         configuration: configuration.notifications,
         postgres: postgres,
         redis: redis,
+        sessions: accounts.service.sessions,
         logger: logger
     )
     // The message queue: the outbox relay publishes what transactions wrote, consumers post-process.

@@ -315,6 +315,13 @@ struct ConfigurationOptions: ParsableArguments {
     var notificationsMaxStreams: String?
 
     @Option(
+        name: .customLong("notifications-max-streams-per-user"),
+        help:
+            "Open notification streams one user may have on one instance, 1-1000 (NOTIFICATIONS_MAX_STREAMS_PER_USER, default 5)."
+    )
+    var notificationsMaxStreamsPerUser: String?
+
+    @Option(
         name: .customLong("notifications-heartbeat-seconds"),
         help:
             "Seconds between keep-alive comments on idle streams, 1-3600 (NOTIFICATIONS_HEARTBEAT_SECONDS, default 15)."
@@ -522,6 +529,7 @@ struct ConfigurationOptions: ParsableArguments {
             (.notificationsChannel, self.notificationsChannel),
             (.notificationsStreamBuffer, self.notificationsStreamBuffer),
             (.notificationsMaxStreams, self.notificationsMaxStreams),
+            (.notificationsMaxStreamsPerUser, self.notificationsMaxStreamsPerUser),
             (.notificationsHeartbeatSeconds, self.notificationsHeartbeatSeconds),
             (.notificationsLowStockThreshold, self.notificationsLowStockThreshold),
             (.queueKeyPrefix, self.queueKeyPrefix),

@@ -419,4 +419,11 @@ struct AnyUsers: UserRepository {
             )
         }
     }
+
+    func setPasswordHash(id: UUID, hash: PasswordHash) async throws -> Bool {
+        try await withClient(self.database) { client in
+            try await PostgresUserRepository(client: Database(client: client), logger: TestServers.logger)
+                .setPasswordHash(id: id, hash: hash)
+        }
+    }
 }

@@ -125,7 +125,9 @@ struct NotificationsTests {
     }
 
     @Test func deliveryResumesAfterRedisRestartsAndWhatWasMissedIsCaughtUp() async throws {
-        let redis = try await CatalogRedisServer.start()
+        // Persistent, as a session store must be: the stream's session survives the restart (after a gap every
+        // stream checks that its session is still live, and a stream whose session is gone is closed).
+        let redis = try await CatalogRedisServer.start(appendOnly: true)
         defer { Task { await redis.destroy() } }
         let url = redis.url
         try await withOrderInstances(
@@ -158,8 +160,7 @@ struct NotificationsTests {
             try await redis.launch()
             // The listener resubscribes, reports the gap, and the stream reads what it missed.
             #expect(try await stream.waitForEvents(2, within: .seconds(20)).map(\.id) == ["1", "2"])
-            // Sessions lived in the restarted Redis (no persistence here): once the instance reaches Redis again,
-            // sign in again, and live delivery works.
+            // Once the instance reaches Redis again, live delivery works.
             for _ in 0..<200 {
                 if try await shop.send(.GET, "/health/ready").status == 200 { break }
                 try await Task.sleep(for: .milliseconds(50))
@@ -183,7 +184,11 @@ struct NotificationsTests {
     func manyIdleStreamsUseBoundedMemory() async throws {
         // A `shop serve` process of its own, so only its memory is measured (this test process runs other tests).
         try await QueueProcessTests().withSetup { database, client, environment in
-            let shop = try await ShopProcess(instance: "streams", environment: environment([:]))
+            // One user holds every stream here: lift the per-user cap (5 by default).
+            let shop = try await ShopProcess(
+                instance: "streams",
+                environment: environment(["NOTIFICATIONS_MAX_STREAMS_PER_USER": "1000"])
+            )
             try await withShopProcesses([shop]) {
                 let cookie = try await client.signUp("idle@notify.test", port: shop.port)
                 var pool = HTTPClient.Configuration.ConnectionPool()

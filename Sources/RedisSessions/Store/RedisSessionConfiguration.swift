@@ -13,6 +13,15 @@ public struct RedisSessionConfiguration: Sendable, Equatable {
     /// counts from the last *recorded* use, which is at most this much older than the last use. Zero records
     /// every use. Must be shorter than ``idleTimeout``.
     public var touchInterval: Duration
+    /// A pub/sub channel on which the store announces every session it ends (revoked, signed out, replaced at
+    /// sign-in, rotated away), or nil for no announcements.
+    ///
+    /// Each message is the ended sessions' storage hashes (``SessionID/storageHash``), comma-separated; read it
+    /// with ``SessionRevocations/storageHashes(in:)``. The `PUBLISH` goes in the same pipeline as the deletion,
+    /// after it, so a subscriber that hears of a session finds it gone. Sessions that end by expiring are not
+    /// announced (Redis expires them on its own); holders of long-lived connections check
+    /// ``RedisSessionStore/exists(_:)`` now and then for those, and after a pub/sub gap.
+    public var revocationChannel: String?
 
     /// Creates a configuration.
     /// - Parameters:
@@ -20,16 +29,19 @@ public struct RedisSessionConfiguration: Sendable, Equatable {
     ///   - idleTimeout: Sliding idle timeout (default 30 minutes).
     ///   - absoluteLifetime: Absolute lifetime (default 12 hours).
     ///   - touchInterval: Least time between two "last seen" writes (default 60 seconds).
+    ///   - revocationChannel: Where ended sessions are announced (default nil: nowhere).
     public init(
         keyPrefix: String = "sessions:",
         idleTimeout: Duration = .seconds(30 * 60),
         absoluteLifetime: Duration = .seconds(12 * 60 * 60),
-        touchInterval: Duration = .seconds(60)
+        touchInterval: Duration = .seconds(60),
+        revocationChannel: String? = nil
     ) {
         self.keyPrefix = keyPrefix
         self.idleTimeout = idleTimeout
         self.absoluteLifetime = absoluteLifetime
         self.touchInterval = touchInterval
+        self.revocationChannel = revocationChannel
     }
 
     /// Checks the values; ``RedisSessionStore/init(redis:configuration:logger:now:)`` calls it.
@@ -46,6 +58,9 @@ public struct RedisSessionConfiguration: Sendable, Equatable {
         }
         guard self.touchInterval >= .zero, self.touchInterval < self.idleTimeout else {
             throw .invalidConfiguration("touchInterval must be at least 0 and shorter than idleTimeout")
+        }
+        if let channel = self.revocationChannel, channel.isEmpty {
+            throw .invalidConfiguration("revocationChannel must not be empty (use nil for no announcements)")
         }
     }
 }

@@ -163,6 +163,16 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         return try reply.decode(as: Int.self) == 1
     }
 
+    /// Whether the session with this identifier is live, without recording a use (one `EXISTS`).
+    ///
+    /// For holders of long-lived connections (a notification stream) that must notice a session ending by
+    /// expiry, which is not announced on ``RedisSessionConfiguration/revocationChannel``.
+    /// - Parameter id: The identifier.
+    public func exists(_ id: SessionID) async throws -> Bool {
+        try await self.redis.send(RedisCommand("EXISTS", self.keys.session(hash: id.storageHash)))
+            .decode(as: Int.self) == 1
+    }
+
     // MARK: - Revoke and list
 
     /// Ends a session at once: its key is deleted and it leaves its user's index (one pipeline).
@@ -173,6 +183,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         if let userID = session.userID {
             commands.append(RedisCommand("ZREM", self.keys.index(userID: userID), hash))
         }
+        if let announce = self.announcement([hash]) { commands.append(announce) }
         try Self.check(try await self.redis.pipeline(commands))
         self.metrics.revoked.increment()
     }
@@ -183,9 +194,10 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         let hash = id.storageHash
         let userID = try await self.redis.eval(SessionScripts.delete, keys: [self.keys.session(hash: hash)])
             .decode(as: String.self)
-        if !userID.isEmpty {
-            _ = try await self.redis.send(RedisCommand("ZREM", self.keys.index(userID: userID), hash))
-        }
+        var commands: [RedisCommand] = []
+        if !userID.isEmpty { commands.append(RedisCommand("ZREM", self.keys.index(userID: userID), hash)) }
+        if let announce = self.announcement([hash]) { commands.append(announce) }
+        if !commands.isEmpty { try Self.check(try await self.redis.pipeline(commands)) }
         self.metrics.revoked.increment()
     }
 
@@ -201,9 +213,9 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         let index = try Self.checked(userID, self.keys)
         let members = try await self.indexMembers(index)
         guard let hash = members.first(where: { $0.hasPrefix(handle) }) else { return false }
-        let results = try await self.redis.pipeline([
-            RedisCommand("DEL", self.keys.session(hash: hash)), RedisCommand("ZREM", index, hash),
-        ])
+        var commands = [RedisCommand("DEL", self.keys.session(hash: hash)), RedisCommand("ZREM", index, hash)]
+        if let announce = self.announcement([hash]) { commands.append(announce) }
+        let results = try await self.redis.pipeline(commands)
         try Self.check(results)
         let deleted = try results[0].get().decode(as: Int.self) == 1
         if deleted { self.metrics.revoked.increment() }
@@ -227,10 +239,11 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         remove.append(index)
         remove.append(contentsOf: members)
         commands.append(remove)
+        if let announce = self.announcement(members) { commands.append(announce) }
         let results = try await self.redis.pipeline(commands)
         try Self.check(results)
         var ended = 0
-        for result in results.dropLast() {
+        for result in results.prefix(members.count) {
             if try result.get().decode(as: Int.self) == 1 { ended += 1 }
         }
         self.metrics.revoked.increment(by: ended)
@@ -309,6 +322,12 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
 
     // MARK: - Internals
 
+    /// `PUBLISH <revocationChannel> <hashes>`, sent after the deletions in the same pipeline; nil without a channel.
+    private func announcement(_ hashes: [String]) -> RedisCommand? {
+        guard let channel = self.configuration.revocationChannel, !hashes.isEmpty else { return nil }
+        return RedisCommand("PUBLISH", channel, SessionRevocations.message(hashes))
+    }
+
     private func insert(
         _ value: Value,
         userID: String?,
@@ -345,6 +364,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
                     let previousIndex = try Self.checked(previousUser, self.keys)
                     calls.append(.command(RedisCommand("ZREM", previousIndex, previousHash)))
                 }
+                if let announce = self.announcement([previousHash]) { calls.append(.command(announce)) }
             }
             let results = try await self.redis.pipelineWithScripts(calls)
             try Self.check(results)

@@ -44,7 +44,8 @@ public struct AccountService: Sendable {
                 keyPrefix: configuration.sessionKeyPrefix,
                 idleTimeout: configuration.sessionIdleTimeout,
                 absoluteLifetime: configuration.sessionAbsoluteLifetime,
-                touchInterval: configuration.sessionTouchInterval
+                touchInterval: configuration.sessionTouchInterval,
+                revocationChannel: configuration.sessionRevocationChannel
             ),
             logger: logger,
             codec: AuthenticatedUser.sessionCodec

@@ -57,6 +57,12 @@ public struct AccountsConfiguration: Sendable, Equatable {
         self.sessionCookieSecure ? "__Host-shop_session" : "shop_session"
     }
 
+    /// The Redis pub/sub channel on which ended sessions are announced (`<SESSION_KEY_PREFIX>sessions-revoked`),
+    /// so every instance closes the notification streams bound to them.
+    public var sessionRevocationChannel: String {
+        self.sessionKeyPrefix + "sessions-revoked"
+    }
+
     /// Reads the accounts keys from `reader`; missing keys keep their values.
     /// - Parameter reader: The configuration reader.
     /// - Throws: ``ConfigurationError`` naming the first key whose value cannot be used.

@@ -9,7 +9,8 @@ public import RedisSessions
     import Foundation
 #endif
 
-/// `POST /api/v1/auth/register|login|logout`, `GET /api/v1/me`, `GET|DELETE /api/v1/me/sessions[/{id}]`.
+/// `POST /api/v1/auth/register|login|logout`, `GET /api/v1/me`, `GET|DELETE /api/v1/me/sessions[/{id}]`,
+/// `POST /api/v1/me/password`.
 public struct AccountsController: Sendable {
     let service: AccountService
     let cookie: SessionCookie
@@ -46,6 +47,7 @@ public struct AccountsController: Sendable {
         routes.get("sessions", use: self.listSessions)
         routes.delete("sessions", use: self.revokeOtherSessions)
         routes.delete("sessions/:id", use: self.revokeSession)
+        routes.post("password", use: self.changePassword)
         return routes
     }
 

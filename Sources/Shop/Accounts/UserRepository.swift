@@ -28,6 +28,13 @@ public protocol UserRepository: Sendable {
     ///   - role: The new role.
     /// - Returns: Whether the user exists.
     func setRole(id: UUID, role: Role) async throws -> Bool
+
+    /// Replaces a user's password hash.
+    /// - Parameters:
+    ///   - id: The user.
+    ///   - hash: The new bcrypt hash.
+    /// - Returns: Whether the user exists.
+    func setPasswordHash(id: UUID, hash: PasswordHash) async throws -> Bool
 }
 
 /// The e-mail address belongs to an account already.
@@ -94,6 +101,16 @@ public struct PostgresUserRepository: UserRepository {
     public func setRole(id: UUID, role: Role) async throws -> Bool {
         let rows = try await self.client.query(
             "UPDATE users SET role = \(role.rawValue) WHERE id = \(id) RETURNING id",
+            logger: self.logger
+        )
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Replaces the password hash; false when there is no such user.
+    public func setPasswordHash(id: UUID, hash: PasswordHash) async throws -> Bool {
+        let rows = try await self.client.query(
+            "UPDATE users SET password_hash = \(hash.value) WHERE id = \(id) RETURNING id",
             logger: self.logger
         )
         for try await _ in rows { return true }

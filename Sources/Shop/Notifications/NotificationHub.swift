@@ -13,8 +13,11 @@ enum StreamEvent: Sendable {
     case notification(Notification)
     /// Messages may have been missed (pub/sub reconnected): read the inbox after the last event sent.
     case catchUp
-    /// Nothing happened for a while: send a comment so dead connections are noticed.
+    /// Nothing happened for a while: send a comment so dead connections are noticed, and check that the
+    /// stream's session is still live (it may have expired, which is not announced).
     case heartbeat
+    /// Revocation announcements may have been missed (pub/sub reconnected): check that the session is live.
+    case checkSession
 }
 
 /// This instance's open notification streams, by user: what every instance's pub/sub listener delivers into.
@@ -22,6 +25,10 @@ enum StreamEvent: Sendable {
 /// Each stream has a bounded buffer. A stream whose client does not keep up overflows it and is closed
 /// (`shop_notification_streams_dropped_total`); the client reconnects with `Last-Event-ID` and reads what it
 /// missed from the inbox, so closing loses nothing and memory stays bounded by streams × buffer.
+///
+/// Each stream is bound to the session that opened it (by the session's storage hash): when that session ends —
+/// signed out, revoked, replaced, rotated, announced by the session store on Redis pub/sub from any instance —
+/// ``endSessions(_:)`` closes its streams here. A user has at most `maxStreamsPerUser` streams on one instance.
 final class NotificationHub: Sendable {
     struct Stream: Sendable {
         let id: UUID
@@ -29,49 +36,80 @@ final class NotificationHub: Sendable {
         let continuation: AsyncStream<StreamEvent>.Continuation
     }
 
+    /// What ``openStream(user:session:)`` did.
+    enum Opening: Sendable {
+        case opened(Stream)
+        /// The instance has `maxStreams` open, or is shutting down.
+        case instanceFull
+        /// The user has `maxStreamsPerUser` open here.
+        case userFull
+
+        var stream: Stream? {
+            if case .opened(let stream) = self { stream } else { nil }
+        }
+    }
+
     private struct Subscriber {
         let user: UUID
+        let session: String
         let continuation: AsyncStream<StreamEvent>.Continuation
     }
 
     private struct State {
         var subscribers: [UUID: Subscriber] = [:]
         var byUser: [UUID: Set<UUID>] = [:]
+        var bySession: [String: Set<UUID>] = [:]
         var closed = false
     }
 
     let capacity: Int
     let maxStreams: Int
+    let maxStreamsPerUser: Int
     private let state = Mutex(State())
     private let dropped = Atomic<Int>(0)
+    private let ended = Atomic<Int>(0)
     private let openGauge = Gauge(label: "shop_notification_streams_open")
     private let droppedCounter = Counter(label: "shop_notification_streams_dropped_total")
+    private let endedCounter = Counter(label: "shop_notification_streams_session_ended_total")
 
-    init(capacity: Int, maxStreams: Int) {
+    init(capacity: Int, maxStreams: Int, maxStreamsPerUser: Int = .max) {
         self.capacity = capacity
         self.maxStreams = maxStreams
+        self.maxStreamsPerUser = maxStreamsPerUser
     }
 
-    /// Opens a stream for `user`; nil when this instance has `maxStreams` open or is shutting down.
-    func open(user: UUID) -> Stream? {
+    /// Opens a stream for `user`, bound to the session with storage hash `session`; nil when this instance has
+    /// `maxStreams` open, the user `maxStreamsPerUser`, or the instance is shutting down.
+    func open(user: UUID, session: String = "") -> Stream? {
+        self.openStream(user: user, session: session).stream
+    }
+
+    /// Opens a stream for `user`, bound to the session with storage hash `session`.
+    func openStream(user: UUID, session: String) -> Opening {
         let id = UUID()
         let (events, continuation) = AsyncStream.makeStream(
             of: StreamEvent.self,
             bufferingPolicy: .bufferingOldest(self.capacity)
         )
-        let count = self.state.withLock { state -> Int? in
-            guard !state.closed, state.subscribers.count < self.maxStreams else { return nil }
-            state.subscribers[id] = Subscriber(user: user, continuation: continuation)
+        let outcome = self.state.withLock { state -> Result<Int, OpeningRefused> in
+            guard !state.closed, state.subscribers.count < self.maxStreams else { return .failure(.instance) }
+            guard (state.byUser[user]?.count ?? 0) < self.maxStreamsPerUser else { return .failure(.user) }
+            state.subscribers[id] = Subscriber(user: user, session: session, continuation: continuation)
             state.byUser[user, default: []].insert(id)
-            return state.subscribers.count
+            state.bySession[session, default: []].insert(id)
+            return .success(state.subscribers.count)
         }
-        guard let count else {
+        switch outcome {
+        case .success(let count):
+            self.openGauge.record(count)
+            return .opened(Stream(id: id, events: events, continuation: continuation))
+        case .failure(let refusal):
             continuation.finish()
-            return nil
+            return refusal == .instance ? .instanceFull : .userFull
         }
-        self.openGauge.record(count)
-        return Stream(id: id, events: events, continuation: continuation)
     }
+
+    private enum OpeningRefused: Error { case instance, user }
 
     /// Forgets a stream (its handler ended).
     func close(_ id: UUID) {
@@ -81,11 +119,53 @@ final class NotificationHub: Sendable {
             }
             state.byUser[subscriber.user]?.remove(id)
             if state.byUser[subscriber.user]?.isEmpty == true { state.byUser[subscriber.user] = nil }
+            state.bySession[subscriber.session]?.remove(id)
+            if state.bySession[subscriber.session]?.isEmpty == true { state.bySession[subscriber.session] = nil }
             return (subscriber, state.subscribers.count)
         }
         subscriber?.continuation.finish()
         self.openGauge.record(count)
     }
+
+    /// Ends every stream bound to one of these sessions (storage hashes): they were signed out, revoked,
+    /// replaced or rotated away. Their handlers then finish the responses and ``close(_:)`` them.
+    /// - Returns: How many streams were ended.
+    @discardableResult
+    func endSessions(_ sessions: [String]) -> Int {
+        let continuations = self.state.withLock { state in
+            sessions.flatMap { session in
+                (state.bySession[session] ?? []).compactMap { state.subscribers[$0]?.continuation }
+            }
+        }
+        for continuation in continuations { continuation.finish() }
+        if !continuations.isEmpty {
+            self.ended.add(continuations.count, ordering: .relaxed)
+            self.endedCounter.increment(by: continuations.count)
+        }
+        return continuations.count
+    }
+
+    /// Tells every stream to check that its session is still live (revocations may have been missed).
+    func checkAllSessions() {
+        let targets = self.state.withLock { state in state.subscribers.map { ($0.key, $0.value.continuation) } }
+        for (id, continuation) in targets {
+            if case .dropped = continuation.yield(.checkSession) { self.overflowed(id) }
+        }
+    }
+
+    /// Ends a stream whose session was found to have ended (expired), counted like an announced one.
+    func sessionEnded(_ id: UUID) {
+        let continuation = self.state.withLock { $0.subscribers[id]?.continuation }
+        continuation?.finish()
+        self.ended.add(1, ordering: .relaxed)
+        self.endedCounter.increment()
+    }
+
+    /// How many streams were ended because their session ended.
+    var sessionEndedStreams: Int { self.ended.load(ordering: .relaxed) }
+
+    /// How many streams `user` has open here.
+    func openStreams(of user: UUID) -> Int { self.state.withLock { $0.byUser[user]?.count ?? 0 } }
 
     /// Hands a notification to every open stream of `user` on this instance.
     func deliver(_ notification: Notification, to user: UUID) {

@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import RedisClient
+import RedisSessions
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -10,6 +11,9 @@ import RedisClient
 
 /// The notifications module as `buildApplication` wires it: the inbox, the hub of open streams, the pub/sub
 /// listener container (a service) and the routes.
+///
+/// The container also listens to the session store's revocation channel: a session ended on any instance closes
+/// the streams it opened here.
 struct Notifications: Sendable {
     let configuration: NotificationsConfiguration
     let repository: NotificationRepository
@@ -19,11 +23,21 @@ struct Notifications: Sendable {
     let controller: NotificationsController
     let logger: Logger
 
-    init(configuration: NotificationsConfiguration, postgres: Database, redis: RedisClient, logger: Logger) {
+    init(
+        configuration: NotificationsConfiguration,
+        postgres: Database,
+        redis: RedisClient,
+        sessions: RedisSessionStore<AuthenticatedUser>,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.repository = NotificationRepository(client: postgres, logger: logger)
-        self.hub = NotificationHub(capacity: configuration.streamBuffer, maxStreams: configuration.maxStreams)
+        self.hub = NotificationHub(
+            capacity: configuration.streamBuffer,
+            maxStreams: configuration.maxStreams,
+            maxStreamsPerUser: configuration.maxStreamsPerUser
+        )
         self.service = NotificationService(
             repository: self.repository,
             redis: redis,
@@ -40,11 +54,28 @@ struct Notifications: Sendable {
             // Announcements may have been lost: every open stream reads its inbox from its last event.
             hub.catchUpAll()
         }
+        if let channel = sessions.configuration.revocationChannel {
+            self.listeners.addListener(channel: channel) { message in
+                hub.endSessions(SessionRevocations.storageHashes(in: message.payload.readableBytesView))
+            } onGap: { _ in
+                // Revocations may have been missed: every open stream checks that its session is live.
+                hub.checkAllSessions()
+            }
+        }
         self.controller = NotificationsController(
             service: self.service,
             repository: self.repository,
             hub: self.hub,
-            heartbeat: configuration.heartbeat
+            heartbeat: configuration.heartbeat,
+            sessionIsLive: { id in
+                do {
+                    return try await sessions.exists(id)
+                } catch {
+                    // Redis cannot say: keep the stream (it checks again at the next heartbeat; every request
+                    // with that session is refused or answered 503 meanwhile).
+                    return true
+                }
+            }
         )
     }
 }

@@ -10,6 +10,9 @@ public struct NotificationsConfiguration: Sendable, Equatable {
     public var streamBuffer: Int
     /// Open streams one instance accepts; more answer 503 (`NOTIFICATIONS_MAX_STREAMS`, default 10000).
     public var maxStreams: Int
+    /// Open streams one user may have on one instance; more answer 429 (`NOTIFICATIONS_MAX_STREAMS_PER_USER`,
+    /// default 5).
+    public var maxStreamsPerUser: Int
     /// A comment line is sent on idle streams this often, so dead clients are noticed
     /// (`NOTIFICATIONS_HEARTBEAT_SECONDS`, default 15).
     public var heartbeat: Duration
@@ -22,6 +25,7 @@ public struct NotificationsConfiguration: Sendable, Equatable {
         self.channel = "shop:notifications"
         self.streamBuffer = 256
         self.maxStreams = 10_000
+        self.maxStreamsPerUser = 5
         self.heartbeat = .seconds(15)
         self.lowStockThreshold = 5
     }
@@ -49,6 +53,13 @@ public struct NotificationsConfiguration: Sendable, Equatable {
         }
         if let value = read(.notificationsMaxStreams) {
             self.maxStreams = try ShopConfiguration.integer(value, in: 1...1_000_000, key: .notificationsMaxStreams)
+        }
+        if let value = read(.notificationsMaxStreamsPerUser) {
+            self.maxStreamsPerUser = try ShopConfiguration.integer(
+                value,
+                in: 1...1000,
+                key: .notificationsMaxStreamsPerUser
+            )
         }
         if let value = read(.notificationsHeartbeatSeconds) {
             self.heartbeat = .seconds(
@@ -84,6 +95,12 @@ extension ShopConfiguration.Key {
         "NOTIFICATIONS_MAX_STREAMS",
         "--notifications-max-streams"
     )
+    /// `NOTIFICATIONS_MAX_STREAMS_PER_USER`: 1–1000. Default `5`.
+    public static let notificationsMaxStreamsPerUser = Self(
+        "notifications.maxStreamsPerUser",
+        "NOTIFICATIONS_MAX_STREAMS_PER_USER",
+        "--notifications-max-streams-per-user"
+    )
     /// `NOTIFICATIONS_HEARTBEAT_SECONDS`: 1–3600. Default `15`.
     public static let notificationsHeartbeatSeconds = Self(
         "notifications.heartbeatSeconds",
@@ -99,7 +116,7 @@ extension ShopConfiguration.Key {
 
     /// The notifications keys, in the order `docs/operations.md` lists them.
     public static let notifications: [Self] = [
-        .notificationsChannel, .notificationsStreamBuffer, .notificationsMaxStreams, .notificationsHeartbeatSeconds,
-        .notificationsLowStockThreshold,
+        .notificationsChannel, .notificationsStreamBuffer, .notificationsMaxStreams, .notificationsMaxStreamsPerUser,
+        .notificationsHeartbeatSeconds, .notificationsLowStockThreshold,
     ]
 }

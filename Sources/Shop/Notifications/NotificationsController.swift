@@ -1,6 +1,7 @@
 import HTTPTypes
 public import Hummingbird
 import NIOCore
+import RedisSessions
 import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
@@ -16,6 +17,8 @@ struct NotificationsController: Sendable {
     let repository: NotificationRepository
     let hub: NotificationHub
     let heartbeat: Duration
+    /// Whether a session is still live, without touching it (expiry is not announced); true when Redis cannot say.
+    let sessionIsLive: @Sendable (SessionID) async -> Bool
 
     /// The routes, to add under `/api/v1/notifications`.
     var routes: RouteCollection<ShopRequestContext> {
@@ -114,8 +117,14 @@ struct NotificationsController: Sendable {
 
     @Sendable func stream(_ request: Request, context: ShopRequestContext) async throws -> Response {
         let user = try context.requireUser()
+        guard let session = context.sessions.current?.id else { throw APIError.sessionStoreUnavailable }
         let lastEventID = try Self.lastEventID(request)
-        guard let stream = self.hub.open(user: user.id) else {
+        // The stream is bound to the request's session: when that session ends (on any instance), it closes.
+        let stream: NotificationHub.Stream
+        switch self.hub.openStream(user: user.id, session: session.storageHash) {
+        case .opened(let opened):
+            stream = opened
+        case .instanceFull:
             var error = APIError(
                 status: .serviceUnavailable,
                 code: .serviceUnavailable,
@@ -123,10 +132,30 @@ struct NotificationsController: Sendable {
             )
             error.headers[.retryAfter] = "5"
             throw error
+        case .userFull:
+            // A stream whose client went away is noticed at its next heartbeat: try again after one.
+            throw APIError(
+                status: .tooManyRequests,
+                code: .tooManyRequests,
+                detail:
+                    "You have \(self.hub.maxStreamsPerUser) notification streams open on this instance; close one first.",
+                headers: [.retryAfter: "\(self.heartbeat.components.seconds)"]
+            )
         }
         let repository = self.repository
         let hub = self.hub
         let heartbeat = self.heartbeat
+        let sessionIsLive = self.sessionIsLive
+        // A revocation announced between the session's lookup and the stream's registration reached no stream:
+        // look once more now that the stream is registered (later announcements find it).
+        guard await sessionIsLive(session) else {
+            hub.close(stream.id)
+            throw APIError(
+                status: .unauthorized,
+                code: .unauthorized,
+                detail: "Sign in first: this endpoint needs a session."
+            )
+        }
         // A new stream starts after the newest notification (read once the stream is registered, so nothing
         // committed later can be missed); a reconnect starts after the last event it saw.
         let start: Int64
@@ -154,11 +183,19 @@ struct NotificationsController: Sendable {
                     try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                     // A reconnect starts with what it missed; a new stream starts with what happens next.
                     if lastEventID != nil { try await sender.catchUp(&writer) }
-                    for await event in stream.events {
+                    events: for await event in stream.events {
                         switch event {
                         case .notification(let notification): try await sender.send(notification, &writer)
                         case .catchUp: try await sender.catchUp(&writer)
-                        case .heartbeat: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        case .heartbeat, .checkSession:
+                            // An expired session is not announced: each heartbeat (and each pub/sub gap) looks.
+                            guard await sessionIsLive(session) else {
+                                hub.sessionEnded(stream.id)
+                                break events
+                            }
+                            if case .heartbeat = event {
+                                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            }
                         }
                     }
                     group.cancelAll()

@@ -125,7 +125,10 @@ public struct AccountService: Sendable {
             )
             throw Refusal.rateLimited(retryAfterSeconds: retryAfter)
         }
-        let stored = try await self.users.find(email: email)
+        // An address that could never have been registered (NUL, control characters, too long) names no
+        // account: it is not looked up (PostgreSQL would refuse a NUL), and the answer is the same as for an
+        // unknown address, after the same password hashing.
+        let stored = Credentials.emailProblem(email) == nil ? try await self.users.find(email: email) : nil
         let matches = try await self.hasher.verify(password, against: stored?.passwordHash)
         guard let stored, matches, Credentials.isPlausiblePassword(password) else {
             self.metrics.failed.increment()

@@ -92,22 +92,11 @@ struct NotificationsController: Sendable {
     @Sendable func broadcast(_ request: Request, context: ShopRequestContext) async throws -> Response {
         let input = try await request.decodeJSON(as: BroadcastInput.self, context: context)
         var validator = Validator()
-        let title = input.title.trimmingCharacters(in: .whitespacesAndNewlines)
-        validator.require(!title.isEmpty, field: "title", code: .tooShort, message: "must not be blank")
-        validator.require(
-            title.count <= 200,
-            field: "title",
-            code: .tooLong,
-            message: "must have at most 200 characters"
-        )
-        validator.require(
-            input.body.count <= 2000,
-            field: "body",
-            code: .tooLong,
-            message: "must have at most 2000 characters"
-        )
+        let title = validator.text(input.title, field: "title", rule: BroadcastInput.title)
+        let body = validator.text(input.body, field: "body", rule: BroadcastInput.body)
         try validator.throwIfInvalid()
-        let recipients = try await self.service.broadcast(title: title, body: input.body)
+        guard let title, let body else { throw APIError.validationFailed(validator.errors) }
+        let recipients = try await self.service.broadcast(title: title, body: body)
         return try context.responseEncoder.encode(
             Envelope(data: BroadcastResult(recipients: recipients)),
             from: request,
@@ -276,6 +265,11 @@ struct InboxMeta: Codable, Sendable, Equatable {
 struct BroadcastInput: Decodable, Sendable {
     var title: String
     var body: String
+
+    /// The title: trimmed, 1–200 code points (the `notifications.title` CHECK), one line.
+    static let title = TextRule(minLength: 1, maxLength: 200, trims: true)
+    /// The body: up to 2,000 code points (the `notifications.body` CHECK), line breaks allowed.
+    static let body = TextRule(minLength: 0, maxLength: 2000, allowsLineBreaks: true)
 }
 
 struct BroadcastResult: Codable, Sendable, Equatable {

@@ -30,10 +30,11 @@ seed: services build ## Load the demo data (idempotent)
 run: services build ## Start services, migrate, seed, start the simulated provider (:8090), serve on :8080 (Ctrl-C stops)
 	bash scripts/run.sh "$(BIN_DIR)/shop"
 
-test: services ## Start services, then run every test against them, then a short chaos run (make chaos)
+test: services ## Start services, run every test against them, then a short chaos run and API fuzzing (make fuzz-api)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) chaos CHAOS_SECONDS=$(TEST_CHAOS_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
+	$(MAKE) fuzz-api FUZZ_API_SECONDS=$(TEST_FUZZ_API_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 
 cluster: services build ## Start N instances (default 3) on ports 8080, 8081, ... (pids and logs in .run/cluster)
 	"$(BIN_DIR)/shop" seed
@@ -63,6 +64,19 @@ chaos: ## Seeded chaos run: faults under load on private servers, then invariant
 	@if [ -z "$(SHOP_BIN)" ]; then $(SWIFT) build -c $(CONFIG) --product shop; fi
 	CHAOS_SEED="$(CHAOS_SEED)" CHAOS_SECONDS="$(CHAOS_SECONDS)" \
 		python3 scripts/chaos/chaos.py --shop "$(if $(SHOP_BIN),$(SHOP_BIN),$(BIN_DIR)/shop)" $(CHAOS_ARGS)
+
+# --- API fuzzing ---------------------------------------------------------------------------------------
+# schemathesis against the OpenAPI document (GET /openapi.json) of a private stack: its own redis-server, database,
+# provider and shop serve (scripts/fuzz-api.sh). FUZZ_API_SECONDS (default 180); SHOP_BIN=/path skips the build.
+.PHONY: fuzz-api
+FUZZ_API_SECONDS ?= 180
+# The fuzzing `make test` ends with (CI).
+TEST_FUZZ_API_SECONDS ?= 180
+
+fuzz-api: services ## schemathesis on every route of the OpenAPI document, private stack (FUZZ_API_SECONDS, SHOP_BIN)
+	@if [ -z "$(SHOP_BIN)" ]; then $(SWIFT) build -c $(CONFIG) --product shop; fi
+	FUZZ_API_SECONDS="$(FUZZ_API_SECONDS)" SHOP_BIN="$(if $(SHOP_BIN),$(SHOP_BIN),$(BIN_DIR)/shop)" \
+		bash scripts/fuzz-api.sh
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).

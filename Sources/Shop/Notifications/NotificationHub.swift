@@ -34,6 +34,32 @@ final class NotificationHub: Sendable {
         let id: UUID
         let events: AsyncStream<StreamEvent>
         let continuation: AsyncStream<StreamEvent>.Continuation
+        /// Set when the stream's session ended: nothing more may be written, not even what is buffered.
+        let flag: EndedFlag
+
+        /// Whether the stream's session ended (``endSessions(_:)``, ``sessionEnded(_:)``).
+        var ended: Bool { self.flag.ended }
+    }
+
+    /// A stream's "its session ended" flag, shared by the hub and the stream's handler.
+    final class EndedFlag: Sendable {
+        private let value = Atomic<Bool>(false)
+        var ended: Bool { self.value.load(ordering: .acquiring) }
+        func set() { self.value.store(true, ordering: .releasing) }
+    }
+
+    /// Holds a stream's slot: the stream is closed when the last reference goes away, whether or not its response
+    /// body ever ran (Hummingbird never calls the body when writing the response head fails: the client left).
+    final class Lease: Sendable {
+        let hub: NotificationHub
+        let id: UUID
+
+        init(hub: NotificationHub, id: UUID) {
+            self.hub = hub
+            self.id = id
+        }
+
+        deinit { self.hub.close(self.id) }
     }
 
     /// What ``openStream(user:session:)`` did.
@@ -53,6 +79,7 @@ final class NotificationHub: Sendable {
         let user: UUID
         let session: String
         let continuation: AsyncStream<StreamEvent>.Continuation
+        let flag: EndedFlag
     }
 
     private struct State {
@@ -91,10 +118,11 @@ final class NotificationHub: Sendable {
             of: StreamEvent.self,
             bufferingPolicy: .bufferingOldest(self.capacity)
         )
+        let flag = EndedFlag()
         let outcome = self.state.withLock { state -> Result<Int, OpeningRefused> in
             guard !state.closed, state.subscribers.count < self.maxStreams else { return .failure(.instance) }
             guard (state.byUser[user]?.count ?? 0) < self.maxStreamsPerUser else { return .failure(.user) }
-            state.subscribers[id] = Subscriber(user: user, session: session, continuation: continuation)
+            state.subscribers[id] = Subscriber(user: user, session: session, continuation: continuation, flag: flag)
             state.byUser[user, default: []].insert(id)
             state.bySession[session, default: []].insert(id)
             return .success(state.subscribers.count)
@@ -102,7 +130,7 @@ final class NotificationHub: Sendable {
         switch outcome {
         case .success(let count):
             self.openGauge.record(count)
-            return .opened(Stream(id: id, events: events, continuation: continuation))
+            return .opened(Stream(id: id, events: events, continuation: continuation, flag: flag))
         case .failure(let refusal):
             continuation.finish()
             return refusal == .instance ? .instanceFull : .userFull
@@ -111,38 +139,44 @@ final class NotificationHub: Sendable {
 
     private enum OpeningRefused: Error { case instance, user }
 
-    /// Forgets a stream (its handler ended).
+    /// Forgets a stream (its handler ended, or its ``Lease`` went away). Closing twice does nothing.
     func close(_ id: UUID) {
-        let (subscriber, count) = self.state.withLock { state -> (Subscriber?, Int) in
-            guard let subscriber = state.subscribers.removeValue(forKey: id) else {
-                return (nil, state.subscribers.count)
-            }
-            state.byUser[subscriber.user]?.remove(id)
-            if state.byUser[subscriber.user]?.isEmpty == true { state.byUser[subscriber.user] = nil }
-            state.bySession[subscriber.session]?.remove(id)
-            if state.bySession[subscriber.session]?.isEmpty == true { state.bySession[subscriber.session] = nil }
-            return (subscriber, state.subscribers.count)
+        let (subscriber, count) = self.state.withLock { state in
+            (Self.remove(id, from: &state), state.subscribers.count)
         }
         subscriber?.continuation.finish()
         self.openGauge.record(count)
     }
 
+    private static func remove(_ id: UUID, from state: inout State) -> Subscriber? {
+        guard let subscriber = state.subscribers.removeValue(forKey: id) else { return nil }
+        state.byUser[subscriber.user]?.remove(id)
+        if state.byUser[subscriber.user]?.isEmpty == true { state.byUser[subscriber.user] = nil }
+        state.bySession[subscriber.session]?.remove(id)
+        if state.bySession[subscriber.session]?.isEmpty == true { state.bySession[subscriber.session] = nil }
+        return subscriber
+    }
+
     /// Ends every stream bound to one of these sessions (storage hashes): they were signed out, revoked,
-    /// replaced or rotated away. Their handlers then finish the responses and ``close(_:)`` them.
+    /// replaced or rotated away. They are forgotten at once (their slots are free again), marked ended (their
+    /// handlers write nothing more, not even buffered events) and finished.
     /// - Returns: How many streams were ended.
     @discardableResult
     func endSessions(_ sessions: [String]) -> Int {
-        let continuations = self.state.withLock { state in
-            sessions.flatMap { session in
-                (state.bySession[session] ?? []).compactMap { state.subscribers[$0]?.continuation }
-            }
+        let (removed, count) = self.state.withLock { state in
+            let ids = sessions.flatMap { state.bySession[$0] ?? [] }
+            return (ids.compactMap { Self.remove($0, from: &state) }, state.subscribers.count)
         }
-        for continuation in continuations { continuation.finish() }
-        if !continuations.isEmpty {
-            self.ended.add(continuations.count, ordering: .relaxed)
-            self.endedCounter.increment(by: continuations.count)
+        for subscriber in removed {
+            subscriber.flag.set()
+            subscriber.continuation.finish()
         }
-        return continuations.count
+        if !removed.isEmpty {
+            self.ended.add(removed.count, ordering: .relaxed)
+            self.endedCounter.increment(by: removed.count)
+            self.openGauge.record(count)
+        }
+        return removed.count
     }
 
     /// Tells every stream to check that its session is still live (revocations may have been missed).
@@ -155,8 +189,13 @@ final class NotificationHub: Sendable {
 
     /// Ends a stream whose session was found to have ended (expired), counted like an announced one.
     func sessionEnded(_ id: UUID) {
-        let continuation = self.state.withLock { $0.subscribers[id]?.continuation }
-        continuation?.finish()
+        let (subscriber, count) = self.state.withLock { state in
+            (Self.remove(id, from: &state), state.subscribers.count)
+        }
+        guard let subscriber else { return }
+        subscriber.flag.set()
+        subscriber.continuation.finish()
+        self.openGauge.record(count)
         self.ended.add(1, ordering: .relaxed)
         self.endedCounter.increment()
     }

@@ -131,6 +131,9 @@ struct NotificationsController: Sendable {
                 headers: [.retryAfter: "\(self.heartbeat.components.seconds)"]
             )
         }
+        // The lease holds the slot until the response body has run, or until the response is dropped unwritten
+        // (Hummingbird never runs the body when writing the head fails: the client left before it).
+        let lease = NotificationHub.Lease(hub: self.hub, id: stream.id)
         let repository = self.repository
         let hub = self.hub
         let heartbeat = self.heartbeat
@@ -159,7 +162,7 @@ struct NotificationsController: Sendable {
             throw error
         }
         let body = ResponseBody { writer in
-            defer { hub.close(stream.id) }
+            defer { hub.close(lease.id) }
             try await withGracefulShutdownHandler {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -168,25 +171,23 @@ struct NotificationsController: Sendable {
                             stream.continuation.yield(.heartbeat)
                         }
                     }
-                    var sender = StreamSender(user: user.id, lastSent: start, repository: repository)
+                    var sender = StreamSender(
+                        user: user.id,
+                        lastSent: start,
+                        repository: repository,
+                        ended: stream.flag
+                    )
                     try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                     // A reconnect starts with what it missed; a new stream starts with what happens next.
-                    if lastEventID != nil { try await sender.catchUp(&writer) }
-                    events: for await event in stream.events {
-                        switch event {
-                        case .notification(let notification): try await sender.send(notification, &writer)
-                        case .catchUp: try await sender.catchUp(&writer)
-                        case .heartbeat, .checkSession:
-                            // An expired session is not announced: each heartbeat (and each pub/sub gap) looks.
-                            guard await sessionIsLive(session) else {
-                                hub.sessionEnded(stream.id)
-                                break events
-                            }
-                            if case .heartbeat = event {
-                                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                            }
-                        }
-                    }
+                    if lastEventID != nil, !stream.ended { try await sender.catchUp(&writer) }
+                    try await Self.pump(
+                        stream,
+                        session: session,
+                        hub: hub,
+                        sender: &sender,
+                        writer: &writer,
+                        sessionIsLive: sessionIsLive
+                    )
                     group.cancelAll()
                 }
             } onGracefulShutdown: {
@@ -199,6 +200,35 @@ struct NotificationsController: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
             body: body
         )
+    }
+
+    /// Writes `stream`'s events until it finishes or its session ends.
+    static func pump(
+        _ stream: NotificationHub.Stream,
+        session: SessionID,
+        hub: NotificationHub,
+        sender: inout StreamSender,
+        writer: inout any ResponseBodyWriter,
+        sessionIsLive: @Sendable (SessionID) async -> Bool
+    ) async throws {
+        events: for await event in stream.events {
+            // Once the session ended nothing more is written: finishing the stream still delivers
+            // what was buffered, and a catch-up would read the inbox as it is now.
+            if stream.ended { break events }
+            switch event {
+            case .notification(let notification): try await sender.send(notification, &writer)
+            case .catchUp: try await sender.catchUp(&writer)
+            case .heartbeat, .checkSession:
+                // An expired session is not announced: each heartbeat (and each pub/sub gap) looks.
+                guard await sessionIsLive(session) else {
+                    hub.sessionEnded(stream.id)
+                    break events
+                }
+                if case .heartbeat = event {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                }
+            }
+        }
     }
 
     /// `Last-Event-ID` (what a browser's `EventSource` sends on reconnect) or `?lastEventId=`.
@@ -225,6 +255,8 @@ struct StreamSender {
     let user: UUID
     var lastSent: Int64
     let repository: NotificationRepository
+    /// Set when the stream's session ended: nothing more is written.
+    var ended: NotificationHub.EndedFlag? = nil
 
     mutating func send(_ notification: Notification, _ writer: inout any ResponseBodyWriter) async throws {
         if notification.id <= self.lastSent { return }
@@ -238,7 +270,10 @@ struct StreamSender {
     mutating func catchUp(_ writer: inout any ResponseBodyWriter) async throws {
         while true {
             let missed = try await self.repository.after(user: self.user, seq: self.lastSent, limit: 500)
-            for notification in missed { try await self.write(notification, &writer) }
+            for notification in missed {
+                if self.ended?.ended == true { return }
+                try await self.write(notification, &writer)
+            }
             if missed.count < 500 { return }
         }
     }

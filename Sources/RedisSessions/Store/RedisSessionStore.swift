@@ -99,6 +99,10 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
 
     /// Gives a session a new identifier and deletes the old one, keeping its creation time and absolute
     /// deadline (use it when privileges change within a session).
+    ///
+    /// The old session is deleted first, and the new one is created only if that deletion found it: a session
+    /// revoked (or expired) after the caller loaded it is not brought back under a new identifier. If creating
+    /// the new one then fails, neither exists (the client must sign in again).
     /// - Parameters:
     ///   - session: The current session.
     ///   - value: A new value, or nil to keep it.
@@ -110,13 +114,24 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
             try await self.revoke(session)
             return nil
         }
+        let previousHash = session.id.storageHash
+        var calls: [PipelinedCall] = [.command(RedisCommand("DEL", self.keys.session(hash: previousHash)))]
+        if let previousUser = session.userID {
+            calls.append(.command(RedisCommand("ZREM", try Self.checked(previousUser, self.keys), previousHash)))
+        }
+        if let announce = self.announcement([previousHash]) { calls.append(.command(announce)) }
+        let results = try await self.redis.pipelineWithScripts(calls)
+        try Self.check(results)
+        // 0: someone else ended it after it was loaded (its end was announced then).
+        guard try results[0].get().decode(as: Int.self) == 1 else { return nil }
+        self.metrics.revoked.increment()
         var rotated = try await self.insert(
             value ?? session.value,
             userID: session.userID,
             client: session.client,
             createdAt: Self.milliseconds(session.createdAt),
             deadline: deadline,
-            replacing: session
+            replacing: nil
         )
         rotated.lastSeenAt = Self.date(now)
         return rotated

@@ -19,6 +19,10 @@ extension AccountService {
     public enum PasswordChangeError: Error, Sendable, Equatable {
         /// The caller's session ended meanwhile (every session of the user was ended; the password changed).
         case sessionEnded
+        /// The password changed, then the session store failed before the sessions were rotated and ended.
+        /// Every session of the user was then ended once more (`sessionsEnded`), or that failed too and other
+        /// sessions may still be live.
+        case sessionsNotRotated(sessionsEnded: Bool)
     }
 
     /// Changes the signed-in user's password: a privilege change of the session, so its identifier rotates and
@@ -36,7 +40,8 @@ extension AccountService {
     ///   - address: The client address (counted against the per-address limit).
     /// - Returns: The rotated session and how many other sessions ended.
     /// - Throws: ``Refusal/invalidCredentials`` (wrong current password), ``Refusal/rateLimited(retryAfterSeconds:)``,
-    ///   ``PasswordChangeError/sessionEnded``.
+    ///   ``PasswordChangeError/sessionEnded``, ``PasswordChangeError/sessionsNotRotated(sessionsEnded:)`` (the
+    ///   password changed; Redis failed before the sessions were rotated and ended).
     public func changePassword(
         current: String,
         new: String,
@@ -63,13 +68,34 @@ extension AccountService {
         }
         let hash = try await self.hasher.hash(new)
         guard try await self.users.setPasswordHash(id: user.id, hash: hash) else { throw Refusal.invalidCredentials }
-        try await self.limiter.reset(accountBucket)
+        // The password has changed: from here on, whatever fails, the sessions must end.
         let userID = user.id.uuidString.lowercased()
-        guard let rotated = try await self.sessions.rotate(session) else {
-            try await self.sessions.revokeAll(userID: userID)
-            throw PasswordChangeError.sessionEnded
+        let rotated: Session<AuthenticatedUser>
+        let ended: Int
+        do {
+            guard let renewed = try await self.sessions.rotate(session) else {
+                try await self.sessions.revokeAll(userID: userID)
+                try? await self.limiter.reset(accountBucket)
+                throw PasswordChangeError.sessionEnded
+            }
+            rotated = renewed
+            ended = try await self.sessions.revokeAll(userID: userID, keeping: rotated.id)
+        } catch let error as PasswordChangeError {
+            throw error
+        } catch {
+            // Once more, every session (the rotated one too: its cookie will never reach the client).
+            let again = try? await self.sessions.revokeAll(userID: userID)
+            self.logger.error(
+                "password changed but sessions not rotated",
+                metadata: [
+                    "user.id": "\(user.id)", "error": "\(error)", "sessions.ended": "\(again != nil)",
+                ]
+            )
+            try? await self.limiter.reset(accountBucket)
+            throw PasswordChangeError.sessionsNotRotated(sessionsEnded: again != nil)
         }
-        let ended = try await self.sessions.revokeAll(userID: userID, keeping: rotated.id)
+        // Best effort: a counter left behind expires with its window.
+        try? await self.limiter.reset(accountBucket)
         self.logger.info(
             "password changed; session rotated, other sessions ended",
             metadata: ["user.id": "\(user.id)", "session": "\(rotated.handle)", "sessions": "\(ended)"]

@@ -65,6 +65,23 @@ extension AccountsController {
             )
             error.headers[.setCookie] = self.cookie.expiredSetCookieValue
             throw error
+        } catch AccountService.PasswordChangeError.sessionsNotRotated(let sessionsEnded) {
+            if sessionsEnded {
+                var error = APIError(
+                    status: .unauthorized,
+                    code: .unauthorized,
+                    detail:
+                        "The password was changed, but the session store failed before your session got a new id; "
+                        + "every session of yours was ended. Sign in with the new password."
+                )
+                error.headers[.setCookie] = self.cookie.expiredSetCookieValue
+                throw error
+            }
+            var error = APIError.sessionStoreUnavailable
+            error.detail =
+                "The password was changed, but the session store failed: your other sessions may still be signed "
+                + "in. Sign in with the new password and end them (DELETE /api/v1/me/sessions)."
+            throw error
         }
         return EditedResponse(
             headers: [.setCookie: self.cookie.setCookieValue(for: change.session)],

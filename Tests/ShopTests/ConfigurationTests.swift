@@ -47,6 +47,7 @@ struct ConfigurationTests {
             // Required with a non-loopback HTTP_HOST (ExposureConfigurationTests).
             "PAYMENT_WEBHOOK_SECRET": "a-deployment-secret-of-its-own",
             "SESSION_COOKIE_SECURE": "true",
+            "PAYMENTS_CALLBACK_URL": "https://shop.example.com/api/v1/webhooks/payments",
         ])
         #expect(configuration.httpHost == "0.0.0.0")
         #expect(configuration.httpPort == 8081)

@@ -59,11 +59,38 @@ struct ExposureConfigurationTests {
             ])
         }
         #expect(explicit?.variable == "SESSION_COOKIE_SECURE")
-        // Its own secret and Secure cookies: it starts.
+        // Its own secret, Secure cookies and a callback URL: it starts.
         let configuration = try self.load([
             "HTTP_HOST": "0.0.0.0", "PAYMENT_WEBHOOK_SECRET": Self.secret, "SESSION_COOKIE_SECURE": "true",
+            "PAYMENTS_CALLBACK_URL": Self.callback,
         ])
         #expect(configuration.accounts.sessionCookieName == "__Host-shop_session")
+    }
+
+    static let callback = "https://shop.example.com/api/v1/webhooks/payments"
+
+    @Test(
+        "a non-loopback bind without PAYMENTS_CALLBACK_URL is one line naming it",
+        arguments: ["0.0.0.0", "::", "10.0.0.5", "shop.example.com"]
+    )
+    func callbackURLRequired(host: String) throws {
+        // Without it, a remote caller's `Host: localhost` would make the provider post to this machine's loopback.
+        let error = #expect(throws: ConfigurationError.self) {
+            try self.load(["HTTP_HOST": host, "PAYMENT_WEBHOOK_SECRET": Self.secret, "SESSION_COOKIE_SECURE": "true"])
+        }
+        #expect(error?.variable == "PAYMENTS_CALLBACK_URL")
+        #expect(
+            error?.description
+                == "PAYMENTS_CALLBACK_URL: must be set when HTTP_HOST (\"\(host)\") is not a loopback address (the default callback is this instance on loopback, chosen by a Host header a remote caller sets)"
+        )
+        #expect(error?.description.contains("\n") == false)
+        let configured = try self.load([
+            "HTTP_HOST": host, "PAYMENT_WEBHOOK_SECRET": Self.secret, "SESSION_COOKIE_SECURE": "true",
+            "PAYMENTS_CALLBACK_URL": Self.callback,
+        ])
+        #expect(configured.payments.callbackURL == Self.callback)
+        // Loopback binds keep the default (this instance, on loopback).
+        #expect(try self.load(["HTTP_HOST": "127.0.0.1"]).payments.callbackURL == nil)
     }
 
     @Test("shop serve bound to 0.0.0.0 with the defaults stops at start with one line naming the key")

@@ -16,7 +16,9 @@ extension ShopConfiguration {
     ///
     /// Bound to a non-loopback address (`HTTP_HOST`), the service must not use the public default
     /// `PAYMENT_WEBHOOK_SECRET` (anyone could sign webhooks with it) nor send its session cookie without `Secure`
-    /// (`SESSION_COOKIE_SECURE`; the cookie would travel over plain HTTP). Loopback binds keep the defaults, so
+    /// (`SESSION_COOKIE_SECURE`; the cookie would travel over plain HTTP), nor leave `PAYMENTS_CALLBACK_URL` unset
+    /// (the default callback is chosen by whether the request's `Host` names loopback, which a remote caller sets
+    /// as it likes on a wildcard bind). Loopback binds keep the defaults, so
     /// `make run` and the tests work as they are. ``init(reader:)`` calls it after reading every key.
     /// - Throws: ``ConfigurationError`` naming the key to set.
     public func checkExposure() throws(ConfigurationError) {
@@ -32,6 +34,13 @@ extension ShopConfiguration {
             throw ConfigurationError(
                 variable: Key.sessionCookieSecure.variable,
                 problem: "must be true when \(bind) (serve HTTPS in front of the service)"
+            )
+        }
+        if self.payments.callbackURL == nil {
+            throw ConfigurationError(
+                variable: Key.paymentsCallbackURL.variable,
+                problem:
+                    "must be set when \(bind) (the default callback is this instance on loopback, chosen by a Host header a remote caller sets)"
             )
         }
     }

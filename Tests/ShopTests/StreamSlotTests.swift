@@ -141,14 +141,7 @@ struct StreamSlotTests {
             let written = CollectingWriter.Written()
             var writer: any ResponseBodyWriter = CollectingWriter(written: written)
             var sender = StreamSender(user: user, lastSent: 0, repository: repository, ended: subject.flag)
-            try await NotificationsController.pump(
-                subject,
-                session: SessionID.random(),
-                hub: hub,
-                sender: &sender,
-                writer: &writer,
-                sessionIsLive: { _ in true }
-            )
+            try await NotificationsController.pump(subject, sender: &sender, writer: &writer)
             #expect(written.parts.withLock { $0.count } == expected)
         }
     }

@@ -188,6 +188,20 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
             .decode(as: Int.self) == 1
     }
 
+    /// Of these sessions (by ``SessionID/storageHash``), the ones that no longer exist: one `EXISTS` per distinct
+    /// hash, all in one pipeline (one round trip), none of them touched (no expiry is extended).
+    /// - Parameter storageHashes: Storage hashes, as revocation announcements carry them.
+    /// - Returns: The hashes whose session is gone, each once.
+    public func endedSessions(storageHashes: some Sequence<String>) async throws -> [String] {
+        var seen = Set<String>()
+        let hashes = storageHashes.filter { seen.insert($0).inserted }
+        let replies = try await self.redis.pipeline(hashes.map { RedisCommand("EXISTS", self.keys.session(hash: $0)) })
+        try Self.check(replies)
+        return try zip(hashes, replies).compactMap { hash, reply in
+            try reply.get().decode(as: Int.self) == 0 ? hash : nil
+        }
+    }
+
     // MARK: - Revoke and list
 
     /// Ends a session at once: its key is deleted and it leaves its user's index (one pipeline).

@@ -13,11 +13,9 @@ enum StreamEvent: Sendable {
     case notification(Notification)
     /// Messages may have been missed (pub/sub reconnected): read the inbox after the last event sent.
     case catchUp
-    /// Nothing happened for a while: send a comment so dead connections are noticed, and check that the
-    /// stream's session is still live (it may have expired, which is not announced).
+    /// Nothing happened for a while: send a comment so dead connections are noticed. (Whether the stream's
+    /// session expired is checked by the hub's sweep, once per session for all streams.)
     case heartbeat
-    /// Revocation announcements may have been missed (pub/sub reconnected): check that the session is live.
-    case checkSession
 }
 
 /// This instance's open notification streams, by user: what every instance's pub/sub listener delivers into.
@@ -87,6 +85,16 @@ final class NotificationHub: Sendable {
         var byUser: [UUID: Set<UUID>] = [:]
         var bySession: [String: Set<UUID>] = [:]
         var closed = false
+        /// The sweep loop, while streams are open.
+        var sweeper: Task<Void, Never>?
+    }
+
+    /// How expired sessions are found: every `interval`, while streams are open, `ended` is asked once about the
+    /// distinct sessions of all open streams (it answers the storage hashes that no longer exist, or throws when
+    /// it cannot say: the streams stay open until the next sweep).
+    struct SessionSweep: Sendable {
+        var interval: Duration
+        var ended: @Sendable ([String]) async throws -> [String]
     }
 
     let capacity: Int
@@ -99,10 +107,14 @@ final class NotificationHub: Sendable {
     private let droppedCounter = Counter(label: "shop_notification_streams_dropped_total")
     private let endedCounter = Counter(label: "shop_notification_streams_session_ended_total")
 
-    init(capacity: Int, maxStreams: Int, maxStreamsPerUser: Int = .max) {
+    let sweep: SessionSweep?
+    private let sweeps = Atomic<Int>(0)
+
+    init(capacity: Int, maxStreams: Int, maxStreamsPerUser: Int = .max, sweep: SessionSweep? = nil) {
         self.capacity = capacity
         self.maxStreams = maxStreams
         self.maxStreamsPerUser = maxStreamsPerUser
+        self.sweep = sweep
     }
 
     /// Opens a stream for `user`, bound to the session with storage hash `session`; nil when this instance has
@@ -125,6 +137,9 @@ final class NotificationHub: Sendable {
             state.subscribers[id] = Subscriber(user: user, session: session, continuation: continuation, flag: flag)
             state.byUser[user, default: []].insert(id)
             state.bySession[session, default: []].insert(id)
+            if let sweep = self.sweep, state.sweeper == nil {
+                state.sweeper = Task { await self.sweepWhileOpen(every: sweep.interval) }
+            }
             return .success(state.subscribers.count)
         }
         switch outcome {
@@ -179,13 +194,44 @@ final class NotificationHub: Sendable {
         return removed.count
     }
 
-    /// Tells every stream to check that its session is still live (revocations may have been missed).
+    /// Checks at once that the sessions of the open streams are still live (revocations may have been missed):
+    /// one sweep.
     func checkAllSessions() {
-        let targets = self.state.withLock { state in state.subscribers.map { ($0.key, $0.value.continuation) } }
-        for (id, continuation) in targets {
-            if case .dropped = continuation.yield(.checkSession) { self.overflowed(id) }
-        }
+        guard self.sweep != nil, self.openStreams > 0 else { return }
+        Task { await self.sweepOnce() }
     }
+
+    /// Sweeps every `interval` until no stream is open (then the loop ends; the next stream starts another).
+    private func sweepWhileOpen(every interval: Duration) async {
+        while true {
+            do { try await Task.sleep(for: interval) } catch { break }
+            let open = self.state.withLock { state in
+                if state.subscribers.isEmpty || state.closed { state.sweeper = nil }
+                return state.sweeper != nil
+            }
+            guard open else { return }
+            await self.sweepOnce()
+        }
+        self.state.withLock { $0.sweeper = nil }
+    }
+
+    /// Asks once about the distinct sessions of the open streams and ends those that are gone (expired: expiry is
+    /// not announced). One question for all streams, however many share a session.
+    func sweepOnce() async {
+        guard let sweep = self.sweep else { return }
+        let sessions = self.state.withLock { Array($0.bySession.keys) }
+        guard !sessions.isEmpty else { return }
+        self.sweeps.add(1, ordering: .relaxed)
+        // Redis cannot say: the streams stay open until the next sweep.
+        guard let ended = try? await sweep.ended(sessions), !ended.isEmpty else { return }
+        self.endSessions(ended)
+    }
+
+    /// How many sweeps asked about sessions.
+    var sessionSweeps: Int { self.sweeps.load(ordering: .relaxed) }
+
+    /// Whether the sweep loop runs (only while streams are open).
+    var isSweeping: Bool { self.state.withLock { $0.sweeper != nil } }
 
     /// Ends a stream whose session was found to have ended (expired), counted like an announced one.
     func sessionEnded(_ id: UUID) {
@@ -237,10 +283,12 @@ final class NotificationHub: Sendable {
 
     /// Ends every stream and refuses new ones (graceful shutdown).
     func shutdown() {
-        let continuations = self.state.withLock { state in
+        let (continuations, sweeper) = self.state.withLock { state in
             state.closed = true
-            return state.subscribers.values.map(\.continuation)
+            defer { state.sweeper = nil }
+            return (state.subscribers.values.map(\.continuation), state.sweeper)
         }
+        sweeper?.cancel()
         for continuation in continuations { continuation.finish() }
     }
 

@@ -33,10 +33,15 @@ struct Notifications: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.repository = NotificationRepository(client: postgres, logger: logger)
+        // Expiry is not announced: one sweep per heartbeat interval, while streams are open, asks Redis once about
+        // the distinct sessions of every open stream here (one pipelined EXISTS each) and ends the gone ones.
         self.hub = NotificationHub(
             capacity: configuration.streamBuffer,
             maxStreams: configuration.maxStreams,
-            maxStreamsPerUser: configuration.maxStreamsPerUser
+            maxStreamsPerUser: configuration.maxStreamsPerUser,
+            sweep: NotificationHub.SessionSweep(interval: configuration.heartbeat) { hashes in
+                try await sessions.endedSessions(storageHashes: hashes)
+            }
         )
         self.service = NotificationService(
             repository: self.repository,
@@ -58,7 +63,7 @@ struct Notifications: Sendable {
             self.listeners.addListener(channel: channel) { message in
                 hub.endSessions(SessionRevocations.storageHashes(in: message.payload.readableBytesView))
             } onGap: { _ in
-                // Revocations may have been missed: every open stream checks that its session is live.
+                // Revocations may have been missed: one sweep checks the sessions of every open stream.
                 hub.checkAllSessions()
             }
         }

@@ -180,14 +180,7 @@ struct NotificationsController: Sendable {
                     try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                     // A reconnect starts with what it missed; a new stream starts with what happens next.
                     if lastEventID != nil, !stream.ended { try await sender.catchUp(&writer) }
-                    try await Self.pump(
-                        stream,
-                        session: session,
-                        hub: hub,
-                        sender: &sender,
-                        writer: &writer,
-                        sessionIsLive: sessionIsLive
-                    )
+                    try await Self.pump(stream, sender: &sender, writer: &writer)
                     group.cancelAll()
                 }
             } onGracefulShutdown: {
@@ -205,11 +198,8 @@ struct NotificationsController: Sendable {
     /// Writes `stream`'s events until it finishes or its session ends.
     static func pump(
         _ stream: NotificationHub.Stream,
-        session: SessionID,
-        hub: NotificationHub,
         sender: inout StreamSender,
-        writer: inout any ResponseBodyWriter,
-        sessionIsLive: @Sendable (SessionID) async -> Bool
+        writer: inout any ResponseBodyWriter
     ) async throws {
         events: for await event in stream.events {
             // Once the session ended nothing more is written: finishing the stream still delivers
@@ -218,15 +208,10 @@ struct NotificationsController: Sendable {
             switch event {
             case .notification(let notification): try await sender.send(notification, &writer)
             case .catchUp: try await sender.catchUp(&writer)
-            case .heartbeat, .checkSession:
-                // An expired session is not announced: each heartbeat (and each pub/sub gap) looks.
-                guard await sessionIsLive(session) else {
-                    hub.sessionEnded(stream.id)
-                    break events
-                }
-                if case .heartbeat = event {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                }
+            case .heartbeat:
+                // An expired session is not announced: the hub's sweep finds it (one check per session for all
+                // streams, each heartbeat interval and after each pub/sub gap) and ends the stream.
+                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
             }
         }
     }

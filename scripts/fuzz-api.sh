@@ -153,6 +153,8 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 include-path = "/api/v1/admin/sales/daily"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403"]
 EOF
+# Crash reproductions (`st replay`) go to the run's folder, not to .schemathesis/ in the working tree.
+printf '\n[cache]\ndirectory = "%s"\n' "$RUN_DIR/schemathesis-cache" >>"$RUN_DIR/schemathesis.toml"
 # Webhooks signed as the provider signs them (X-Signature over the exact bytes sent), so the fuzzer reaches the
 # webhook's parsing and validation instead of stopping at 401 (the unsigned cases are the service tests' part).
 cat >"$RUN_DIR/fuzz_api_hooks.py" <<EOF
@@ -185,6 +187,8 @@ EOF
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 CHECKS+=,response_headers_conformance,negative_data_rejection,positive_data_acceptance,missing_required_header
 CHECKS+=,unsupported_method,allow_header_conformance,use_after_free,ensure_resource_availability
+# Requests carry neither `Origin` nor `Sec-Fetch-Site`, so the cross-site guard lets their POST/PUT/DELETE through
+# (it refuses only what a browser marks as cross-site; docs/security.md).
 # Never while signed in: signing in, out or ending sessions would end the run's own session (a sign-in replaces the
 # request's session), and a stream with a session never ends.
 SESSION_ENDING='^/api/v1/(auth/|me/sessions|me/password|notifications/stream)'
@@ -225,11 +229,20 @@ run_schemathesis admin "$AS_ADMIN" "$ADMIN_COOKIE" --include-path-regex '^/api/v
 read -r REQUESTS SERVER_ERRORS < <(python3 - "$RUN_DIR" <<'EOF'
 import glob, json, sys
 requests = errors = 0
-for path in glob.glob(sys.argv[1] + "/*/har-*.json"):
+seen = set()
+for path in sorted(glob.glob(sys.argv[1] + "/*/har-*.json")):
     with open(path) as handle:
         entries = json.load(handle).get("log", {}).get("entries", [])
     requests += len(entries)
-    errors += sum(1 for entry in entries if entry.get("response", {}).get("status", 0) >= 500)
+    for entry in entries:
+        status = entry.get("response", {}).get("status", 0)
+        if status >= 500:
+            errors += 1
+            request = entry.get("request", {})
+            line = "%d %s %s" % (status, request.get("method"), request.get("url"))
+            if line not in seen and len(seen) < 20:
+                seen.add(line)
+                print("fuzz-api: 5xx: " + line[:400], file=sys.stderr)
 print(requests, errors)
 EOF
 )

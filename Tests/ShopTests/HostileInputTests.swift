@@ -174,6 +174,14 @@ struct HostileInputTests {
                 )
                 #expect(list.status == .badRequest, "\(id): \(list.text)")
             }
+            // The greatest id is valid, and nothing comes after it (Redis refuses an exclusive start past it).
+            let last = try await client.catalogRequest(
+                .get,
+                "/api/v1/admin/queues/orders/dead-letters?after=18446744073709551615-18446744073709551615",
+                cookie: admin
+            )
+            #expect(last.status == .ok, "\(last.text)")
+            #expect(last.text.contains(#""data":[]"#), "\(last.text)")
         }
     }
 

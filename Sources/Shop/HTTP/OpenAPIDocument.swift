@@ -9,16 +9,28 @@ import NIOCore
 /// from it or it names a route that does not exist, and every response the service tests receive is validated
 /// against it (see `docs/architecture.md`).
 enum OpenAPIDocument {
-    /// The document's bytes, read once from the target's resource bundle (`redis-jobs_Shop.resources`, which
-    /// SwiftPM puts beside the binary; ship it with the binary).
+    /// The resource bundle SwiftPM builds beside the binary.
+    static let bundleName = "redis-jobs_Shop.resources"
+
+    /// The document's bytes, read once: from the resource bundle beside the running executable (where SwiftPM puts
+    /// it, and where a deployment should ship it), else from the source tree the binary was built from. Never
+    /// `Bundle.module`, whose accessor ends the process when the bundle is missing: a binary copied without it
+    /// answers `503` on this route and serves everything else.
     static let bytes: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-            let data = try? Data(contentsOf: url)
-        else {
-            // A resource bundle without the file: the route says so.
-            return []
+        var candidates: [URL] = []
+        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+            candidates.append(
+                executable.deletingLastPathComponent().appendingPathComponent(Self.bundleName)
+                    .appendingPathComponent("openapi.json")
+            )
         }
-        return Array(data)
+        candidates.append(
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("openapi.json")
+        )
+        for url in candidates {
+            if let data = try? Data(contentsOf: url), !data.isEmpty { return Array(data) }
+        }
+        return []
     }()
 
     /// Adds `GET /openapi.json` (anonymous).

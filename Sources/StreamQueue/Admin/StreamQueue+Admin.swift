@@ -65,6 +65,8 @@ extension StreamQueue {
     /// - Returns: The dead letters.
     public func deadLetters(topic: String, after: String? = nil, limit: Int = 100) async throws -> [DeadLetter] {
         try TopicKeys.validate(topic)
+        // Nothing comes after the greatest id, and Redis refuses an exclusive start past it.
+        if let after, Self.isGreatestID(after) { return [] }
         let start = after.map { "(" + $0 } ?? "-"
         let entries = try await self.client.xrange(
             self.keys(topic).dead,
@@ -72,6 +74,12 @@ extension StreamQueue {
             count: min(max(limit, 1), 1000)
         )
         return entries.map { DeadLetter(entry: $0, topic: topic) }
+    }
+
+    /// Whether `id` is `18446744073709551615-18446744073709551615`, however many leading zeros it has.
+    static func isGreatestID(_ id: String) -> Bool {
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { UInt64($0) == UInt64.max }
     }
 
     /// One dead letter.

@@ -19,8 +19,21 @@ struct DependencyFailureTests {
     /// The app on `server`, with sessions that are only read per request (so a failing write cannot hit the
     /// session load), and a test route that writes to `server` through a client of its own.
     static func withApp(
+        _ test: @escaping @Sendable (any TestClientProtocol, AccountsFixture, CatalogRedisServer) async throws -> Void
+    ) async throws {
+        let server = try await CatalogRedisServer.start()
+        do {
+            try await Self.withApp(server, test)
+        } catch {
+            await server.destroy()
+            throw error
+        }
+        await server.destroy()
+    }
+
+    private static func withApp(
         _ server: CatalogRedisServer,
-        _ test: @escaping @Sendable (any TestClientProtocol, AccountsFixture) async throws -> Void
+        _ test: @escaping @Sendable (any TestClientProtocol, AccountsFixture, CatalogRedisServer) async throws -> Void
     ) async throws {
         let url = server.url
         let routes = TestRoutes.routes { router in
@@ -54,9 +67,8 @@ struct DependencyFailureTests {
                 configuration.redis = try RedisConfiguration(url: url)
                 configuration.accounts.sessionTouchInterval = .seconds(60)
             },
-            extraRoutes: routes,
-            test
-        )
+            extraRoutes: routes
+        ) { client, fixture in try await test(client, fixture, server) }
     }
 
     static func expectUnavailable(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -67,9 +79,7 @@ struct DependencyFailureTests {
 
     @Test("-OOM on a write: the test route and a manual job run answer 503 SERVICE_UNAVAILABLE")
     func outOfMemory() async throws {
-        let server = try await CatalogRedisServer.start()
-        defer { Task { await server.destroy() } }
-        try await Self.withApp(server) { client, fixture in
+        try await Self.withApp { client, fixture, server in
             _ = try await fixture.insertUser(email: "ops@example.com", password: "correct horse battery", role: .admin)
             let admin = try await client.login("ops@example.com", "correct horse battery")
             let before = try await client.send(.post, "/test/redis-write", cookie: admin)
@@ -93,9 +103,7 @@ struct DependencyFailureTests {
 
     @Test("-BUSY while a script runs past busy-reply-threshold: 503")
     func busyScript() async throws {
-        let server = try await CatalogRedisServer.start()
-        defer { Task { await server.destroy() } }
-        try await Self.withApp(server) { client, fixture in
+        try await Self.withApp { client, fixture, server in
             try await fixture.insertDemoUser()
             let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
             // The session loads from Redis before the script starts; the test route's write then meets -BUSY.
@@ -115,9 +123,7 @@ struct DependencyFailureTests {
 
     @Test("a command that gets no answer in time (clients paused): 503")
     func commandTimeout() async throws {
-        let server = try await CatalogRedisServer.start()
-        defer { Task { await server.destroy() } }
-        try await Self.withApp(server) { client, fixture in
+        try await Self.withApp { client, fixture, server in
             try await fixture.insertDemoUser()
             let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
             // Writes are held for 10 s; the route's client gives up after 300 ms.
@@ -129,9 +135,7 @@ struct DependencyFailureTests {
 
     @Test("a server error that is the service's fault (WRONGTYPE) is still a 500: the mapping is not a blanket")
     func programmingErrorStays500() async throws {
-        let server = try await CatalogRedisServer.start()
-        defer { Task { await server.destroy() } }
-        try await Self.withApp(server) { client, fixture in
+        try await Self.withApp { client, fixture, server in
             try await fixture.insertDemoUser()
             let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
             await server.cli(["DEL", "test:dependency-failure"])

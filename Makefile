@@ -32,7 +32,7 @@ run: services build ## Start services, migrate, seed, start the simulated provid
 
 test: services ## Start services, run every test against them, then a short chaos run and API fuzzing (make fuzz-api)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build
 	$(MAKE) chaos CHAOS_SECONDS=$(TEST_CHAOS_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 	$(MAKE) fuzz-api FUZZ_API_SECONDS=$(TEST_FUZZ_API_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 

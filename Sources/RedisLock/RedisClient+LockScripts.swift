@@ -11,13 +11,20 @@ extension RedisClient {
     ) async throws -> RESPValue {
         guard let timeout else { return try await self.eval(script, keys: keys, arguments: arguments) }
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        let rest: [any RESPArgument] = [keys.count] + keys.map { $0 as any RESPArgument } + arguments
+        func command(_ name: String, _ body: String) -> RedisCommand {
+            var command = RedisCommand(name)
+            command.append(body)
+            command.append(keys.count)
+            command.appendKeys(contentsOf: keys)
+            for argument in arguments { argument.append(to: &command) }
+            return command
+        }
         do {
-            return try await self.send(RedisCommand("EVALSHA", arguments: [script.sha1] + rest), timeout: timeout)
+            return try await self.send(command("EVALSHA", script.sha1), timeout: timeout)
         } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
             let left = ContinuousClock.now.duration(to: deadline)
             guard left > .zero else { throw RedisError(.commandTimeout, "no time left to load the lock script") }
-            return try await self.send(RedisCommand("EVAL", arguments: [script.source] + rest), timeout: left)
+            return try await self.send(command("EVAL", script.source), timeout: left)
         }
     }
 }

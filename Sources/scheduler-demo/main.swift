@@ -55,7 +55,7 @@ let job = ScheduledJob(
 ) { context in
     let started = Int64(Date().timeIntervalSince1970 * 1000)
     let tick = Int64(context.tick.timeIntervalSince1970 * 1000)
-    _ = try await redis.send(RedisCommand("RPUSH", prefix + "runs", "\(tick) \(instance) \(started)"))
+    _ = try await redis.send(RedisCommand("RPUSH", key: prefix + "runs", "\(tick) \(instance) \(started)"))
     if hang
         && !hung.withLock({ hung in
             defer { hung = true }

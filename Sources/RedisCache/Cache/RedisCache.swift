@@ -126,7 +126,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         let token = CacheTokens.make()
         let taken = try await self.manager.perform(self.counters) {
             let replies = try await self.manager.pipeline([
-                RedisCommand("GET", self.layout.epoch),
+                RedisCommand("GET", key: self.layout.epoch),
                 self.leaseCommand(lease, token: token, onlyIfFree: false),
             ])
             return try await self.currentEpoch(from: replies[0])
@@ -170,7 +170,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         let entry = self.layout.entry(key)
         let lease = self.layout.lease(ofEntry: entry)
         let attempt = try await self.manager.perform(self.counters) { () async throws -> Void in
-            let epochReply = try await self.manager.send(RedisCommand("GET", self.layout.epoch))
+            let epochReply = try await self.manager.send(RedisCommand("GET", key: self.layout.epoch))
             let epoch = try await self.currentEpoch(from: epochReply)
             let (bytes, lifetime) = self.entryBytes(
                 payload: value == nil ? nil : payload,
@@ -200,7 +200,10 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         let entry = self.layout.entry(key)
         let lease = self.layout.lease(ofEntry: entry)
         let attempt = try? await self.manager.perform(self.counters) {
-            _ = try await self.manager.send(RedisCommand("DEL", entry, lease))
+            var delete = RedisCommand("DEL")
+            delete.appendKey(entry)
+            delete.appendKey(lease)
+            _ = try await self.manager.send(delete)
         }
         if case .done = attempt { return .evicted }
         self.manager.deferEviction(entry: entry, lease: lease, namespace: self.layout, counters: self.counters)
@@ -214,7 +217,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
     @discardableResult
     public func evictNamespace() async -> RedisCacheEviction {
         let attempt = try? await self.manager.perform(self.counters) {
-            _ = try await self.manager.send(RedisCommand("SET", self.layout.epoch, CacheTokens.make()))
+            _ = try await self.manager.send(RedisCommand("SET", key: self.layout.epoch, CacheTokens.make()))
         }
         if case .done = attempt { return .evicted }
         self.manager.deferNamespaceEviction(self.layout, counters: self.counters)
@@ -236,7 +239,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         do {
             try await self.manager.client.scanKeys(matching: self.layout.scanPattern, count: batchSize) { keys in
                 // One UNLINK per key: keys of different entries live in different cluster slots.
-                let results = try await self.manager.client.pipeline(keys.map { RedisCommand("UNLINK", $0) })
+                let results = try await self.manager.client.pipeline(keys.map { RedisCommand("UNLINK", key: $0) })
                 for result in results { deleted += try result.get().decode(as: Int.self) }
             }
         } catch let error as RedisError {
@@ -312,8 +315,8 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
             let taken = try await self.manager.perform(self.counters) {
                 let replies = try await self.manager.pipeline([
                     self.leaseCommand(lease, token: token, onlyIfFree: true),
-                    RedisCommand("GET", self.layout.epoch),
-                    RedisCommand("GET", entry),
+                    RedisCommand("GET", key: self.layout.epoch),
+                    RedisCommand("GET", key: entry),
                 ])
                 let leased = try replies[0].decode(as: Bool.self)
                 let epoch = try await self.currentEpoch(from: replies[1])
@@ -426,8 +429,8 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
     func look(_ entry: String) async throws(CancellationError) -> RedisCacheManager.Attempt<Lookup> {
         let attempt = try await self.manager.perform(self.counters) {
             let replies = try await self.manager.pipeline([
-                RedisCommand("GET", self.layout.epoch),
-                RedisCommand("GET", entry),
+                RedisCommand("GET", key: self.layout.epoch),
+                RedisCommand("GET", key: entry),
             ])
             return (try await self.currentEpoch(from: replies[0]), replies[1])
         }
@@ -484,7 +487,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
 
     private func leaseCommand(_ lease: String, token: String, onlyIfFree: Bool) -> RedisCommand {
         var command = RedisCommand("SET", capacity: 128)
-        command.append(lease)
+        command.appendKey(lease)
         command.append(token)
         if onlyIfFree { command.append("NX") }
         command.append("PX")

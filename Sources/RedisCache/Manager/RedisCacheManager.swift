@@ -229,7 +229,7 @@ public final class RedisCacheManager: Sendable, Service {
         var command = RedisCommand(name, capacity: 128)
         command.append(body)
         command.append(keys.count)
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         for argument in arguments { argument.append(to: &command) }
         return command
     }
@@ -264,10 +264,13 @@ public final class RedisCacheManager: Sendable, Service {
             commands.reserveCapacity(batch.keys.count + batch.namespaces.count)
             for pair in batch.keys {
                 // An entry and its lease share a hash tag, so one DEL is valid on a cluster.
-                commands.append(RedisCommand("DEL", pair[0], pair[1]))
+                var delete = RedisCommand("DEL")
+                delete.appendKey(pair[0])
+                delete.appendKey(pair[1])
+                commands.append(delete)
             }
             for namespace in batch.namespaces {
-                commands.append(RedisCommand("SET", namespace.epoch, CacheTokens.make()))
+                commands.append(RedisCommand("SET", key: namespace.epoch, CacheTokens.make()))
             }
             _ = try await self.pipeline(commands)
             self.deferred.remove(batch)

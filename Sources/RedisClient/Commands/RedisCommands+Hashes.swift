@@ -8,7 +8,7 @@ extension RedisCommands {
     public func hset(_ key: String, _ fields: [(field: String, value: any RESPArgument)]) async throws -> Int {
         guard !fields.isEmpty else { return 0 }
         var command = RedisCommand("HSET")
-        command.append(key)
+        command.appendKey(key)
         for pair in fields {
             command.append(pair.field)
             pair.value.append(to: &command)
@@ -25,7 +25,7 @@ extension RedisCommands {
     @discardableResult
     public func hset(_ key: String, field: String, to value: some RESPArgument) async throws -> Bool {
         var command = RedisCommand("HSET")
-        command.append(key)
+        command.appendKey(key)
         command.append(field)
         command.append(value)
         return try await self.send(command).decode(as: Int.self) == 1
@@ -37,7 +37,7 @@ extension RedisCommands {
     ///   - field: The field.
     /// - Returns: The value, or nil.
     public func hget(_ key: String, field: String) async throws -> String? {
-        try await self.send(RedisCommand("HGET", key, field)).decode(as: String?.self)
+        try await self.send(RedisCommand("HGET", key: key, field)).decode(as: String?.self)
     }
 
     /// `HMGET key field...`.
@@ -48,7 +48,7 @@ extension RedisCommands {
     public func hmget(_ key: String, fields: [String]) async throws -> [String?] {
         guard !fields.isEmpty else { return [] }
         var command = RedisCommand("HMGET")
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: fields)
         return try await self.send(command).decode(as: [String?].self)
     }
@@ -57,7 +57,7 @@ extension RedisCommands {
     /// - Parameter key: The hash.
     /// - Returns: Every field and value (empty when the key does not exist).
     public func hgetall(_ key: String) async throws -> [String: String] {
-        try await self.send(RedisCommand("HGETALL", key)).decode(as: [String: String].self)
+        try await self.send(RedisCommand("HGETALL", key: key)).decode(as: [String: String].self)
     }
 
     /// `HDEL key field...`.
@@ -69,7 +69,7 @@ extension RedisCommands {
     public func hdel(_ key: String, fields: [String]) async throws -> Int {
         guard !fields.isEmpty else { return 0 }
         var command = RedisCommand("HDEL")
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: fields)
         return try await self.send(command).decode(as: Int.self)
     }
@@ -82,13 +82,13 @@ extension RedisCommands {
     /// - Returns: The new value.
     @discardableResult
     public func hincr(_ key: String, field: String, by increment: Int = 1) async throws -> Int {
-        try await self.send(RedisCommand("HINCRBY", key, field, increment)).decode(as: Int.self)
+        try await self.send(RedisCommand("HINCRBY", key: key, field, increment)).decode(as: Int.self)
     }
 
     /// `HLEN key`.
     /// - Parameter key: The hash.
     /// - Returns: The number of fields.
     public func hlen(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("HLEN", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("HLEN", key: key)).decode(as: Int.self)
     }
 }

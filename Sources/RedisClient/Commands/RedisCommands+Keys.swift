@@ -14,7 +14,7 @@ extension RedisCommands {
     public func delete(_ keys: [String]) async throws -> Int {
         guard !keys.isEmpty else { return 0 }
         var command = RedisCommand("DEL")
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         return try await self.send(command).decode(as: Int.self)
     }
 
@@ -25,7 +25,7 @@ extension RedisCommands {
     public func unlink(_ keys: [String]) async throws -> Int {
         guard !keys.isEmpty else { return 0 }
         var command = RedisCommand("UNLINK")
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         return try await self.send(command).decode(as: Int.self)
     }
 
@@ -35,7 +35,7 @@ extension RedisCommands {
     public func exists(_ keys: String...) async throws -> Int {
         guard !keys.isEmpty else { return 0 }
         var command = RedisCommand("EXISTS")
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         return try await self.send(command).decode(as: Int.self)
     }
 
@@ -46,7 +46,9 @@ extension RedisCommands {
     /// - Returns: True when the key exists and the timeout was set.
     @discardableResult
     public func expire(_ key: String, after: Duration) async throws -> Bool {
-        try await self.send(RedisCommand("PEXPIRE", key, max(1, after.roundedUpMilliseconds))).decode(as: Bool.self)
+        try await self.send(RedisCommand("PEXPIRE", key: key, max(1, after.roundedUpMilliseconds))).decode(
+            as: Bool.self
+        )
     }
 
     /// `PERSIST key`.
@@ -54,14 +56,14 @@ extension RedisCommands {
     /// - Returns: True when a timeout was removed.
     @discardableResult
     public func persist(_ key: String) async throws -> Bool {
-        try await self.send(RedisCommand("PERSIST", key)).decode(as: Bool.self)
+        try await self.send(RedisCommand("PERSIST", key: key)).decode(as: Bool.self)
     }
 
     /// `PTTL key`.
     /// - Parameter key: The key.
     /// - Returns: Whether the key exists and when it expires.
     public func ttl(_ key: String) async throws -> RedisTTL {
-        let milliseconds = try await self.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+        let milliseconds = try await self.send(RedisCommand("PTTL", key: key)).decode(as: Int.self)
         switch milliseconds {
         case -2: return .missing
         case -1: return .noExpiry
@@ -73,7 +75,7 @@ extension RedisCommands {
     /// - Parameter key: The key.
     /// - Returns: `string`, `list`, `set`, `zset`, `hash`, `stream`, or `none`.
     public func type(of key: String) async throws -> String {
-        try await self.send(RedisCommand("TYPE", key)).decode(as: String.self)
+        try await self.send(RedisCommand("TYPE", key: key)).decode(as: String.self)
     }
 
     /// One `SCAN` step.

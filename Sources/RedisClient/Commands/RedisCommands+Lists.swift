@@ -23,7 +23,7 @@ extension RedisCommands {
         // `LPUSH key` with no value is a syntax error; pushing nothing leaves the list as it is.
         guard !values.isEmpty else { return try await self.llen(key) }
         var command = RedisCommand(name)
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: values)
         return try await self.send(command).decode(as: Int.self)
     }
@@ -32,14 +32,14 @@ extension RedisCommands {
     /// - Parameter key: The list.
     /// - Returns: The first element, or nil when the list is empty.
     public func lpop(_ key: String) async throws -> String? {
-        try await self.send(RedisCommand("LPOP", key)).decode(as: String?.self)
+        try await self.send(RedisCommand("LPOP", key: key)).decode(as: String?.self)
     }
 
     /// `RPOP key`.
     /// - Parameter key: The list.
     /// - Returns: The last element, or nil when the list is empty.
     public func rpop(_ key: String) async throws -> String? {
-        try await self.send(RedisCommand("RPOP", key)).decode(as: String?.self)
+        try await self.send(RedisCommand("RPOP", key: key)).decode(as: String?.self)
     }
 
     /// `LRANGE key start stop`.
@@ -49,14 +49,14 @@ extension RedisCommands {
     ///   - stop: Last index, inclusive.
     /// - Returns: The elements.
     public func lrange(_ key: String, _ start: Int = 0, _ stop: Int = -1) async throws -> [String] {
-        try await self.send(RedisCommand("LRANGE", key, start, stop)).decode(as: [String].self)
+        try await self.send(RedisCommand("LRANGE", key: key, start, stop)).decode(as: [String].self)
     }
 
     /// `LLEN key`.
     /// - Parameter key: The list.
     /// - Returns: The length.
     public func llen(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("LLEN", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("LLEN", key: key)).decode(as: Int.self)
     }
 
     /// `BLPOP key... timeout`: waits until one of the lists has an element.
@@ -68,7 +68,7 @@ extension RedisCommands {
     /// - Returns: The list and the element, or nil when the timeout passed.
     public func blpop(_ keys: [String], timeout: Duration) async throws -> (key: String, value: String)? {
         var command = RedisCommand("BLPOP")
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         command.append(Double.respText(Double(max(1, timeout.roundedUpMilliseconds)) / 1000))
         let reply = try await self.sendBlocking(command, blockingFor: timeout)
         guard let pair = try reply.decode(as: [String]?.self) else { return nil }

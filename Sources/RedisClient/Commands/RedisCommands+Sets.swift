@@ -8,7 +8,7 @@ extension RedisCommands {
     public func sadd(_ key: String, members: [String]) async throws -> Int {
         guard !members.isEmpty else { return 0 }
         var command = RedisCommand("SADD")
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: members)
         return try await self.send(command).decode(as: Int.self)
     }
@@ -22,7 +22,7 @@ extension RedisCommands {
     public func srem(_ key: String, members: [String]) async throws -> Int {
         guard !members.isEmpty else { return 0 }
         var command = RedisCommand("SREM")
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: members)
         return try await self.send(command).decode(as: Int.self)
     }
@@ -31,7 +31,7 @@ extension RedisCommands {
     /// - Parameter key: The set.
     /// - Returns: The members, in no particular order.
     public func smembers(_ key: String) async throws -> [String] {
-        try await self.send(RedisCommand("SMEMBERS", key)).decode(as: [String].self)
+        try await self.send(RedisCommand("SMEMBERS", key: key)).decode(as: [String].self)
     }
 
     /// `SISMEMBER key member`.
@@ -40,13 +40,13 @@ extension RedisCommands {
     ///   - member: The member.
     /// - Returns: True when it is a member.
     public func sismember(_ key: String, member: String) async throws -> Bool {
-        try await self.send(RedisCommand("SISMEMBER", key, member)).decode(as: Bool.self)
+        try await self.send(RedisCommand("SISMEMBER", key: key, member)).decode(as: Bool.self)
     }
 
     /// `SCARD key`.
     /// - Parameter key: The set.
     /// - Returns: The number of members.
     public func scard(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("SCARD", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("SCARD", key: key)).decode(as: Int.self)
     }
 }

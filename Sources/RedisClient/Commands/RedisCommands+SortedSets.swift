@@ -13,7 +13,7 @@ extension RedisCommands {
     ) async throws -> Int {
         guard !members.isEmpty else { return 0 }
         var command = RedisCommand("ZADD")
-        command.append(key)
+        command.appendKey(key)
         switch condition {
         case .always: break
         case .ifNotExists: command.append("NX")
@@ -32,7 +32,7 @@ extension RedisCommands {
     ///   - member: The member.
     /// - Returns: Its score, or nil when it is not a member.
     public func zscore(_ key: String, member: String) async throws -> Double? {
-        try await self.send(RedisCommand("ZSCORE", key, member)).decode(as: Double?.self)
+        try await self.send(RedisCommand("ZSCORE", key: key, member)).decode(as: Double?.self)
     }
 
     /// `ZINCRBY key increment member`.
@@ -43,7 +43,7 @@ extension RedisCommands {
     /// - Returns: The new score.
     @discardableResult
     public func zincr(_ key: String, member: String, by increment: Double = 1) async throws -> Double {
-        try await self.send(RedisCommand("ZINCRBY", key, increment, member)).decode(as: Double.self)
+        try await self.send(RedisCommand("ZINCRBY", key: key, increment, member)).decode(as: Double.self)
     }
 
     /// `ZREM key member...`.
@@ -55,7 +55,7 @@ extension RedisCommands {
     public func zrem(_ key: String, members: [String]) async throws -> Int {
         guard !members.isEmpty else { return 0 }
         var command = RedisCommand("ZREM")
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: members)
         return try await self.send(command).decode(as: Int.self)
     }
@@ -64,7 +64,7 @@ extension RedisCommands {
     /// - Parameter key: The sorted set.
     /// - Returns: The number of members.
     public func zcard(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("ZCARD", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("ZCARD", key: key)).decode(as: Int.self)
     }
 
     /// `ZRANGE key start stop [REV] WITHSCORES`, by rank.
@@ -81,7 +81,7 @@ extension RedisCommands {
         reverse: Bool = false
     ) async throws -> [(member: String, score: Double)] {
         var command = RedisCommand("ZRANGE")
-        command.append(key)
+        command.appendKey(key)
         command.append(start)
         command.append(stop)
         if reverse { command.append("REV") }
@@ -103,7 +103,7 @@ extension RedisCommands {
         limit: (offset: Int, count: Int)? = nil
     ) async throws -> [(member: String, score: Double)] {
         var command = RedisCommand("ZRANGE")
-        command.append(key)
+        command.appendKey(key)
         command.append(min)
         command.append(max)
         command.append("BYSCORE")
@@ -124,7 +124,7 @@ extension RedisCommands {
     /// - Returns: How many were removed.
     @discardableResult
     public func zremRangeByScore(_ key: String, min: String, max: String) async throws -> Int {
-        try await self.send(RedisCommand("ZREMRANGEBYSCORE", key, min, max)).decode(as: Int.self)
+        try await self.send(RedisCommand("ZREMRANGEBYSCORE", key: key, min, max)).decode(as: Int.self)
     }
 
     /// `ZPOPMIN key count`.
@@ -133,7 +133,7 @@ extension RedisCommands {
     ///   - count: How many to pop.
     /// - Returns: The popped members with their scores, lowest first.
     public func zpopmin(_ key: String, count: Int = 1) async throws -> [(member: String, score: Double)] {
-        try Self.scoredMembers(try await self.send(RedisCommand("ZPOPMIN", key, count)))
+        try Self.scoredMembers(try await self.send(RedisCommand("ZPOPMIN", key: key, count)))
     }
 
     /// Reads `[[member, score], ...]` (RESP3) or `[member, score, ...]` (RESP2).

@@ -15,7 +15,7 @@ extension RedisCommands {
     ) async throws -> String {
         precondition(!fields.isEmpty, "XADD needs at least one field")
         var command = RedisCommand("XADD")
-        command.append(key)
+        command.appendKey(key)
         if let maxLength {
             command.append("MAXLEN")
             command.append("~")
@@ -33,7 +33,7 @@ extension RedisCommands {
     /// - Parameter key: The stream.
     /// - Returns: The number of entries.
     public func xlen(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("XLEN", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("XLEN", key: key)).decode(as: Int.self)
     }
 
     /// `XRANGE key start end [COUNT n]`.
@@ -50,7 +50,7 @@ extension RedisCommands {
         count: Int? = nil
     ) async throws -> [RedisStreamEntry] {
         var command = RedisCommand("XRANGE")
-        command.append(key)
+        command.appendKey(key)
         command.append(start)
         command.append(end)
         if let count {
@@ -69,7 +69,7 @@ extension RedisCommands {
     public func xdel(_ key: String, ids: [String]) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
         var command = RedisCommand("XDEL")
-        command.append(key)
+        command.appendKey(key)
         command.append(contentsOf: ids)
         return try await self.send(command).decode(as: Int.self)
     }
@@ -83,7 +83,7 @@ extension RedisCommands {
     @discardableResult
     public func xgroupCreate(_ key: String, group: String, startID: String = "$") async throws -> Bool {
         do {
-            _ = try await self.send(RedisCommand("XGROUP", "CREATE", key, group, startID, "MKSTREAM"))
+            _ = try await self.send(RedisCommand("XGROUP", "CREATE", key: key, group, startID, "MKSTREAM"))
             return true
         } catch let error as RedisError where error.serverErrorPrefix == "BUSYGROUP" {
             return false
@@ -123,7 +123,7 @@ extension RedisCommands {
         }
         if noAck { command.append("NOACK") }
         command.append("STREAMS")
-        for stream in streams { command.append(stream.key) }
+        for stream in streams { command.appendKey(stream.key) }
         for stream in streams { command.append(stream.id) }
         let reply =
             if let block {
@@ -144,7 +144,7 @@ extension RedisCommands {
     public func xack(_ key: String, group: String, ids: [String]) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
         var command = RedisCommand("XACK")
-        command.append(key)
+        command.appendKey(key)
         command.append(group)
         command.append(contentsOf: ids)
         return try await self.send(command).decode(as: Int.self)
@@ -169,7 +169,7 @@ extension RedisCommands {
         count: Int = 100
     ) async throws -> (next: String, entries: [RedisStreamEntry], deletedIDs: [String]) {
         let reply = try await self.send(
-            RedisCommand("XAUTOCLAIM", key, group, consumer, minIdle.roundedUpMilliseconds, start, "COUNT", count)
+            RedisCommand("XAUTOCLAIM", key: key, group, consumer, minIdle.roundedUpMilliseconds, start, "COUNT", count)
         )
         guard case .array(let parts) = reply, parts.count >= 2 else {
             throw RedisError.unexpected(reply, expected: "[next, entries, deleted]")
@@ -198,7 +198,7 @@ extension RedisCommands {
         minIdle: Duration? = nil
     ) async throws -> [RedisPendingEntry] {
         var command = RedisCommand("XPENDING")
-        command.append(key)
+        command.appendKey(key)
         command.append(group)
         if let minIdle {
             command.append("IDLE")
@@ -229,7 +229,7 @@ extension RedisCommands {
     ///   - group: The group.
     /// - Returns: The number of pending entries.
     public func xpendingCount(_ key: String, group: String) async throws -> Int {
-        let reply = try await self.send(RedisCommand("XPENDING", key, group))
+        let reply = try await self.send(RedisCommand("XPENDING", key: key, group))
         guard case .array(let parts) = reply, let first = parts.first else {
             throw RedisError.unexpected(reply, expected: "a pending summary")
         }
@@ -240,7 +240,7 @@ extension RedisCommands {
     /// - Parameter key: The stream.
     /// - Returns: Its consumer groups.
     public func xinfoGroups(_ key: String) async throws -> [RedisStreamGroupInfo] {
-        let reply = try await self.send(RedisCommand("XINFO", "GROUPS", key))
+        let reply = try await self.send(RedisCommand("XINFO", "GROUPS", key: key))
         guard case .array(let groups) = reply else { throw RedisError.unexpected(reply, expected: "an array") }
         return try groups.map { group in
             let fields = try group.decode(as: [String: RESPValue].self)
@@ -261,7 +261,7 @@ extension RedisCommands {
     /// - Returns: How many entries were removed.
     @discardableResult
     public func xtrim(_ key: String, maxLength: Int) async throws -> Int {
-        try await self.send(RedisCommand("XTRIM", key, "MAXLEN", "~", maxLength)).decode(as: Int.self)
+        try await self.send(RedisCommand("XTRIM", key: key, "MAXLEN", "~", maxLength)).decode(as: Int.self)
     }
 
     /// Reads an `XREAD`/`XREADGROUP` reply: a RESP3 map (or RESP2 array) of stream name to entries, or null.

@@ -3,7 +3,7 @@ extension RedisCommands {
     /// - Parameter key: The key.
     /// - Returns: The value, or nil when the key does not exist.
     public func get(_ key: String) async throws -> String? {
-        try await self.send(RedisCommand("GET", key)).decode(as: String?.self)
+        try await self.send(RedisCommand("GET", key: key)).decode(as: String?.self)
     }
 
     /// `GET key` converted to `type` (for example `ByteBuffer` or `Int`).
@@ -12,7 +12,7 @@ extension RedisCommands {
     ///   - type: The type to convert to.
     /// - Returns: The value, or nil when the key does not exist.
     public func get<Value: RESPValueDecodable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        try await self.send(RedisCommand("GET", key)).decode(as: Value?.self)
+        try await self.send(RedisCommand("GET", key: key)).decode(as: Value?.self)
     }
 
     /// `SET key value [NX|XX] [PX ms | KEEPTTL]`.
@@ -32,7 +32,7 @@ extension RedisCommands {
         keepTTL: Bool = false
     ) async throws -> Bool {
         var command = RedisCommand("SET")
-        command.append(key)
+        command.appendKey(key)
         command.append(value)
         switch condition {
         case .always: break
@@ -54,7 +54,7 @@ extension RedisCommands {
     public func mget(_ keys: [String]) async throws -> [String?] {
         guard !keys.isEmpty else { return [] }
         var command = RedisCommand("MGET")
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         return try await self.send(command).decode(as: [String?].self)
     }
 
@@ -64,7 +64,7 @@ extension RedisCommands {
         guard !pairs.isEmpty else { return }
         var command = RedisCommand("MSET")
         for pair in pairs {
-            command.append(pair.key)
+            command.appendKey(pair.key)
             command.append(pair.value)
         }
         _ = try await self.send(command)
@@ -77,13 +77,13 @@ extension RedisCommands {
     /// - Returns: The new value.
     @discardableResult
     public func incr(_ key: String, by increment: Int = 1) async throws -> Int {
-        try await self.send(RedisCommand("INCRBY", key, increment)).decode(as: Int.self)
+        try await self.send(RedisCommand("INCRBY", key: key, increment)).decode(as: Int.self)
     }
 
     /// `GETDEL key`.
     /// - Parameter key: The key.
     /// - Returns: The value it had, or nil.
     public func getDel(_ key: String) async throws -> String? {
-        try await self.send(RedisCommand("GETDEL", key)).decode(as: String?.self)
+        try await self.send(RedisCommand("GETDEL", key: key)).decode(as: String?.self)
     }
 }

@@ -5,6 +5,10 @@ public import NIOCore
 /// Build one with an argument list (`RedisCommand("SET", "key", "value")`) or incrementally with the `append`
 /// methods. The encoding happens once, as arguments are added; sending copies the bytes into the connection's
 /// outbound buffer next to the commands of other callers.
+///
+/// Keys appended with ``appendKey(_:)-(String)`` are recorded: on Redis Cluster the command goes to the node that
+/// owns their hash slot, and a command whose keys are in different slots is refused before it is sent
+/// (``RedisError/Code/crossSlot``). The typed helpers record their keys; for a raw command, use `appendKey`.
 public struct RedisCommand: Sendable, CustomStringConvertible {
     /// The command name as given (for example `GET` or `XREADGROUP`), used in metrics and errors.
     public let name: String
@@ -13,6 +17,10 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
     /// The encoded bulk strings, without the leading `*<count>` array header.
     @usableFromInline
     private(set) var encodedArguments: ByteBuffer
+    /// The hash slot of the recorded keys; nil when the command records none.
+    public private(set) var slot: HashSlot?
+    /// True when two recorded keys are in different hash slots, which a cluster refuses (`CROSSSLOT`).
+    public private(set) var keysSpanSlots = false
 
     /// Creates a command with no arguments yet.
     /// - Parameters:
@@ -65,6 +73,56 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Creates a command whose first argument is a key, recorded as with ``appendKey(_:)-(String)``.
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - key: The key, sent as the first argument.
+    public init(_ name: String, key: String) {
+        self.init(name)
+        self.appendKey(key)
+    }
+
+    /// Creates a command whose first argument is a key (recorded) followed by one argument (no argument array is
+    /// allocated).
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - key: The key, sent as the first argument.
+    ///   - first: The argument after the key.
+    public init(_ name: String, key: String, _ first: some RESPArgument) {
+        self.init(name)
+        self.appendKey(key)
+        first.append(to: &self)
+    }
+
+    /// Creates a command whose first argument is a key (recorded) followed by other arguments.
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - key: The key, sent as the first argument.
+    ///   - arguments: The arguments after the key, each sent as one bulk string.
+    public init(_ name: String, key: String, _ arguments: any RESPArgument...) {
+        self.init(name)
+        self.appendKey(key)
+        for argument in arguments {
+            argument.append(to: &self)
+        }
+    }
+
+    /// Creates a command with a subcommand whose first argument is a key (recorded), such as
+    /// `XINFO GROUPS key` or `XGROUP CREATE key group id`.
+    /// - Parameters:
+    ///   - name: The command name.
+    ///   - subcommand: The subcommand, sent before the key.
+    ///   - key: The key.
+    ///   - arguments: The arguments after the key, each sent as one bulk string.
+    public init(_ name: String, _ subcommand: String, key: String, _ arguments: any RESPArgument...) {
+        self.init(name)
+        self.append(subcommand)
+        self.appendKey(key)
+        for argument in arguments {
+            argument.append(to: &self)
+        }
+    }
+
     /// Appends a string argument.
     /// - Parameter argument: The argument, sent as its UTF-8 bytes.
     public mutating func append(_ argument: String) {
@@ -103,6 +161,41 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         self.encodedArguments.writeDecimal(argument)
         self.encodedArguments.writeCRLF()
         self.count += 1
+    }
+
+    /// Appends a key and records its hash slot (see the type's documentation).
+    /// - Parameter key: The key, sent as its UTF-8 bytes.
+    public mutating func appendKey(_ key: String) {
+        self.recordKey(HashSlot(key: key))
+        self.append(key)
+    }
+
+    /// Appends a binary key and records its hash slot.
+    /// - Parameter key: The key's bytes.
+    public mutating func appendKey(_ key: ByteBuffer) {
+        self.recordKey(HashSlot(keyBytes: key.readableBytesView))
+        self.append(key)
+    }
+
+    /// Appends keys and records their hash slots.
+    /// - Parameter keys: The keys, in order.
+    public mutating func appendKeys(contentsOf keys: some Sequence<String>) {
+        for key in keys { self.appendKey(key) }
+    }
+
+    /// Records that the command touches `key` without appending it (for a key that is already an argument, or to
+    /// route a command by a key it names indirectly).
+    /// - Parameter key: The key.
+    public mutating func recordKey(_ key: String) {
+        self.recordKey(HashSlot(key: key))
+    }
+
+    private mutating func recordKey(_ slot: HashSlot) {
+        if let recorded = self.slot {
+            if recorded != slot { self.keysSpanSlots = true }
+        } else {
+            self.slot = slot
+        }
     }
 
     /// Appends any argument.

@@ -71,7 +71,7 @@ extension RedisCommands {
         var command = RedisCommand(name)
         command.append(body)
         command.append(keys.count)
-        command.append(contentsOf: keys)
+        command.appendKeys(contentsOf: keys)
         for argument in arguments { argument.append(to: &command) }
         return command
     }

@@ -15,7 +15,7 @@ enum PipelinedCall: Sendable {
             var command = RedisCommand(loadingScript ? "EVAL" : "EVALSHA", capacity: 256)
             command.append(loadingScript ? script.source : script.sha1)
             command.append(keys.count)
-            command.append(contentsOf: keys)
+            command.appendKeys(contentsOf: keys)
             for argument in arguments { argument.append(to: &command) }
             return command
         }

@@ -115,9 +115,9 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
             return nil
         }
         let previousHash = session.id.storageHash
-        var calls: [PipelinedCall] = [.command(RedisCommand("DEL", self.keys.session(hash: previousHash)))]
+        var calls: [PipelinedCall] = [.command(RedisCommand("DEL", key: self.keys.session(hash: previousHash)))]
         if let previousUser = session.userID {
-            calls.append(.command(RedisCommand("ZREM", try Self.checked(previousUser, self.keys), previousHash)))
+            calls.append(.command(RedisCommand("ZREM", key: try Self.checked(previousUser, self.keys), previousHash)))
         }
         if let announce = self.announcement([previousHash]) { calls.append(.command(announce)) }
         let results = try await self.redis.pipelineWithScripts(calls)
@@ -184,7 +184,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     /// expiry, which is not announced on ``RedisSessionConfiguration/revocationChannel``.
     /// - Parameter id: The identifier.
     public func exists(_ id: SessionID) async throws -> Bool {
-        try await self.redis.send(RedisCommand("EXISTS", self.keys.session(hash: id.storageHash)))
+        try await self.redis.send(RedisCommand("EXISTS", key: self.keys.session(hash: id.storageHash)))
             .decode(as: Int.self) == 1
     }
 
@@ -195,7 +195,9 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     public func endedSessions(storageHashes: some Sequence<String>) async throws -> [String] {
         var seen = Set<String>()
         let hashes = storageHashes.filter { seen.insert($0).inserted }
-        let replies = try await self.redis.pipeline(hashes.map { RedisCommand("EXISTS", self.keys.session(hash: $0)) })
+        let replies = try await self.redis.pipeline(
+            hashes.map { RedisCommand("EXISTS", key: self.keys.session(hash: $0)) }
+        )
         try Self.check(replies)
         return try zip(hashes, replies).compactMap { hash, reply in
             try reply.get().decode(as: Int.self) == 0 ? hash : nil
@@ -208,9 +210,9 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     /// - Parameter session: The session.
     public func revoke(_ session: Session<Value>) async throws {
         let hash = session.id.storageHash
-        var commands = [RedisCommand("DEL", self.keys.session(hash: hash))]
+        var commands = [RedisCommand("DEL", key: self.keys.session(hash: hash))]
         if let userID = session.userID {
-            commands.append(RedisCommand("ZREM", self.keys.index(userID: userID), hash))
+            commands.append(RedisCommand("ZREM", key: self.keys.index(userID: userID), hash))
         }
         if let announce = self.announcement([hash]) { commands.append(announce) }
         try Self.check(try await self.redis.pipeline(commands))
@@ -224,7 +226,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         let userID = try await self.redis.eval(SessionScripts.delete, keys: [self.keys.session(hash: hash)])
             .decode(as: String.self)
         var commands: [RedisCommand] = []
-        if !userID.isEmpty { commands.append(RedisCommand("ZREM", self.keys.index(userID: userID), hash)) }
+        if !userID.isEmpty { commands.append(RedisCommand("ZREM", key: self.keys.index(userID: userID), hash)) }
         if let announce = self.announcement([hash]) { commands.append(announce) }
         if !commands.isEmpty { try Self.check(try await self.redis.pipeline(commands)) }
         self.metrics.revoked.increment()
@@ -242,7 +244,9 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         let index = try Self.checked(userID, self.keys)
         let members = try await self.indexMembers(index)
         guard let hash = members.first(where: { $0.hasPrefix(handle) }) else { return false }
-        var commands = [RedisCommand("DEL", self.keys.session(hash: hash)), RedisCommand("ZREM", index, hash)]
+        var commands = [
+            RedisCommand("DEL", key: self.keys.session(hash: hash)), RedisCommand("ZREM", key: index, hash),
+        ]
         if let announce = self.announcement([hash]) { commands.append(announce) }
         let results = try await self.redis.pipeline(commands)
         try Self.check(results)
@@ -263,9 +267,9 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         let keep = keeping?.storageHash
         let members = try await self.indexMembers(index).filter { $0 != keep }
         guard !members.isEmpty else { return 0 }
-        var commands = members.map { RedisCommand("DEL", self.keys.session(hash: $0)) }
+        var commands = members.map { RedisCommand("DEL", key: self.keys.session(hash: $0)) }
         var remove = RedisCommand("ZREM", capacity: 32 + members.count * 70)
-        remove.append(index)
+        remove.appendKey(index)
         remove.append(contentsOf: members)
         commands.append(remove)
         if let announce = self.announcement(members) { commands.append(announce) }
@@ -290,7 +294,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         guard !members.isEmpty else { return [] }
         let results = try await self.redis.pipeline(
             members.map { hash in
-                RedisCommand("HMGET", arguments: [self.keys.session(hash: hash), "c", "s", "d", "a", "i"])
+                RedisCommand("HMGET", key: self.keys.session(hash: hash), "c", "s", "d", "a", "i")
             }
         )
         var sessions: [SessionInfo] = []
@@ -317,7 +321,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         }
         if !gone.isEmpty {
             var remove = RedisCommand("ZREM")
-            remove.append(index)
+            remove.appendKey(index)
             remove.append(contentsOf: gone)
             _ = try await self.redis.send(remove)
         }
@@ -336,7 +340,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         let members = try await self.indexMembers(index)
         guard !members.isEmpty else { return 0 }
         let results = try await self.redis.pipeline(
-            members.map { RedisCommand("EXISTS", self.keys.session(hash: $0)) }
+            members.map { RedisCommand("EXISTS", key: self.keys.session(hash: $0)) }
         )
         var gone: [String] = []
         for (hash, result) in zip(members, results) where try result.get().decode(as: Int.self) == 0 {
@@ -344,7 +348,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         }
         guard !gone.isEmpty else { return 0 }
         var remove = RedisCommand("ZREM")
-        remove.append(index)
+        remove.appendKey(index)
         remove.append(contentsOf: gone)
         return try await self.redis.send(remove).decode(as: Int.self)
     }
@@ -388,10 +392,10 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
             }
             if let previous {
                 let previousHash = previous.id.storageHash
-                calls.append(.command(RedisCommand("DEL", self.keys.session(hash: previousHash))))
+                calls.append(.command(RedisCommand("DEL", key: self.keys.session(hash: previousHash))))
                 if let previousUser = previous.userID {
                     let previousIndex = try Self.checked(previousUser, self.keys)
-                    calls.append(.command(RedisCommand("ZREM", previousIndex, previousHash)))
+                    calls.append(.command(RedisCommand("ZREM", key: previousIndex, previousHash)))
                 }
                 if let announce = self.announcement([previousHash]) { calls.append(.command(announce)) }
             }
@@ -421,7 +425,7 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
             var command = RedisCommand(name, capacity: 96 + key.utf8.count + body.utf8.count)
             command.append(body)
             command.append(1)
-            command.append(key)
+            command.appendKey(key)
             command.append(Int(now))
             command.append(Int(self.lifetime.idleMilliseconds))
             command.append(Int(self.lifetime.touchMilliseconds))

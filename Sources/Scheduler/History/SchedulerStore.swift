@@ -29,7 +29,7 @@ struct SchedulerStore: Sendable {
 
     /// The newest claimed tick, if any.
     func lastClaimedTick(job: String) async throws -> Date? {
-        let value = try await self.client.send(RedisCommand("GET", self.lastKey(job)))
+        let value = try await self.client.send(RedisCommand("GET", key: self.lastKey(job)))
         guard let text = try value.decode(as: String?.self), let milliseconds = Int64(text) else { return nil }
         return Date(epochMilliseconds: milliseconds)
     }
@@ -38,7 +38,7 @@ struct SchedulerStore: Sendable {
     func started(_ run: JobRun, ttl: Duration) async throws {
         let json = try Self.encode(run)
         _ = try await self.client.send(
-            RedisCommand("SET", self.currentKey(run.job), json, "PX", String(max(1, ttl.schedulerMilliseconds)))
+            RedisCommand("SET", key: self.currentKey(run.job), json, "PX", String(max(1, ttl.schedulerMilliseconds)))
         )
     }
 
@@ -53,7 +53,7 @@ struct SchedulerStore: Sendable {
 
     /// The run in progress, if any.
     func current(job: String) async throws -> JobRun? {
-        let value = try await self.client.send(RedisCommand("GET", self.currentKey(job)))
+        let value = try await self.client.send(RedisCommand("GET", key: self.currentKey(job)))
         guard let text = try value.decode(as: String?.self) else { return nil }
         return try? JSONDecoder().decode(JobRun.self, from: Data(text.utf8))
     }
@@ -62,7 +62,7 @@ struct SchedulerStore: Sendable {
     func history(job: String, limit: Int) async throws -> [JobRun] {
         guard limit > 0 else { return [] }
         let values = try await self.client.send(
-            RedisCommand("LRANGE", self.historyKey(job), "0", String(limit - 1))
+            RedisCommand("LRANGE", key: self.historyKey(job), "0", String(limit - 1))
         ).decode(as: [String].self)
         let decoder = JSONDecoder()
         return values.compactMap { try? decoder.decode(JobRun.self, from: Data($0.utf8)) }

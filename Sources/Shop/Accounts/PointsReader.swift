@@ -44,7 +44,7 @@ public struct PointsReader: Sendable {
     public func points(of user: UUID) async throws -> Int64 {
         guard let redis = self.redis else { return try await self.load(user).points }
         let key = self.key(user)
-        if let cached = try? await redis.send(RedisCommand("GET", key)).decode(as: String?.self),
+        if let cached = try? await redis.send(RedisCommand("GET", key: key)).decode(as: String?.self),
             let points = Self.points(inCopy: cached)
         {
             return points

@@ -69,9 +69,9 @@ public final class CatalogReadCounter: Service, Sendable {
         guard !pending.isEmpty else { return }
         let key = self.key(for: Date())
         var commands = pending.map { id, count in
-            RedisCommand("ZINCRBY", key, String(count), id.uuidString.lowercased())
+            RedisCommand("ZINCRBY", key: key, String(count), id.uuidString.lowercased())
         }
-        commands.append(RedisCommand("EXPIRE", key, String(3 * 86_400)))
+        commands.append(RedisCommand("EXPIRE", key: key, String(3 * 86_400)))
         do {
             for result in try await self.redis.pipeline(commands) { _ = try result.get() }
         } catch {
@@ -90,15 +90,12 @@ public final class CatalogReadCounter: Service, Sendable {
     ///   - now: The current time.
     public func mostRead(limit: Int, now: Date = Date()) async throws -> [UUID] {
         guard limit > 0 else { return [] }
-        let reply = try await self.redis.send(
-            RedisCommand(
-                "ZUNION",
-                "2",
-                self.key(for: now),
-                self.key(for: now.addingTimeInterval(-86_400)),
-                "WITHSCORES"
-            )
-        ).decode(as: [RESPValue].self)
+        var union = RedisCommand("ZUNION")
+        union.append("2")
+        union.appendKey(self.key(for: now))
+        union.appendKey(self.key(for: now.addingTimeInterval(-86_400)))
+        union.append("WITHSCORES")
+        let reply = try await self.redis.send(union).decode(as: [RESPValue].self)
         // RESP3 answers WITHSCORES as pairs; RESP2 flat. Ascending by score either way.
         var members: [(UUID, Double)] = []
         var index = 0

@@ -148,7 +148,7 @@ public struct RedisCounterStrategy: StockStrategy {
         )
         var commands: [RedisCommand] = []
         for try await (id, stock) in rows.decode((UUID, Int).self) {
-            commands.append(RedisCommand("SET", self.counterKey(id), stock, "NX", "EX", self.counterLifetime))
+            commands.append(RedisCommand("SET", key: self.counterKey(id), stock, "NX", "EX", self.counterLifetime))
         }
         if !commands.isEmpty { _ = try await self.redis.pipeline(commands) }
     }
@@ -164,7 +164,9 @@ public struct RedisCounterStrategy: StockStrategy {
         var stock: Int?
         for try await value in rows.decode(Int.self) { stock = value }
         if let stock {
-            _ = try await self.redis.send(RedisCommand("SET", self.counterKey(id), stock, "EX", self.counterLifetime))
+            _ = try await self.redis.send(
+                RedisCommand("SET", key: self.counterKey(id), stock, "EX", self.counterLifetime)
+            )
         } else {
             try await self.forget(id)
         }

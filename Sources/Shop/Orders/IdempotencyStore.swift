@@ -105,7 +105,7 @@ public struct IdempotencyStore: Sendable {
         do {
             let record = try Self.encode(Record(state: "running", requestHash: requestHash, owner: owner, outcome: nil))
             var command = RedisCommand("SET")
-            command.append(key)
+            command.appendKey(key)
             command.append(record)
             command.append("NX")
             command.append("GET")

@@ -58,7 +58,7 @@ struct RatesService: Sendable {
         guard let fetched = try await self.client.fetch(base: base, quote: quote) else { return nil }
         do {
             let json = String(decoding: try JSONEncoder().encode(fetched), as: UTF8.self)
-            _ = try await self.redis.send(RedisCommand("SET", self.lastGoodPrefix + key, json, "EX", "604800"))
+            _ = try await self.redis.send(RedisCommand("SET", key: self.lastGoodPrefix + key, json, "EX", "604800"))
         } catch {
             self.logger.debug("could not keep the last good rate", metadata: ["error": "\(error)"])
         }
@@ -66,7 +66,7 @@ struct RatesService: Sendable {
     }
 
     private func lastGood(_ key: String) async -> RateQuote? {
-        guard let value = try? await self.redis.send(RedisCommand("GET", self.lastGoodPrefix + key)),
+        guard let value = try? await self.redis.send(RedisCommand("GET", key: self.lastGoodPrefix + key)),
             let text = try? value.decode(as: String?.self)
         else { return nil }
         return try? JSONDecoder().decode(RateQuote.self, from: Data(text.utf8))

@@ -9,9 +9,9 @@ extension StreamQueue {
         try TopicKeys.validate(topic)
         let keys = self.keys(topic)
         let replies = try await self.client.pipeline([
-            RedisCommand("XLEN", keys.stream),
-            RedisCommand("XINFO", "GROUPS", keys.stream),
-            RedisCommand("XLEN", keys.dead),
+            RedisCommand("XLEN", key: keys.stream),
+            RedisCommand("XINFO", "GROUPS", key: keys.stream),
+            RedisCommand("XLEN", key: keys.dead),
         ])
         let length = try replies[0].get().decode(as: Int.self)
         let deadLetters = try replies[2].get().decode(as: Int.self)
@@ -25,9 +25,9 @@ extension StreamQueue {
         for group in groups {
             let retry = keys.retry(group.name)
             let perGroup = try await self.client.pipeline([
-                RedisCommand("XLEN", retry),
-                RedisCommand("XPENDING", retry, group.name),
-                RedisCommand("ZCARD", keys.delayed(group.name)),
+                RedisCommand("XLEN", key: retry),
+                RedisCommand("XPENDING", key: retry, group.name),
+                RedisCommand("ZCARD", key: keys.delayed(group.name)),
             ])
             let retryLength = try perGroup[0].get().decode(as: Int.self)
             let retryPending: Int

@@ -60,10 +60,10 @@ extension ConsumerRun {
             do {
                 let retry = self.keys.retry(self.group)
                 let replies = try await self.client.pipeline([
-                    RedisCommand("XINFO", "GROUPS", self.keys.stream),
-                    RedisCommand("XPENDING", retry, self.group),
-                    RedisCommand("ZCARD", self.keys.delayed(self.group)),
-                    RedisCommand("XLEN", self.keys.dead),
+                    RedisCommand("XINFO", "GROUPS", key: self.keys.stream),
+                    RedisCommand("XPENDING", key: retry, self.group),
+                    RedisCommand("ZCARD", key: self.keys.delayed(self.group)),
+                    RedisCommand("XLEN", key: self.keys.dead),
                 ])
                 if let info = try GroupInfo.list(try replies[0].get()).first(where: { $0.name == self.group }) {
                     var retryPending = 0
@@ -87,7 +87,7 @@ extension ConsumerRun {
         for kind in [StreamKind.topic, .retry] {
             let stream = self.streamKey(kind)
             do {
-                let reply = try await self.client.send(RedisCommand("XINFO", "CONSUMERS", stream, self.group))
+                let reply = try await self.client.send(RedisCommand("XINFO", "CONSUMERS", key: stream, self.group))
                 guard case .array(let consumers) = reply else { continue }
                 for consumer in consumers {
                     let fields = try consumer.decode(as: [String: RESPValue].self)

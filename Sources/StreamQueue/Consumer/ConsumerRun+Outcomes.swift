@@ -14,7 +14,7 @@ extension ConsumerRun {
                 switch delivery.kind {
                 case .topic:
                     var command = RedisCommand("XACK")
-                    command.append(self.keys.stream)
+                    command.appendKey(self.keys.stream)
                     command.append(self.group)
                     command.append(delivery.entry.id)
                     _ = try await self.client.send(command)

@@ -223,7 +223,7 @@ extension ConsumerRun {
         let orphaned = handles.filter { !self.scheduler.isHeld($0) }.map(\.entryID)
         guard !orphaned.isEmpty else { return [] }
         var command = RedisCommand("XCLAIM")
-        command.append(self.streamKey(kind))
+        command.appendKey(self.streamKey(kind))
         command.append(self.group)
         command.append(self.name)
         command.append(minIdle)

@@ -98,14 +98,14 @@ extension StreamQueue {
             command = RedisCommand("EVALSHA", capacity: 256 + message.payload.readableBytes)
             command.append(QueueScripts.publishOnce.sha1)
             command.append(2)
-            command.append(keys.stream)
-            command.append(keys.published(message.id))
+            command.appendKey(keys.stream)
+            command.appendKey(keys.published(message.id))
             command.append(Int(max(1, window.milliseconds)))
             command.append(trim?.kind ?? "-")
             command.append(trim?.value ?? "0")
         } else {
             command = RedisCommand("XADD", capacity: 192 + message.payload.readableBytes)
-            command.append(keys.stream)
+            command.appendKey(keys.stream)
             if let trim {
                 command.append(trim.kind)
                 command.append("~")

@@ -11,6 +11,7 @@ FORMAT_PATHS := Package.swift Sources Tests
 BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
 .PHONY: help services build run migrate seed test cluster cluster-stop format lint chaos
+.PHONY: redis-cluster redis-cluster-stop redis-sentinel redis-sentinel-stop
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +43,24 @@ cluster: services build ## Start N instances (default 3) on ports 8080, 8081, ..
 
 cluster-stop: ## Stop the instances `make cluster` started (SIGTERM, graceful)
 	bash scripts/cluster.sh stop
+
+# Local Redis topologies as plain processes on 127.0.0.1 (docs/operations.md, "Local Redis Cluster and Sentinel").
+# Their first port (not BASE_PORT, which is the shop's): the cluster uses 7000-7005 (bus +10000), the Sentinel
+# setup a primary on 6390, a replica on 6391 and Sentinels on 26390-26392.
+REDIS_CLUSTER_PORT ?= 7000
+REDIS_SENTINEL_PORT ?= 6390
+
+redis-cluster: ## Start a 6-node Redis Cluster (3 primaries + 3 replicas) on 127.0.0.1:7000-7005 (REDIS_CLUSTER_PORT)
+	@bash scripts/redis-cluster.sh start "$(REDIS_CLUSTER_PORT)"
+
+redis-cluster-stop: ## Stop the Redis Cluster `make redis-cluster` started and remove its files
+	@bash scripts/redis-cluster.sh stop "$(REDIS_CLUSTER_PORT)"
+
+redis-sentinel: ## Start a Redis primary (:6390), replica (:6391) and 3 Sentinels (:26390-26392) for master 'shop'
+	@bash scripts/redis-sentinel.sh start "$(REDIS_SENTINEL_PORT)"
+
+redis-sentinel-stop: ## Stop what `make redis-sentinel` started and remove its files
+	@bash scripts/redis-sentinel.sh stop "$(REDIS_SENTINEL_PORT)"
 
 format: ## Format the Swift sources in place
 	$(SWIFT) format format --in-place --recursive $(FORMAT_PATHS)

@@ -46,9 +46,8 @@ extension RedisCommands {
     /// - Returns: True when the key exists and the timeout was set.
     @discardableResult
     public func expire(_ key: String, after: Duration) async throws -> Bool {
-        try await self.send(RedisCommand("PEXPIRE", key: key, max(1, after.roundedUpMilliseconds))).decode(
-            as: Bool.self
-        )
+        let milliseconds = max(1, after.roundedUpMilliseconds)
+        return try await self.send(RedisCommand("PEXPIRE", key: key, milliseconds)).decode(as: Bool.self)
     }
 
     /// `PERSIST key`.

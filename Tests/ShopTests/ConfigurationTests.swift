@@ -97,7 +97,10 @@ struct ConfigurationTests {
                 "DATABASE_STARTUP_TIMEOUT_MS", "forever",
                 #"DATABASE_STARTUP_TIMEOUT_MS: "forever" is not an integer from 1 to 600000"#
             ),
-            ("REDIS_URL", "http://localhost", #"REDIS_URL: must start with redis:// or rediss:// (got "http"://)"#),
+            (
+                "REDIS_URL", "http://localhost",
+                #"REDIS_URL: must start with redis://, rediss://, redis+cluster:// or rediss+cluster:// (got "http"://)"#
+            ),
             ("REDIS_URL", "redis://:pw@localhost:6379/x", #"REDIS_URL: database "x" is not a database number"#),
             ("INSTANCE_ID", "a b", #"INSTANCE_ID: "a b" is not an instance id (1-64 characters of A-Z a-z 0-9 . _ -)"#),
             (

@@ -10,6 +10,9 @@ public import ServiceLifecycle
 /// connection reaping) and, on graceful shutdown, lets in-flight commands finish before closing everything.
 /// Commands may be sent before `run()` starts; connections open on demand.
 ///
+/// With a `redis+cluster://` configuration the client routes each command to the node that owns its keys' slot
+/// and follows the cluster through redirections and failovers; see `docs/redis-client.md`.
+///
 /// ```swift
 /// let redis = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:6379/0"), logger: logger)
 /// try await redis.set("greeting", to: "hello")
@@ -18,7 +21,10 @@ public import ServiceLifecycle
 public final class RedisClient: Sendable, Service {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
+    /// The pool commands use: the only one, or on a cluster the first seed's (``cluster`` holds one per node).
     let pool: RedisConnectionPool
+    /// The slot map and node pools, on a cluster.
+    let cluster: ClusterRouter?
     let subscriber: RedisSubscriber
     let metrics: RedisMetrics
     let logger: Logger
@@ -36,8 +42,33 @@ public final class RedisClient: Sendable, Service {
         self.configuration = configuration
         self.logger = logger
         self.metrics = RedisMetrics()
-        self.pool = RedisConnectionPool(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
-        self.subscriber = RedisSubscriber(pool: self.pool, logger: logger)
+        switch configuration.topology {
+        case .standalone:
+            self.cluster = nil
+            self.pool = RedisConnectionPool(
+                configuration: configuration,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            self.subscriber = RedisSubscriber(pool: self.pool, logger: logger)
+        case .cluster(let seeds):
+            let router = ClusterRouter(
+                configuration: configuration,
+                seeds: seeds,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            self.cluster = router
+            self.pool = router.pool(for: seeds[0])
+            self.subscriber = RedisSubscriber(
+                nodes: RedisSubscriber.Nodes(
+                    current: { router.subscriberPool() },
+                    failed: { router.subscriberNodeFailed() }
+                ),
+                configuration: configuration,
+                logger: logger
+            )
+        }
     }
 
     /// Runs connection maintenance until graceful shutdown, then drains and closes every connection.
@@ -51,7 +82,11 @@ public final class RedisClient: Sendable, Service {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
-                    await self.pool.maintain()
+                    if let cluster = self.cluster {
+                        await cluster.maintain()
+                    } else {
+                        await self.pool.maintain()
+                    }
                 }
             }
             try? await gracefulShutdown()
@@ -64,7 +99,12 @@ public final class RedisClient: Sendable, Service {
     /// closes every connection. ``run()`` calls this on graceful shutdown.
     public func shutdown() async {
         await self.subscriber.shutdown()
-        await self.pool.shutdown(grace: self.configuration.commandTimeout ?? .seconds(5))
+        let grace = self.configuration.commandTimeout ?? .seconds(5)
+        if let cluster = self.cluster {
+            await cluster.shutdown(grace: grace)
+        } else {
+            await self.pool.shutdown(grace: grace)
+        }
     }
 
     /// Sends a command on a shared connection and returns its reply; an error reply is thrown.
@@ -83,6 +123,11 @@ public final class RedisClient: Sendable, Service {
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
         let start = NIODeadline.now()
         do {
+            if let cluster = self.cluster {
+                let reply = try await self.send(command, timeout: timeout, on: cluster, asking: nil)
+                self.metrics.recordSuccess(command: command.name, since: start)
+                return reply
+            }
             let connection = try await self.pool.sharedConnection()
             let reply = try await connection.send(command, timeout: timeout)
             self.metrics.recordSuccess(command: command.name, since: start)
@@ -108,6 +153,11 @@ public final class RedisClient: Sendable, Service {
         guard !commands.isEmpty else { return [] }
         let start = NIODeadline.now()
         do {
+            if let cluster = self.cluster {
+                let results = try await self.pipeline(commands, timeout: timeout, on: cluster)
+                self.metrics.recordSuccess(command: "PIPELINE", since: start)
+                return results
+            }
             let connection = try await self.pool.sharedConnection()
             let replies = try await connection.pipeline(commands, timeout: timeout)
             self.metrics.recordSuccess(command: "PIPELINE", since: start)
@@ -125,8 +175,10 @@ public final class RedisClient: Sendable, Service {
     /// while the others still apply, as in Redis; a command rejected while queueing aborts the transaction.
     /// - Parameter commands: The commands.
     /// - Returns: One result per command, in order.
-    /// - Throws: ``RedisError`` with `.transactionAborted` when Redis discarded the transaction.
+    /// - Throws: ``RedisError`` with `.transactionAborted` when Redis discarded the transaction; on a cluster,
+    ///   `.crossSlot` when the commands' keys are in different slots.
     public func transaction(_ commands: [RedisCommand]) async throws -> [Result<RESPValue, RedisError>] {
+        if let cluster = self.cluster { return try await self.transaction(commands, on: cluster) }
         let connection = try await self.pool.sharedConnection()
         return try await connection.transaction(commands)
     }
@@ -136,18 +188,31 @@ public final class RedisClient: Sendable, Service {
     ///
     /// The connection is returned to the pool when `body` ends. If `body` throws or is cancelled, or leaves a
     /// command unanswered, the connection is closed instead, so no state leaks to the next user.
-    /// - Parameter body: Work to do on the connection.
+    /// - Parameters:
+    ///   - routingKey: On a cluster, a key the work touches: the connection is to the node that owns its slot (keys in
+    ///     other slots are answered with `MOVED`). Without one, a cluster gives a connection to any primary. Ignored
+    ///     on a single server.
+    ///   - body: Work to do on the connection.
     /// - Returns: What `body` returns.
     public func withConnection<Result: Sendable>(
+        routingKey: String? = nil,
         _ body: (RedisConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await self.pool.leaseDedicated()
+        try await self.withConnection(slot: routingKey.map { HashSlot(key: $0) }, body)
+    }
+
+    func withConnection<Result: Sendable>(
+        slot: HashSlot?,
+        _ body: (RedisConnection) async throws -> Result
+    ) async throws -> Result {
+        let pool = try await self.dedicatedPool(for: slot)
+        let connection = try await pool.leaseDedicated()
         do {
             let result = try await body(connection)
-            self.pool.release(connection, reusable: true)
+            pool.release(connection, reusable: true)
             return result
         } catch {
-            self.pool.release(connection, reusable: false)
+            pool.release(connection, reusable: false)
             throw error
         }
     }

@@ -20,6 +20,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case transactionAborted
             case unsupportedServer
             case overloaded
+            case crossSlot
+            case clusterUnavailable
         }
 
         private let base: Base
@@ -57,6 +59,12 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// (``RedisConfiguration/maxPendingRequests``, ``RedisConfiguration/maxPendingBytes``): the server is not
         /// keeping up, or not reading. Nothing was sent.
         public static let overloaded = Self(.overloaded)
+        /// On Redis Cluster: the keys of one command, script, transaction or multi-key helper are in different hash
+        /// slots. Nothing was sent. Give keys that belong together one hash tag (`{order:1}:lines`).
+        public static let crossSlot = Self(.crossSlot)
+        /// On Redis Cluster or Sentinel: no node serves the slot (or no primary was found) after the retries that
+        /// fit the caller's deadline.
+        public static let clusterUnavailable = Self(.clusterUnavailable)
     }
 
     /// What kind of failure this is.
@@ -89,7 +97,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// or type error, a script error, a refused login) fails the same way every time.
     public var isUnavailability: Bool {
         switch self.code {
-        case .connectionClosed, .connectionUnavailable, .connectTimeout, .commandTimeout, .leaseTimeout, .overloaded:
+        case .connectionClosed, .connectionUnavailable, .connectTimeout, .commandTimeout, .leaseTimeout, .overloaded,
+            .clusterUnavailable:
             return true
         case .server:
             let transient: Set<Substring> = [

@@ -23,7 +23,8 @@ public protocol RedisCommands: Sendable {
 extension RedisClient: RedisCommands {
     public func sendBlocking(_ command: RedisCommand, blockingFor: Duration) async throws -> RESPValue {
         let timeout = (self.configuration.commandTimeout ?? .seconds(5)) + blockingFor.clampedToInt64Nanoseconds
-        return try await self.withConnection { connection in
+        if command.keysSpanSlots, self.cluster != nil { throw RedisError.crossSlot(command) }
+        return try await self.withConnection(slot: command.slot) { connection in
             try await connection.send(command, timeout: timeout)
         }
     }

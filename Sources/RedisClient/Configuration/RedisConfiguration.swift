@@ -3,8 +3,21 @@ public import NIOSSL
 /// Everything the client needs to reach a server and how it behaves; every field has a safe default.
 ///
 /// Create one from a URL (`redis://user:password@host:6379/0`, `rediss://` for TLS) and adjust fields as needed.
+/// `redis+cluster://host:port,host:port` selects Redis Cluster (the hosts are seeds); see ``topology``.
 /// The description hides the password.
 public struct RedisConfiguration: Sendable, CustomStringConvertible {
+    /// Which kind of deployment the client talks to.
+    public enum Topology: Sendable, Hashable {
+        /// One server at ``RedisConfiguration/host`` and ``RedisConfiguration/port``.
+        case standalone
+        /// Redis Cluster. The seeds are asked for the slot map (`CLUSTER SHARDS`, or `CLUSTER SLOTS` on servers
+        /// before 7.0); commands then go to the node that owns their keys' slot. ``RedisConfiguration/host`` and
+        /// ``RedisConfiguration/port`` are the first seed.
+        case cluster(seeds: [RedisEndpoint])
+    }
+
+    /// Which kind of deployment the client talks to; `.standalone` unless the URL says otherwise.
+    public var topology: Topology = .standalone
     /// The server's host name or IP address.
     public var host: String = "127.0.0.1"
     /// The server's port.
@@ -71,14 +84,18 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// - Parameter url: The URL.
     /// - Throws: ``RedisError`` with code ``RedisError/Code/invalidConfiguration`` naming what is wrong
     ///   (never echoing the password).
+    ///
+    /// `redis+cluster://[[user]:password@]host:port,host:port` (or `rediss+cluster://`) selects Redis Cluster; the
+    /// hosts are seeds and no database may be named (a cluster has only database 0).
     public init(url: String) throws {
         let parsed = try RedisURL(parsing: url)
-        self.host = parsed.host
-        self.port = parsed.port
+        self.host = parsed.endpoints[0].host
+        self.port = parsed.endpoints[0].port
         self.username = parsed.username
         self.password = parsed.password
         self.database = parsed.database
         if parsed.tls { self.tls = .makeClientConfiguration() }
+        if parsed.cluster { self.topology = .cluster(seeds: parsed.endpoints) }
     }
 
     /// The URL form, with the password replaced by `***`.
@@ -88,18 +105,55 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         if self.username != nil || self.password != nil {
             credentials = "\(self.username ?? "")\(self.password == nil ? "" : ":***")@"
         }
-        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
-        return "\(scheme)://\(credentials)\(host):\(self.port)/\(self.database)"
+        switch self.topology {
+        case .standalone:
+            let endpoint = RedisEndpoint(host: self.host, port: self.port)
+            return "\(scheme)://\(credentials)\(endpoint)/\(self.database)"
+        case .cluster(let seeds):
+            return "\(scheme)+cluster://\(credentials)\(seeds.map(\.description).joined(separator: ","))"
+        }
+    }
+
+    /// A copy of this configuration for one node of a cluster: same credentials, TLS, timeouts and limits.
+    func forNode(_ endpoint: RedisEndpoint) -> RedisConfiguration {
+        var node = self
+        node.host = endpoint.host
+        node.port = endpoint.port
+        node.topology = .standalone
+        return node
+    }
+}
+
+/// A server's address: host name or IP address, and port.
+public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The host name or IP address (IPv6 without brackets).
+    public var host: String
+    /// The port.
+    public var port: Int
+
+    /// Creates an endpoint.
+    /// - Parameters:
+    ///   - host: The host name or IP address.
+    ///   - port: The port.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, with IPv6 addresses in brackets.
+    public var description: String {
+        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
     }
 }
 
 /// The parts of a `redis://` URL.
 struct RedisURL {
     var tls: Bool
+    var cluster: Bool
     var username: String?
     var password: String?
-    var host: String
-    var port: Int
+    /// One for `redis://`; one or more (the seeds) for `redis+cluster://`.
+    var endpoints: [RedisEndpoint]
     var database: Int
 
     init(parsing url: String) throws {
@@ -107,16 +161,17 @@ struct RedisURL {
             RedisError(.invalidConfiguration, "invalid Redis URL: \(reason)")
         }
         var rest = Substring(url)
-        if rest.hasPrefix("redis://") {
-            self.tls = false
-            rest = rest.dropFirst("redis://".count)
-        } else if rest.hasPrefix("rediss://") {
-            self.tls = true
-            rest = rest.dropFirst("rediss://".count)
-        } else {
+        let schemes: [(prefix: String, tls: Bool, cluster: Bool)] = [
+            ("redis://", false, false), ("rediss://", true, false),
+            ("redis+cluster://", false, true), ("rediss+cluster://", true, true),
+        ]
+        guard let scheme = schemes.first(where: { rest.hasPrefix($0.prefix) }) else {
             let scheme = rest.range(of: "://").map { "\"\(rest[..<$0.lowerBound].prefix(16))\"://" } ?? "no scheme"
-            throw invalid("must start with redis:// or rediss:// (got \(scheme))")
+            throw invalid("must start with redis://, rediss://, redis+cluster:// or rediss+cluster:// (got \(scheme))")
         }
+        self.tls = scheme.tls
+        self.cluster = scheme.cluster
+        rest = rest.dropFirst(scheme.prefix.count)
         if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             rest = rest[..<query]
         }
@@ -142,41 +197,51 @@ struct RedisURL {
                 self.password = try Self.percentDecoded(userInfo, invalid("malformed percent-encoding in password"))
             }
         }
-        var portText: Substring?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw invalid("unterminated IPv6 address") }
-            self.host = String(rest[rest.index(after: rest.startIndex)..<close])
-            let after = rest[rest.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw invalid("unexpected text after IPv6 address") }
-                portText = after.dropFirst()
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            self.host = String(rest[..<colon])
-            portText = rest[rest.index(after: colon)...]
-        } else {
-            self.host = String(rest)
-        }
-        guard !self.host.isEmpty else { throw invalid("missing host") }
-        guard self.host.allSatisfy({ !$0.isWhitespace && $0 != "/" && $0 != "@" }) else {
-            throw invalid("malformed host")
-        }
-        if let portText {
-            guard let port = Int(portText), (1...65535).contains(port) else {
-                throw invalid("port \"\(portText.prefix(16))\" is not a port number (1-65535)")
-            }
-            self.port = port
-        } else {
-            self.port = 6379
-        }
+        let hosts = rest.split(separator: ",", omittingEmptySubsequences: false)
+        guard self.cluster || hosts.count == 1 else { throw invalid("several hosts need redis+cluster://") }
+        self.endpoints = try hosts.map { try Self.endpoint(parsing: $0, invalid) }
         if path.isEmpty {
             self.database = 0
+        } else if self.cluster {
+            throw invalid("a cluster has only database 0; remove \"/\(path.prefix(16))\"")
         } else {
             guard let database = Int(path), database >= 0 else {
                 throw invalid("database \"\(path.prefix(16))\" is not a database number")
             }
             self.database = database
         }
+    }
+
+    private static func endpoint(
+        parsing text: Substring,
+        _ invalid: (String) -> RedisError
+    ) throws -> RedisEndpoint {
+        let rest = text
+        let host: String
+        var portText: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw invalid("unterminated IPv6 address") }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw invalid("unexpected text after IPv6 address") }
+                portText = after.dropFirst()
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = String(rest)
+        }
+        guard !host.isEmpty else { throw invalid("missing host") }
+        guard host.allSatisfy({ !$0.isWhitespace && $0 != "/" && $0 != "@" }) else {
+            throw invalid("malformed host")
+        }
+        guard let portText else { return RedisEndpoint(host: host, port: 6379) }
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw invalid("port \"\(portText.prefix(16))\" is not a port number (1-65535)")
+        }
+        return RedisEndpoint(host: host, port: port)
     }
 
     private static func percentDecoded(_ text: Substring, _ error: @autoclosure () -> RedisError) throws -> String {

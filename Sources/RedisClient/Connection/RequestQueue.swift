@@ -113,7 +113,16 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         collectsAll: Bool,
         callerCancelled: Bool = false
     ) -> EnqueueResult {
-        if let closedError { return .refused(closedError) }
+        if let closedError {
+            // Nothing of this request was written: unlike the requests the close failed, it is safe to send again.
+            return .refused(
+                RedisError(
+                    .connectionUnavailable,
+                    "the connection had closed; nothing was sent",
+                    underlying: closedError
+                )
+            )
+        }
         if callerCancelled { return .cancelled }
         if !self.pending.isEmpty && self.pending.count >= self.limits.maxPendingRequests {
             return .refused(

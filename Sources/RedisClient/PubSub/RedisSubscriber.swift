@@ -34,19 +34,33 @@ final class RedisSubscriber: Sendable {
         let purpose: Machine.Purpose
     }
 
-    private let pool: RedisConnectionPool
+    /// Where the subscriber connects: one server's pool, or on a cluster whichever node is current (any node
+    /// receives every `PUBLISH`), moving on to another when it cannot connect.
+    struct Nodes: Sendable {
+        let current: @Sendable () -> RedisConnectionPool
+        let failed: @Sendable () -> Void
+    }
+
+    private let nodes: Nodes
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
 
-    init(pool: RedisConnectionPool, logger: Logger) {
-        self.pool = pool
+    /// The pool of the node the subscriber connects to now.
+    private var pool: RedisConnectionPool { self.nodes.current() }
+
+    convenience init(pool: RedisConnectionPool, logger: Logger) {
+        self.init(nodes: Nodes(current: { pool }, failed: {}), configuration: pool.configuration, logger: logger)
+    }
+
+    init(nodes: Nodes, configuration: RedisConfiguration, logger: Logger) {
+        self.nodes = nodes
         self.logger = logger
         self.state = NIOLockedValueBox(
             State(
                 machine: Machine(
                     backoff: ReconnectBackoff(
-                        initialDelay: pool.configuration.initialReconnectDelay,
-                        maxDelay: pool.configuration.maxReconnectDelay
+                        initialDelay: configuration.initialReconnectDelay,
+                        maxDelay: configuration.maxReconnectDelay
                     )
                 )
             )
@@ -186,14 +200,18 @@ final class RedisSubscriber: Sendable {
     }
 
     private func connect() async {
+        let pool = self.pool
         do {
-            if let refusal = self.pool.connectRefusal() { throw refusal }
-            let connection = try await self.pool.open(id: -1) { [weak self] push in self?.deliver(push) }
-            self.pool.recordConnectOutcome(nil)
+            if let refusal = pool.connectRefusal() { throw refusal }
+            let connection = try await pool.open(id: -1) { [weak self] push in self?.deliver(push) }
+            pool.recordConnectOutcome(nil)
             self.update { state in ((), state.machine.connected(connection)) }
         } catch {
             let redisError = RedisConnectionPool.asRedisError(error)
-            if redisError.code != .shutdown { self.pool.recordConnectOutcome(redisError) }
+            if redisError.code != .shutdown {
+                pool.recordConnectOutcome(redisError)
+                self.nodes.failed()
+            }
             let now = NIODeadline.now().uptimeNanoseconds
             self.update { state in ((), state.machine.connectFailed(redisError, now: now)) }
         }

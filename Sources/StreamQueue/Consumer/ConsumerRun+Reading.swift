@@ -11,7 +11,8 @@ extension ConsumerRun {
         let streams = [(key: self.keys.stream, id: ">"), (key: self.keys.retry(self.group), id: ">")]
         while !self.isStopping {
             do {
-                try await self.client.withConnection { connection in
+                // On a cluster, the connection is to the node that owns the topic's slot (its streams share a tag).
+                try await self.client.withConnection(routingKey: self.keys.stream) { connection in
                     let id = try await connection.clientID()
                     self.readerClientID.withLockedValue { $0 = id }
                     defer { self.readerClientID.withLockedValue { $0 = nil } }
@@ -80,7 +81,9 @@ extension ConsumerRun {
         await self.shutdown.wait()
         for _ in 0..<200 where !Task.isCancelled && !self.readerStopped.isFired {
             if let id = self.readerClientID.withLockedValue({ $0 }) {
-                _ = try? await self.client.send(RedisCommand("CLIENT", "UNBLOCK", id))
+                var unblock = RedisCommand("CLIENT", "UNBLOCK", id)
+                unblock.recordKey(self.keys.stream)  // on a cluster: the node the reader's connection is on
+                _ = try? await self.client.send(unblock)
             }
             if await self.readerStopped.wait(upTo: .milliseconds(50)) { break }
         }

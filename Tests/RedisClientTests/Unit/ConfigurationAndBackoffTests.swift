@@ -15,6 +15,22 @@ import Testing
         #expect(!configuration.description.contains("p@ss"))
     }
 
+    @Test func clusterURLsNameTheSeeds() throws {
+        let cluster = try RedisConfiguration(url: "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2,[::1]:7002")
+        #expect(
+            cluster.topology
+                == .cluster(seeds: [
+                    RedisEndpoint(host: "10.0.0.1", port: 7000), RedisEndpoint(host: "10.0.0.2", port: 6379),
+                    RedisEndpoint(host: "::1", port: 7002),
+                ])
+        )
+        #expect(cluster.host == "10.0.0.1" && cluster.port == 7000 && cluster.password == "pw" && cluster.tls == nil)
+        #expect(cluster.description == "redis+cluster://:***@10.0.0.1:7000,10.0.0.2:6379,[::1]:7002")
+        let tls = try RedisConfiguration(url: "rediss+cluster://node.local:7000")
+        #expect(tls.tls != nil && tls.topology == .cluster(seeds: [RedisEndpoint(host: "node.local", port: 7000)]))
+        #expect(try RedisConfiguration(url: "redis://h:1").topology == .standalone)
+    }
+
     @Test func defaultsAndShortForms() throws {
         let plain = try RedisConfiguration(url: "redis://127.0.0.1")
         #expect(plain.port == 6379 && plain.database == 0 && plain.password == nil && plain.username == nil)
@@ -30,6 +46,7 @@ import Testing
     @Test(arguments: [
         "http://localhost", "redis://", "redis://host:0", "redis://host:70000", "redis://host:abc",
         "redis://host/x", "redis://host/-1", "redis://u:%zz@host", "redis://[::1", "redis://[::1]x", "redis://ho st",
+        "redis://a:1,b:2", "redis+cluster://a:1,,b:2", "redis+cluster://a:1/3", "redis+cluster://a:1,b:x",
     ])
     func rejectsInvalidURLs(url: String) {
         #expect {

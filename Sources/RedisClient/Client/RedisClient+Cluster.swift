@@ -201,6 +201,28 @@ extension RedisClient {
         }
     }
 
+    /// Every key matching `pattern`, fetched with `SCAN` in steps (never `KEYS`), passed to `body` batch by batch; on
+    /// a cluster, every primary is scanned in turn. A key may be reported more than once if the keyspace changes
+    /// during the scan (or a slot moves), as with `SCAN` itself.
+    /// - Parameters:
+    ///   - pattern: The glob pattern.
+    ///   - count: The `COUNT` hint per step.
+    ///   - body: Called with each non-empty batch.
+    public func scanKeys(
+        matching pattern: String,
+        count: Int = 500,
+        _ body: ([String]) async throws -> Void
+    ) async throws {
+        guard let cluster = self.cluster else {
+            let commands: any RedisCommands = self
+            return try await commands.scanKeys(matching: pattern, count: count, body)
+        }
+        for endpoint in await cluster.primaries() {
+            let connection = try await cluster.pool(for: endpoint).sharedConnection()
+            try await connection.scanKeys(matching: pattern, count: count, body)
+        }
+    }
+
     /// The pool a dedicated connection comes from: the only one, or the pool of the node that owns `slot`.
     func dedicatedPool(for slot: HashSlot?) async throws -> RedisConnectionPool {
         guard let cluster = self.cluster else { return self.pool }

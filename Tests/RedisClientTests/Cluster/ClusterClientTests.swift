@@ -35,6 +35,10 @@ struct ClusterClientTests {
             }
             #expect(owners.count == 3)
             #expect(redis.cluster?.redirections.load(ordering: .relaxed) == 0)
+            // scanKeys visits every primary: all 300 keys, from three nodes.
+            var scanned = Set<String>()
+            try await redis.scanKeys(matching: "route:*", count: 50) { scanned.formUnion($0) }
+            #expect(scanned == Set(keys))
         }
     }
 

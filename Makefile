@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CONFIG ?= debug
+# Which Redis `make run` and `make cluster` use: single (REDIS_URL or the local server) or cluster (a local
+# Redis Cluster on REDIS_CLUSTER_PORT.., started by scripts/redis-cluster.sh).
+REDIS_MODE ?= single
 N ?= 3
 BASE_PORT ?= 8080
 SWIFT ?= swift
@@ -28,8 +31,9 @@ migrate: services build ## Apply database migrations
 seed: services build ## Load the demo data (idempotent)
 	"$(BIN_DIR)/shop" seed
 
-run: services build ## Start services, migrate, seed, start the simulated provider (:8090), serve on :8080 (Ctrl-C stops)
-	bash scripts/run.sh "$(BIN_DIR)/shop"
+run: services build ## Start services, migrate, seed, start the simulated provider (:8090), serve on :8080 (REDIS_MODE=cluster: on a local Redis Cluster)
+	REDIS_URL="$$(bash scripts/redis-mode.sh "$(REDIS_MODE)" "$(REDIS_CLUSTER_PORT)")" && export REDIS_URL \
+		&& bash scripts/run.sh "$(BIN_DIR)/shop"
 
 test: services ## Start services, run every test against them, then a short chaos run and API fuzzing (make fuzz-api)
 	$(SWIFT) build --build-tests
@@ -37,9 +41,9 @@ test: services ## Start services, run every test against them, then a short chao
 	$(MAKE) chaos CHAOS_SECONDS=$(TEST_CHAOS_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 	$(MAKE) fuzz-api FUZZ_API_SECONDS=$(TEST_FUZZ_API_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 
-cluster: services build ## Start N instances (default 3) on ports 8080, 8081, ... (pids and logs in .run/cluster)
-	"$(BIN_DIR)/shop" seed
-	bash scripts/cluster.sh start "$(N)" "$(BASE_PORT)" "$(BIN_DIR)/shop"
+cluster: services build ## Start N instances (default 3) on ports 8080, 8081, ... (REDIS_MODE=cluster: on a local Redis Cluster)
+	REDIS_URL="$$(bash scripts/redis-mode.sh "$(REDIS_MODE)" "$(REDIS_CLUSTER_PORT)")" && export REDIS_URL \
+		&& "$(BIN_DIR)/shop" seed && bash scripts/cluster.sh start "$(N)" "$(BASE_PORT)" "$(BIN_DIR)/shop"
 
 cluster-stop: ## Stop the instances `make cluster` started (SIGTERM, graceful)
 	bash scripts/cluster.sh stop

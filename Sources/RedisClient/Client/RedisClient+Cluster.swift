@@ -223,6 +223,24 @@ extension RedisClient {
         }
     }
 
+    /// `SCRIPT LOAD source`; on a cluster, on every primary (a script cached on one node is unknown to the others,
+    /// and a pipeline of `EVALSHA` goes to all of them).
+    /// - Parameter script: The script.
+    /// - Returns: The SHA-1 the server computed.
+    @discardableResult
+    public func scriptLoad(_ script: RedisScript) async throws -> String {
+        guard let cluster = self.cluster else {
+            let commands: any RedisCommands = self
+            return try await commands.scriptLoad(script)
+        }
+        var sha1 = script.sha1
+        for endpoint in await cluster.primaries() {
+            let connection = try await cluster.pool(for: endpoint).sharedConnection()
+            sha1 = try await connection.scriptLoad(script)
+        }
+        return sha1
+    }
+
     /// The pool a dedicated connection comes from: the only one, or the pool of the node that owns `slot`.
     func dedicatedPool(for slot: HashSlot?) async throws -> RedisConnectionPool {
         guard let cluster = self.cluster else { return self.pool }

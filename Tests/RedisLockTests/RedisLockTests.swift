@@ -183,7 +183,7 @@ private actor FencedResource {
             let renewed = try await locks.withLease(held) { lease in
                 // Polls (a generous limit) until the server shows the key renewed past the first lease.
                 for _ in 0..<1000 {
-                    let ttl = try await client.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+                    let ttl = try await client.send(RedisCommand("PTTL", key: key)).decode(as: Int.self)
                     if ttl > 3_000 { return lease.isHeld }
                     try await Task.sleep(for: .milliseconds(10))
                 }

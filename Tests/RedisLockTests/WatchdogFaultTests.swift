@@ -169,7 +169,7 @@ private func withFaultyRedis(
 
 /// The key's absolute expiry in Unix milliseconds, as the server reports it (negative: no key or no expiry).
 private func expiry(of key: String, on observer: RedisClient) async throws -> Int {
-    try await observer.send(RedisCommand("PEXPIRETIME", key)).decode(as: Int.self)
+    try await observer.send(RedisCommand("PEXPIRETIME", key: key)).decode(as: Int.self)
 }
 
 /// Waits (a generous limit) until the key's expiry moves past `previous`: a renewal ran on the server.

@@ -35,7 +35,7 @@ struct SessionStoreTests {
             )
             for key in keys {
                 #expect(!key.contains(session.id.cookieValue))
-                let dump = try await redis.send(RedisCommand("DUMP", key)).decode(as: String.self)
+                let dump = try await redis.send(RedisCommand("DUMP", key: key)).decode(as: String.self)
                 #expect(!dump.contains(session.id.cookieValue))
             }
             let fields = try await redis.hgetall(keys.first { $0.contains("session:") }!)
@@ -48,16 +48,16 @@ struct SessionStoreTests {
         try await TestRedis.withStore(idle: .seconds(30), lifetime: .seconds(10)) { store, redis in
             let session = try await store.create(Cart(items: []), userID: nil, client: self.client)
             let key = store.configuration.keyPrefix + "session:{\(session.id.storageHash)}"
-            let ttl = try await redis.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+            let ttl = try await redis.send(RedisCommand("PTTL", key: key)).decode(as: Int.self)
             #expect(ttl > 9_000 && ttl <= 10_000)
             _ = try await store.load(session.id)
-            let after = try await redis.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+            let after = try await redis.send(RedisCommand("PTTL", key: key)).decode(as: Int.self)
             #expect(after > 0 && after <= 10_000)
         }
         try await TestRedis.withStore(idle: .seconds(5), lifetime: .seconds(100)) { store, redis in
             let session = try await store.create(Cart(items: []), userID: nil, client: self.client)
             let key = store.configuration.keyPrefix + "session:{\(session.id.storageHash)}"
-            let ttl = try await redis.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+            let ttl = try await redis.send(RedisCommand("PTTL", key: key)).decode(as: Int.self)
             #expect(ttl > 4_000 && ttl <= 5_000)
         }
     }

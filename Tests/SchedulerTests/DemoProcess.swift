@@ -70,7 +70,9 @@ struct DemoRun: Sendable, Hashable {
     let startedAt: Int64
 
     static func all(_ client: RedisClient, prefix: String) async throws -> [DemoRun] {
-        let lines = try await client.send(RedisCommand("LRANGE", prefix + "runs", "0", "-1")).decode(as: [String].self)
+        let lines = try await client.send(RedisCommand("LRANGE", key: prefix + "runs", "0", "-1")).decode(
+            as: [String].self
+        )
         return lines.compactMap { line in
             let parts = line.split(separator: " ")
             guard parts.count == 3, let tick = Int64(parts[0]), let started = Int64(parts[2]) else { return nil }

@@ -92,7 +92,7 @@ struct SchedulerTests {
                     // Taken before asking: the server read the TTL at or after this instant, so the lease ends no
                     // earlier than `readAt + ttl`.
                     let readAt = Int64(Date().timeIntervalSince1970 * 1000)
-                    let ttl = try await observer.send(RedisCommand("PTTL", "\(prefix)lock:{job:demo}")).decode(
+                    let ttl = try await observer.send(RedisCommand("PTTL", key: "\(prefix)lock:{job:demo}")).decode(
                         as: Int.self
                     )
                     #expect(ttl > 0, "a holds the lock")
@@ -323,7 +323,7 @@ struct SchedulerRunTests {
                 try await a.scheduler.history(of: "quick").count == 1
             }
             // Recorded after the work finished; the lock is still taken until 10 s after the start.
-            let ttl = try await a.client.send(RedisCommand("PTTL", lockKey)).decode(as: Int.self)
+            let ttl = try await a.client.send(RedisCommand("PTTL", key: lockKey)).decode(as: Int.self)
             #expect(ttl > 0 && ttl <= 10_000, "PTTL \(ttl)")
             await #expect(throws: SchedulerError.alreadyRunning("quick")) { try await a.scheduler.runNow("quick") }
         }
@@ -337,7 +337,7 @@ struct SchedulerRunTests {
             try await SchedulerTestSupport.eventually("the run is recorded") {
                 try await b.scheduler.history(of: "manual-quick").count == 1
             }
-            let exists = try await b.client.send(RedisCommand("EXISTS", "\(prefix)lock:{job:manual-quick}"))
+            let exists = try await b.client.send(RedisCommand("EXISTS", key: "\(prefix)lock:{job:manual-quick}"))
             #expect(try exists.decode(as: Int.self) == 0)
             #expect((try? await b.scheduler.runNow("manual-quick")) != nil)
         }

@@ -64,7 +64,9 @@ import Testing
         try await TestRedis.withClient(namedConfiguration(name)) { client in
             try await TestRedis.withClient { observer in
                 func blpopIsBlocked() async throws -> Bool {
-                    try await clientsNamed(name, on: observer).contains { $0["cmd"] == "blpop" && $0["flags"] == "b" }
+                    try await clientsNamed(name, on: observer, nodeOf: prefix + "list").contains {
+                        $0["cmd"] == "blpop" && $0["flags"] == "b"
+                    }
                 }
                 try await client.set(prefix + "k", to: "v")
                 let finished = Atomic<Bool>(false)

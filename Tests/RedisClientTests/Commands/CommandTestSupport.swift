@@ -65,8 +65,17 @@ func uniqueClientName(_ label: String) -> String {
 }
 
 /// The `CLIENT LIST` lines of the connections named `name`, each parsed into its `field=value` pairs.
-func clientsNamed(_ name: String, on client: some RedisCommands) async throws -> [[String: String]] {
-    let text = try await client.send(RedisCommand("CLIENT", "LIST")).decode(as: String.self)
+///
+/// `CLIENT LIST` describes one server: on a Redis Cluster, pass `nodeOf`, a key the connections work on, to ask
+/// the node that owns it.
+func clientsNamed(
+    _ name: String,
+    on client: some RedisCommands,
+    nodeOf routingKey: String? = nil
+) async throws -> [[String: String]] {
+    var command = RedisCommand("CLIENT", "LIST")
+    if let routingKey { command.recordKey(routingKey) }
+    let text = try await client.send(command).decode(as: String.self)
     return text.split(whereSeparator: \.isNewline).compactMap { line in
         var fields: [String: String] = [:]
         for part in line.split(separator: " ") {
@@ -81,7 +90,7 @@ func clientsNamed(_ name: String, on client: some RedisCommands) async throws ->
 extension RedisCommands {
     /// `PTTL key`, raw, to check the helpers that set expirations.
     func pttl(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("PTTL", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("PTTL", key: key)).decode(as: Int.self)
     }
 }
 

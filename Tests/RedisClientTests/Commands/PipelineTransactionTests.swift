@@ -6,11 +6,11 @@ import Testing
         let prefix = TestRedis.prefix()
         try await TestRedis.withClient { client in
             let results = try await client.pipeline([
-                RedisCommand("SET", prefix + "text", "x"),
-                RedisCommand("INCR", prefix + "text"),
-                RedisCommand("GET", prefix + "text"),
-                RedisCommand("INCRBY", prefix + "n", 5),
-                RedisCommand("GET", prefix + "missing"),
+                RedisCommand("SET", key: prefix + "text", "x"),
+                RedisCommand("INCR", key: prefix + "text"),
+                RedisCommand("GET", key: prefix + "text"),
+                RedisCommand("INCRBY", key: prefix + "n", 5),
+                RedisCommand("GET", key: prefix + "missing"),
             ])
             #expect(results.count == 5)
             #expect(try results[0].get().decode(as: String.self) == "OK")
@@ -31,7 +31,7 @@ import Testing
     @Test func pipelineKeepsOrderUnderLoad() async throws {
         let prefix = TestRedis.prefix()
         try await TestRedis.withClient { client in
-            let commands = (0..<500).map { _ in RedisCommand("INCR", prefix + "n") }
+            let commands = (0..<500).map { _ in RedisCommand("INCR", key: prefix + "n") }
             let results = try await client.pipeline(commands)
             #expect(try results.map { try $0.get().decode(as: Int.self) } == Array(1...500))
         }
@@ -41,10 +41,10 @@ import Testing
         let prefix = TestRedis.prefix()
         try await TestRedis.withClient { client in
             let results = try await client.transaction([
-                RedisCommand("SET", prefix + "a", "1"),
-                RedisCommand("INCR", prefix + "a"),
-                RedisCommand("GET", prefix + "a"),
-                RedisCommand("RPUSH", prefix + "l", "x", "y"),
+                RedisCommand("SET", key: prefix + "a", "1"),
+                RedisCommand("INCR", key: prefix + "a"),
+                RedisCommand("GET", key: prefix + "a"),
+                RedisCommand("RPUSH", key: prefix + "l", "x", "y"),
             ])
             #expect(results.count == 4)
             #expect(try results[0].get().decode(as: String.self) == "OK")
@@ -60,9 +60,9 @@ import Testing
         try await TestRedis.withClient { client in
             try await client.set(prefix + "string", to: "v")
             let results = try await client.transaction([
-                RedisCommand("SET", prefix + "a", "1"),
-                RedisCommand("LPUSH", prefix + "string", "x"),
-                RedisCommand("SET", prefix + "b", "2"),
+                RedisCommand("SET", key: prefix + "a", "1"),
+                RedisCommand("LPUSH", key: prefix + "string", "x"),
+                RedisCommand("SET", key: prefix + "b", "2"),
             ])
             #expect(results.count == 3)
             #expect(try results[0].get().decode(as: String.self) == "OK")
@@ -82,9 +82,9 @@ import Testing
         try await TestRedis.withClient { client in
             let unknown = try await #require(throws: RedisError.self) {
                 try await client.transaction([
-                    RedisCommand("SET", prefix + "a", "1"),
+                    RedisCommand("SET", key: prefix + "a", "1"),
                     RedisCommand("NOSUCHCOMMAND", prefix + "a"),
-                    RedisCommand("SET", prefix + "b", "2"),
+                    RedisCommand("SET", key: prefix + "b", "2"),
                 ])
             }
             #expect(unknown.code == .transactionAborted)
@@ -93,7 +93,7 @@ import Testing
 
             // Wrong arity is also rejected while queueing.
             let arity = try await #require(throws: RedisError.self) {
-                try await client.transaction([RedisCommand("SET", prefix + "a", "1"), RedisCommand("GET")])
+                try await client.transaction([RedisCommand("SET", key: prefix + "a", "1"), RedisCommand("GET")])
             }
             #expect(arity.code == .transactionAborted)
             #expect(try await client.exists(prefix + "a") == 0)
@@ -101,7 +101,7 @@ import Testing
             // The shared connection is not left inside MULTI.
             try await client.set(prefix + "after", to: "ok")
             #expect(try await client.get(prefix + "after") == "ok")
-            let results = try await client.transaction([RedisCommand("INCR", prefix + "n")])
+            let results = try await client.transaction([RedisCommand("INCR", key: prefix + "n")])
             #expect(try results[0].get().decode(as: Int.self) == 1)
         }
     }
@@ -112,16 +112,16 @@ import Testing
             try await TestRedis.withClient { other in
                 let key = prefix + "balance"
                 try await client.set(key, to: "100")
-                try await client.withConnection { connection in
-                    _ = try await connection.send(RedisCommand("WATCH", key))
+                try await client.withConnection(routingKey: key) { connection in
+                    _ = try await connection.send(RedisCommand("WATCH", key: key))
                     #expect(try await connection.get(key) == "100")
                     try await other.set(key, to: "50")
                     let error = try await #require(throws: RedisError.self) {
-                        try await connection.transaction([RedisCommand("SET", key, "90")])
+                        try await connection.transaction([RedisCommand("SET", key: key, "90")])
                     }
                     #expect(error.code == .transactionAborted)
                     // EXEC unwatches: the connection can run a transaction again.
-                    let retry = try await connection.transaction([RedisCommand("INCRBY", key, -10)])
+                    let retry = try await connection.transaction([RedisCommand("INCRBY", key: key, -10)])
                     #expect(try retry[0].get().decode(as: Int.self) == 40)
                 }
                 #expect(try await client.get(key) == "40")
@@ -135,14 +135,14 @@ import Testing
             try await TestRedis.withClient { other in
                 let key = prefix + "balance"
                 try await client.set(key, to: "100")
-                let results = try await client.withConnection { connection in
-                    _ = try await connection.send(RedisCommand("WATCH", key))
+                let results = try await client.withConnection(routingKey: key) { connection in
+                    _ = try await connection.send(RedisCommand("WATCH", key: key))
                     let balance = try #require(try await connection.get(key, as: Int.self))
                     // Another client changing an unrelated key does not matter.
                     try await other.set(prefix + "unrelated", to: "x")
                     return try await connection.transaction([
-                        RedisCommand("SET", key, balance - 30),
-                        RedisCommand("GET", key),
+                        RedisCommand("SET", key: key, balance - 30),
+                        RedisCommand("GET", key: key),
                     ])
                 }
                 #expect(try results[0].get().decode(as: String.self) == "OK")

@@ -87,7 +87,7 @@ import Testing
             // Blocking commands add the command timeout to the block time: that sum must not trap either.
             try await client.rpush(prefix + "list", ["x", "y"])
             #expect(try await client.blpop([prefix + "list"], timeout: .seconds(Int64.max))?.value == "x")
-            let viaConnection = try await client.withConnection { connection in
+            let viaConnection = try await client.withConnection(routingKey: prefix) { connection in
                 try await connection.blpop([prefix + "list"], timeout: .seconds(Int64.max))?.value
             }
             #expect(viaConnection == "y")
@@ -199,7 +199,7 @@ import Testing
     @Test func helpersWorkOnALeasedConnection() async throws {
         let prefix = TestRedis.prefix()
         try await TestRedis.withClient { client in
-            let value = try await client.withConnection { connection in
+            let value = try await client.withConnection(routingKey: prefix) { connection in
                 try await connection.set(prefix + "a", to: "leased", expiration: .seconds(30))
                 #expect(try await connection.incr(prefix + "n", by: 3) == 3)
                 return try await connection.get(prefix + "a")
@@ -213,6 +213,6 @@ import Testing
 extension RedisCommands {
     /// `STRLEN key`, raw.
     fileprivate func strlen(_ key: String) async throws -> Int {
-        try await self.send(RedisCommand("STRLEN", key)).decode(as: Int.self)
+        try await self.send(RedisCommand("STRLEN", key: key)).decode(as: Int.self)
     }
 }

@@ -158,6 +158,10 @@ struct TestServerError: Error, CustomStringConvertible {
 enum TestRedis {
     static var url: String { ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0" }
 
+    /// Whether `REDIS_URL` names a Redis Cluster (`make test-cluster`): a test that is about one server by nature
+    /// is disabled there with `.disabled(if: TestRedis.isCluster, "why")`.
+    static var isCluster: Bool { url.hasPrefix("redis+cluster://") || url.hasPrefix("rediss+cluster://") }
+
     static var configuration: RedisConfiguration {
         // The URL comes from the environment `make test` sets up; a bad one is a setup error worth a crash.
         var configuration = try! RedisConfiguration(url: url)

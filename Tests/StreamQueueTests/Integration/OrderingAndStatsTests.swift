@@ -168,7 +168,7 @@ private actor KeyedLog {
         #expect(try await processed.applyOnce(message, [["HINCRBY", points, "alice", "10"]]))
         #expect(try await processed.applyOnce(message, [["HINCRBY", points, "alice", "10"]]) == false)
         #expect(try await processed.isProcessed(message))
-        #expect(try await client.send(RedisCommand("HGET", points, "alice")).decode(as: Int.self) == 10)
+        #expect(try await client.send(RedisCommand("HGET", key: points, "alice")).decode(as: Int.self) == 10)
         #expect(processed.markerKey(for: message).hasPrefix("\(prefix){orders}:"))
     }
 
@@ -181,18 +181,19 @@ private actor KeyedLog {
         let message = QueueMessage(id: "order-2", type: "order.placed", payload: ByteBuffer(), topic: "orders")
         let counter = "\(prefix){orders}:count"
         let wrong = "\(prefix){orders}:wrong"
-        _ = try await client.send(RedisCommand("SET", wrong, "a string"))
+        _ = try await client.send(RedisCommand("SET", key: wrong, "a string"))
         await #expect(throws: RedisError.self) {
             try await processed.applyOnce(message, [["INCR", counter], ["HINCRBY", wrong, "f", "1"]])
         }
         // The failure left no marker: the message is not "processed", and its retry applies the effects.
         #expect(try await processed.isProcessed(message) == false)
-        _ = try await client.send(RedisCommand("DEL", wrong))
+        _ = try await client.send(RedisCommand("DEL", key: wrong))
         #expect(try await processed.applyOnce(message, [["HINCRBY", wrong, "f", "1"]]))
         #expect(try await processed.isProcessed(message))
         // Kept forever (no retention): a dead letter replayed at any age still finds it.
         #expect(
-            try await client.send(RedisCommand("PTTL", processed.markerKey(for: message))).decode(as: Int.self) == -1
+            try await client.send(RedisCommand("PTTL", key: processed.markerKey(for: message))).decode(as: Int.self)
+                == -1
         )
     }
 }

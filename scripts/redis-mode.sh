@@ -3,9 +3,9 @@
 #
 #   scripts/redis-mode.sh single            REDIS_URL from the environment, or the local server (services.sh)
 #   scripts/redis-mode.sh cluster [PORT]    starts scripts/redis-cluster.sh on PORT (default 7000); its seeds
-#   scripts/redis-mode.sh sentinel          refused: the client does not follow Sentinel yet (see docs/redis-client.md)
+#   scripts/redis-mode.sh sentinel [PORT]   starts scripts/redis-sentinel.sh on PORT (default 6390); its sentinels
 #
-# `make run REDIS_MODE=cluster` and `make cluster N=3 REDIS_MODE=cluster` use it.
+# `make run REDIS_MODE=cluster|sentinel` and `make cluster N=3 REDIS_MODE=cluster|sentinel` use it.
 set -euo pipefail
 mode=${1:-single}
 case "$mode" in
@@ -18,12 +18,12 @@ case "$mode" in
     echo "$url"
     ;;
   sentinel)
-    echo "redis-mode: REDIS_MODE=sentinel is not supported yet: RedisClient does not discover the primary from" \
-      "Sentinel (scripts/redis-sentinel.sh starts one for when it does)" >&2
-    exit 1
+    url=$(bash "$(dirname "$0")/redis-sentinel.sh" start "${2:-6390}" | sed -n 's/^REDIS_URL=//p')
+    [ -n "$url" ] || { echo "redis-mode: the local Redis Sentinel set did not start" >&2; exit 1; }
+    echo "$url"
     ;;
   *)
-    echo "redis-mode: REDIS_MODE must be single or cluster (got '$mode')" >&2
+    echo "redis-mode: REDIS_MODE must be single, cluster or sentinel (got '$mode')" >&2
     exit 1
     ;;
 esac

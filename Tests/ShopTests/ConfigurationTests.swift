@@ -99,7 +99,7 @@ struct ConfigurationTests {
             ),
             (
                 "REDIS_URL", "http://localhost",
-                #"REDIS_URL: must start with redis://, rediss://, redis+cluster:// or rediss+cluster:// (got "http"://)"#
+                #"REDIS_URL: must start with redis://, rediss://, redis+cluster://, redis+sentinel:// or their rediss+ forms (got "http"://)"#
             ),
             ("REDIS_URL", "redis://:pw@localhost:6379/x", #"REDIS_URL: database "x" is not a database number"#),
             ("INSTANCE_ID", "a b", #"INSTANCE_ID: "a b" is not an instance id (1-64 characters of A-Z a-z 0-9 . _ -)"#),

@@ -13,17 +13,22 @@ extension RedisClient {
         _ command: RedisCommand,
         timeout: Duration?,
         on cluster: ClusterRouter,
-        asking initialAsk: RedisEndpoint?
+        asking initialAsk: RedisEndpoint?,
+        movedTo initialMove: RedisEndpoint? = nil
     ) async throws -> RESPValue {
         if command.keysSpanSlots { throw RedisError.crossSlot(command) }
         let deadline = ContinuousClock.now.advanced(by: timeout ?? self.configuration.commandTimeout ?? .seconds(5))
         var asking = initialAsk
+        // Where a command that records no keys was redirected: the map cannot route it there by itself.
+        var movedTo = initialMove
         var redirections = 0
         var waits = 0
         while true {
             let target: RedisEndpoint
             if let asking {
                 target = asking
+            } else if let movedTo, command.slot == nil {
+                target = movedTo
             } else if let owner = try await cluster.endpoint(for: command.slot) {
                 target = owner
             } else {
@@ -48,6 +53,7 @@ extension RedisClient {
                     redirections += 1
                     guard redirections <= Self.maxRedirections else { throw error }
                     cluster.moved(slot, to: endpoint)
+                    movedTo = endpoint
                 case .ask(_, let endpoint):
                     redirections += 1
                     guard redirections <= Self.maxRedirections else { throw error }
@@ -105,7 +111,7 @@ extension RedisClient {
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
-        var resend: [(index: Int, asking: RedisEndpoint?)] = alone.map { ($0, nil) }
+        var resend: [(index: Int, asking: RedisEndpoint?, movedTo: RedisEndpoint?)] = alone.map { ($0, nil, nil) }
         for (endpoint, indices, outcome) in outcomes {
             switch outcome {
             case .success(let replies):
@@ -117,12 +123,12 @@ extension RedisClient {
                     switch ClusterRedirection(error, answeredBy: endpoint) {
                     case .moved(let slot, let owner):
                         cluster.moved(slot, to: owner)
-                        resend.append((index, nil))
+                        resend.append((index, nil, owner))
                     case .ask(_, let owner):
                         cluster.redirections.add(1, ordering: .relaxed)
-                        resend.append((index, owner))
+                        resend.append((index, owner, nil))
                     case .retryLater:
-                        resend.append((index, nil))
+                        resend.append((index, nil, nil))
                     case nil:
                         results[index] = .failure(error)
                     }
@@ -133,13 +139,20 @@ extension RedisClient {
                 // pipeline, that is the caller's error.
                 guard Self.wasNotSent(error) else { throw error }
                 cluster.refreshSoon()
-                resend.append(contentsOf: indices.map { ($0, nil) })
+                resend.append(contentsOf: indices.map { ($0, nil, nil) })
             }
         }
-        for (index, asking) in resend.sorted(by: { $0.index < $1.index }) {
+        for entry in resend.sorted(by: { $0.index < $1.index }) {
+            let index = entry.index
             do {
                 results[index] = .success(
-                    try await self.send(commands[index], timeout: timeout, on: cluster, asking: asking)
+                    try await self.send(
+                        commands[index],
+                        timeout: timeout,
+                        on: cluster,
+                        asking: entry.asking,
+                        movedTo: entry.movedTo
+                    )
                 )
             } catch let error as RedisError where error.code == .server || error.code == .crossSlot {
                 results[index] = .failure(error)
@@ -223,6 +236,41 @@ extension RedisClient {
         }
     }
 
+    /// One `SCAN` step. On a cluster a cursor belongs to one node, so a single step cannot walk the keyspace: it is
+    /// refused with ``RedisError/Code/crossSlot``; use ``scanKeys(matching:count:_:)``, which visits every primary.
+    public func scan(
+        cursor: String = "0",
+        matching pattern: String? = nil,
+        count: Int? = nil,
+        type: String? = nil
+    ) async throws -> (cursor: String, keys: [String]) {
+        guard self.cluster == nil else {
+            throw RedisError(
+                .crossSlot,
+                "SCAN walks one node's keys; on a cluster use scanKeys, which visits every primary"
+            )
+        }
+        let commands: any RedisCommands = self
+        return try await commands.scan(cursor: cursor, matching: pattern, count: count, type: type)
+    }
+
+    /// `SCRIPT EXISTS sha...`; on a cluster a script counts as cached only when every primary has it.
+    /// - Parameter scripts: The scripts.
+    /// - Returns: Whether each is cached.
+    public func scriptExists(_ scripts: [RedisScript]) async throws -> [Bool] {
+        guard let cluster = self.cluster else {
+            let commands: any RedisCommands = self
+            return try await commands.scriptExists(scripts)
+        }
+        var cached = [Bool](repeating: true, count: scripts.count)
+        for endpoint in await cluster.primaries() {
+            let connection = try await cluster.pool(for: endpoint).sharedConnection()
+            let here = try await connection.scriptExists(scripts)
+            for index in cached.indices { cached[index] = cached[index] && here[index] }
+        }
+        return cached
+    }
+
     /// `SCRIPT LOAD source`; on a cluster, on every primary (a script cached on one node is unknown to the others,
     /// and a pipeline of `EVALSHA` goes to all of them).
     /// - Parameter script: The script.
@@ -243,6 +291,7 @@ extension RedisClient {
 
     /// The pool a dedicated connection comes from: the only one, or the pool of the node that owns `slot`.
     func dedicatedPool(for slot: HashSlot?) async throws -> RedisConnectionPool {
+        if let sentinel = self.sentinel { return try await sentinel.currentPool() }
         guard let cluster = self.cluster else { return self.pool }
         let deadline = ContinuousClock.now.advanced(by: self.configuration.leaseTimeout)
         var attempts = 0
@@ -255,6 +304,33 @@ extension RedisClient {
                 after: RedisError(.clusterUnavailable, "no cluster node serves slot \(slot.map(String.init) ?? "-")")
             )
             await cluster.refresh(force: false)
+        }
+    }
+
+    /// Runs `body` with the pool of the one server: the only one, or with Sentinel the current primary. With Sentinel,
+    /// a primary that cannot be reached or answers `READONLY` (it was demoted) makes the client ask the sentinels
+    /// again, and work that was not sent is retried on the new primary within the timeout.
+    func onPrimary<T>(
+        timeout: Duration?,
+        _ body: (RedisConnectionPool) async throws -> T
+    ) async throws -> T {
+        guard let sentinel = self.sentinel else { return try await body(self.pool) }
+        let deadline = ContinuousClock.now.advanced(by: timeout ?? self.configuration.commandTimeout ?? .seconds(5))
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await body(try await sentinel.currentPool())
+            } catch let error as RedisError {
+                let readOnly = error.serverErrorPrefix == "READONLY"
+                guard Self.wasNotSent(error) || error.code == .clusterUnavailable || readOnly else {
+                    if error.code == .connectionClosed { sentinel.primaryFailed() }
+                    throw error
+                }
+                sentinel.primaryFailed()
+                try await Self.wait(attempts, until: deadline, after: error)
+                await sentinel.discover(force: false)
+            }
         }
     }
 

@@ -25,6 +25,8 @@ public final class RedisClient: Sendable, Service {
     let pool: RedisConnectionPool
     /// The slot map and node pools, on a cluster.
     let cluster: ClusterRouter?
+    /// The primary Sentinel names and its pool, with Sentinel (then ``pool`` is unused).
+    let sentinel: SentinelRouter?
     let subscriber: RedisSubscriber
     let metrics: RedisMetrics
     let logger: Logger
@@ -45,6 +47,7 @@ public final class RedisClient: Sendable, Service {
         switch configuration.topology {
         case .standalone:
             self.cluster = nil
+            self.sentinel = nil
             self.pool = RedisConnectionPool(
                 configuration: configuration,
                 eventLoopGroup: eventLoopGroup,
@@ -59,6 +62,7 @@ public final class RedisClient: Sendable, Service {
                 logger: logger
             )
             self.cluster = router
+            self.sentinel = nil
             self.pool = router.pool(for: seeds[0])
             self.subscriber = RedisSubscriber(
                 nodes: RedisSubscriber.Nodes(
@@ -66,6 +70,29 @@ public final class RedisClient: Sendable, Service {
                     failed: { router.subscriberNodeFailed() }
                 ),
                 configuration: configuration,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+        case .sentinel(let sentinels, let masterName):
+            let router = SentinelRouter(
+                configuration: configuration,
+                sentinels: sentinels,
+                masterName: masterName,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            self.cluster = nil
+            self.sentinel = router
+            // Never opens a connection: every command goes through the router's pool of the current primary.
+            self.pool = RedisConnectionPool(
+                configuration: configuration.forSentinel(sentinels[0]),
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            self.subscriber = RedisSubscriber(
+                nodes: RedisSubscriber.Nodes(current: { router.knownPool }, failed: { router.primaryFailed() }),
+                configuration: configuration,
+                eventLoopGroup: eventLoopGroup,
                 logger: logger
             )
         }
@@ -84,6 +111,8 @@ public final class RedisClient: Sendable, Service {
                     guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
                     if let cluster = self.cluster {
                         await cluster.maintain()
+                    } else if let sentinel = self.sentinel {
+                        await sentinel.maintain()
                     } else {
                         await self.pool.maintain()
                     }
@@ -102,6 +131,8 @@ public final class RedisClient: Sendable, Service {
         let grace = self.configuration.commandTimeout ?? .seconds(5)
         if let cluster = self.cluster {
             await cluster.shutdown(grace: grace)
+        } else if let sentinel = self.sentinel {
+            await sentinel.shutdown(grace: grace)
         } else {
             await self.pool.shutdown(grace: grace)
         }
@@ -128,8 +159,9 @@ public final class RedisClient: Sendable, Service {
                 self.metrics.recordSuccess(command: command.name, since: start)
                 return reply
             }
-            let connection = try await self.pool.sharedConnection()
-            let reply = try await connection.send(command, timeout: timeout)
+            let reply = try await self.onPrimary(timeout: timeout) { pool in
+                try await pool.sharedConnection().send(command, timeout: timeout)
+            }
             self.metrics.recordSuccess(command: command.name, since: start)
             return reply
         } catch {
@@ -158,8 +190,9 @@ public final class RedisClient: Sendable, Service {
                 self.metrics.recordSuccess(command: "PIPELINE", since: start)
                 return results
             }
-            let connection = try await self.pool.sharedConnection()
-            let replies = try await connection.pipeline(commands, timeout: timeout)
+            let replies = try await self.onPrimary(timeout: timeout) { pool in
+                try await pool.sharedConnection().pipeline(commands, timeout: timeout)
+            }
             self.metrics.recordSuccess(command: "PIPELINE", since: start)
             return replies.map { reply in RedisError.fromReply(reply).map { .failure($0) } ?? .success(reply) }
         } catch {
@@ -179,8 +212,9 @@ public final class RedisClient: Sendable, Service {
     ///   `.crossSlot` when the commands' keys are in different slots.
     public func transaction(_ commands: [RedisCommand]) async throws -> [Result<RESPValue, RedisError>] {
         if let cluster = self.cluster { return try await self.transaction(commands, on: cluster) }
-        let connection = try await self.pool.sharedConnection()
-        return try await connection.transaction(commands)
+        return try await self.onPrimary(timeout: nil) { pool in
+            try await pool.sharedConnection().transaction(commands)
+        }
     }
 
     /// Leases a connection for the caller alone for the duration of `body` (for `WATCH`, blocking commands,

@@ -14,10 +14,17 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         /// before 7.0); commands then go to the node that owns their keys' slot. ``RedisConfiguration/host`` and
         /// ``RedisConfiguration/port`` are the first seed.
         case cluster(seeds: [RedisEndpoint])
+        /// A primary and its replicas watched by Redis Sentinel. The sentinels are asked for the primary of
+        /// `masterName` (`SENTINEL GET-MASTER-ADDR-BY-NAME`); the client follows `+switch-master` and checks `ROLE`
+        /// on every new connection, so a demoted primary is never written to. Sentinels are contacted without
+        /// credentials; the primary with the configured ones.
+        case sentinel(sentinels: [RedisEndpoint], masterName: String)
     }
 
     /// Which kind of deployment the client talks to; `.standalone` unless the URL says otherwise.
     public var topology: Topology = .standalone
+    /// Set on the pools of a Sentinel-discovered primary: the handshake checks `ROLE` and refuses a replica.
+    var requiresPrimaryRole = false
     /// The server's host name or IP address.
     public var host: String = "127.0.0.1"
     /// The server's port.
@@ -96,6 +103,9 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.database = parsed.database
         if parsed.tls { self.tls = .makeClientConfiguration() }
         if parsed.cluster { self.topology = .cluster(seeds: parsed.endpoints) }
+        if let masterName = parsed.masterName {
+            self.topology = .sentinel(sentinels: parsed.endpoints, masterName: masterName)
+        }
     }
 
     /// The URL form, with the password replaced by `***`.
@@ -111,6 +121,9 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             return "\(scheme)://\(credentials)\(endpoint)/\(self.database)"
         case .cluster(let seeds):
             return "\(scheme)+cluster://\(credentials)\(seeds.map(\.description).joined(separator: ","))"
+        case .sentinel(let sentinels, let masterName):
+            let hosts = sentinels.map(\.description).joined(separator: ",")
+            return "\(scheme)+sentinel://\(credentials)\(hosts)/\(masterName)/\(self.database)"
         }
     }
 
@@ -121,6 +134,16 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         node.port = endpoint.port
         node.topology = .standalone
         return node
+    }
+
+    /// A copy for a sentinel: its address, no credentials, database 0, no role check.
+    func forSentinel(_ endpoint: RedisEndpoint) -> RedisConfiguration {
+        var sentinel = self.forNode(endpoint)
+        sentinel.username = nil
+        sentinel.password = nil
+        sentinel.database = 0
+        sentinel.clientName = nil
+        return sentinel
     }
 }
 
@@ -152,25 +175,32 @@ struct RedisURL {
     var cluster: Bool
     var username: String?
     var password: String?
-    /// One for `redis://`; one or more (the seeds) for `redis+cluster://`.
+    /// One for `redis://`; one or more: the seeds for `redis+cluster://`, the sentinels for `redis+sentinel://`.
     var endpoints: [RedisEndpoint]
     var database: Int
+    /// For `redis+sentinel://`: the name the sentinels monitor the primary under.
+    var masterName: String?
 
     init(parsing url: String) throws {
         func invalid(_ reason: String) -> RedisError {
             RedisError(.invalidConfiguration, "invalid Redis URL: \(reason)")
         }
         var rest = Substring(url)
-        let schemes: [(prefix: String, tls: Bool, cluster: Bool)] = [
-            ("redis://", false, false), ("rediss://", true, false),
-            ("redis+cluster://", false, true), ("rediss+cluster://", true, true),
+        let schemes: [(prefix: String, tls: Bool, cluster: Bool, sentinel: Bool)] = [
+            ("redis://", false, false, false), ("rediss://", true, false, false),
+            ("redis+cluster://", false, true, false), ("rediss+cluster://", true, true, false),
+            ("redis+sentinel://", false, false, true), ("rediss+sentinel://", true, false, true),
         ]
         guard let scheme = schemes.first(where: { rest.hasPrefix($0.prefix) }) else {
             let scheme = rest.range(of: "://").map { "\"\(rest[..<$0.lowerBound].prefix(16))\"://" } ?? "no scheme"
-            throw invalid("must start with redis://, rediss://, redis+cluster:// or rediss+cluster:// (got \(scheme))")
+            throw invalid(
+                "must start with redis://, rediss://, redis+cluster://, redis+sentinel:// or their rediss+ forms "
+                    + "(got \(scheme))"
+            )
         }
         self.tls = scheme.tls
         self.cluster = scheme.cluster
+        self.masterName = nil
         rest = rest.dropFirst(scheme.prefix.count)
         if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             rest = rest[..<query]
@@ -197,8 +227,20 @@ struct RedisURL {
                 self.password = try Self.percentDecoded(userInfo, invalid("malformed percent-encoding in password"))
             }
         }
+        if scheme.sentinel {
+            // redis+sentinel://sentinels/<master name>[/<database>]
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            guard let name = parts.first, !name.isEmpty,
+                name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }), name.count <= 128
+            else { throw invalid("redis+sentinel:// needs the master name after the hosts (/<name>)") }
+            guard parts.count <= 2 else { throw invalid("unexpected text after the database") }
+            self.masterName = String(name)
+            path = parts.count == 2 ? parts[1] : ""
+        }
         let hosts = rest.split(separator: ",", omittingEmptySubsequences: false)
-        guard self.cluster || hosts.count == 1 else { throw invalid("several hosts need redis+cluster://") }
+        guard self.cluster || scheme.sentinel || hosts.count == 1 else {
+            throw invalid("several hosts need redis+cluster:// or redis+sentinel://")
+        }
         self.endpoints = try hosts.map { try Self.endpoint(parsing: $0, invalid) }
         if path.isEmpty {
             self.database = 0

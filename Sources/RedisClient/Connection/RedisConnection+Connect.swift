@@ -134,6 +134,9 @@ extension RedisConnection {
         if configuration.database != 0 {
             commands.append(RedisCommand("SELECT", configuration.database))
         }
+        if configuration.requiresPrimaryRole {
+            commands.append(RedisCommand("ROLE"))
+        }
         return commands
     }
 
@@ -142,8 +145,19 @@ extension RedisConnection {
         if let first = replies.first, let error = RedisError.fromReply(first) {
             throw Self.classifyHelloError(error)
         }
-        if replies.count > 1, let error = RedisError.fromReply(replies[1]) {
+        if configuration.database != 0, replies.count > 1, let error = RedisError.fromReply(replies[1]) {
             throw RedisError(.invalidConfiguration, "SELECT \(configuration.database) failed: \(error.message)")
+        }
+        if configuration.requiresPrimaryRole, let role = replies.last {
+            // A primary Sentinel named may have been demoted since: never write to a replica.
+            guard case .array(let parts) = role, let first = parts.first,
+                (try? first.decode(as: String.self)) == "master"
+            else {
+                throw RedisError(
+                    .connectionUnavailable,
+                    "\(RedisEndpoint(host: configuration.host, port: configuration.port)) is not a primary (ROLE)"
+                )
+            }
         }
     }
 

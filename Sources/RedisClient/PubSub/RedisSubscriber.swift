@@ -36,24 +36,31 @@ final class RedisSubscriber: Sendable {
 
     /// Where the subscriber connects: one server's pool, or on a cluster whichever node is current (any node
     /// receives every `PUBLISH`), moving on to another when it cannot connect.
+    /// `current` is nil while no node is known (Sentinel not asked yet): connecting then fails and is retried.
     struct Nodes: Sendable {
-        let current: @Sendable () -> RedisConnectionPool
+        let current: @Sendable () -> RedisConnectionPool?
         let failed: @Sendable () -> Void
     }
 
     private let nodes: Nodes
+    private let configuration: RedisConfiguration
+    private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
 
-    /// The pool of the node the subscriber connects to now.
-    private var pool: RedisConnectionPool { self.nodes.current() }
-
     convenience init(pool: RedisConnectionPool, logger: Logger) {
-        self.init(nodes: Nodes(current: { pool }, failed: {}), configuration: pool.configuration, logger: logger)
+        self.init(
+            nodes: Nodes(current: { pool }, failed: {}),
+            configuration: pool.configuration,
+            eventLoopGroup: pool.eventLoopGroup,
+            logger: logger
+        )
     }
 
-    init(nodes: Nodes, configuration: RedisConfiguration, logger: Logger) {
+    init(nodes: Nodes, configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.nodes = nodes
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.state = NIOLockedValueBox(
             State(
@@ -77,7 +84,7 @@ final class RedisSubscriber: Sendable {
             bufferingPolicy: .bufferingOldest(max(1, bufferSize))
         )
         let targets = channels.map(Target.channel) + patterns.map(Target.pattern)
-        let promise = self.pool.eventLoopGroup.any().makePromise(of: Void.self)
+        let promise = self.eventLoopGroup.any().makePromise(of: Void.self)
         let now = NIODeadline.now().uptimeNanoseconds
         let id = self.update { state in
             state.nextID += 1
@@ -191,7 +198,7 @@ final class RedisSubscriber: Sendable {
                 "redis subscriber cannot subscribe; retrying",
                 metadata: ["redis.retry_in_ms": "\(delay / 1_000_000)"]
             )
-            self.pool.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(min(delay, UInt64(Int64.max))))) {
+            self.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(min(delay, UInt64(Int64.max))))) {
                 self.update { state in ((), state.machine.retryTimerFired()) }
             }
         case .subscribe, .unsubscribe, .gap, .finishAll:
@@ -200,8 +207,11 @@ final class RedisSubscriber: Sendable {
     }
 
     private func connect() async {
-        let pool = self.pool
+        let pool = self.nodes.current()
         do {
+            guard let pool else {
+                throw RedisError(.connectionUnavailable, "no server to subscribe on is known yet")
+            }
             if let refusal = pool.connectRefusal() { throw refusal }
             let connection = try await pool.open(id: -1) { [weak self] push in self?.deliver(push) }
             pool.recordConnectOutcome(nil)
@@ -209,7 +219,7 @@ final class RedisSubscriber: Sendable {
         } catch {
             let redisError = RedisConnectionPool.asRedisError(error)
             if redisError.code != .shutdown {
-                pool.recordConnectOutcome(redisError)
+                pool?.recordConnectOutcome(redisError)
                 self.nodes.failed()
             }
             let now = NIODeadline.now().uptimeNanoseconds
@@ -221,7 +231,7 @@ final class RedisSubscriber: Sendable {
     /// keep-alive interval that fails, or gets no answer within the command timeout (the connect timeout when
     /// none is set), closes the connection, which starts the reconnect and the gap report.
     private func monitor(_ connection: RedisConnection, generation: Int) {
-        let configuration = self.pool.configuration
+        let configuration = self.configuration
         let interval = TimeAmount.nanoseconds(max(1_000_000, configuration.keepAliveInterval.nanoseconds))
         let timeout = configuration.healthCheckTimeout
         let logger = self.logger

@@ -204,8 +204,10 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         default:
             return []  // about a connection already replaced
         }
-        if let error, error.code == .connectionClosed {
-            return []  // the close itself is reported and starts the reconnect
+        // The connection closed under the request, or had closed before it was written (refused, with the close as
+        // its cause): the close itself is reported and starts the reconnect.
+        if let error, error.code == .connectionClosed || (error.underlying as? RedisError)?.code == .connectionClosed {
+            return []
         }
         switch purpose {
         case .restore:

@@ -18,10 +18,12 @@ final class RedisClusterFixture: Sendable {
     /// Every node's port.
     var ports: [Int] { Array(self.basePort..<(self.basePort + 6)) }
 
-    static var script: String {
+    static var script: String { self.repositoryScript("redis-cluster.sh") }
+
+    static func repositoryScript(_ name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/redis-cluster.sh").path
+            .appendingPathComponent("scripts/\(name)").path
     }
 
     /// Starts a cluster, runs `body`, stops the cluster (also when `body` throws).
@@ -60,9 +62,9 @@ final class RedisClusterFixture: Sendable {
 
     /// Runs the script to completion with `posix_spawn` and `waitpid`, its output in a file. (Foundation's `Process`
     /// never saw this script end: it starts daemons, and `waitUntilExit` hung with the script a zombie.)
-    static func runScript(_ arguments: [String]) async throws -> String {
+    static func runScript(_ arguments: [String], script: String = RedisClusterFixture.script) async throws -> String {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cluster-\(UUID()).log").path
-        let argv = ["/bin/bash", "-c", "exec bash \"$0\" \"$@\" >'\(output)' 2>&1 </dev/null", Self.script] + arguments
+        let argv = ["/bin/bash", "-c", "exec bash \"$0\" \"$@\" >'\(output)' 2>&1 </dev/null", script] + arguments
         let status = try await RedisTestServer.offPool { () throws -> Int32 in
             var pid: pid_t = 0
             var cArguments = argv.map { strdup($0) } + [nil]

@@ -90,7 +90,10 @@ public final class RedisClient: Sendable, Service {
                 logger: logger
             )
             self.subscriber = RedisSubscriber(
-                nodes: RedisSubscriber.Nodes(current: { router.knownPool }, failed: { router.primaryFailed() }),
+                nodes: RedisSubscriber.Nodes(
+                    current: { try? await router.currentPool() },
+                    failed: { router.primaryFailed() }
+                ),
                 configuration: configuration,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger

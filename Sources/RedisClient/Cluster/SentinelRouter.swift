@@ -86,7 +86,7 @@ final class SentinelRouter: Sendable {
         throw RedisError(.clusterUnavailable, "no sentinel named a primary for \(self.masterName)")
     }
 
-    /// The pool of the primary if one is known (the subscriber asks without waiting).
+    /// The pool of the primary if one is known, without asking.
     var knownPool: RedisConnectionPool? {
         self.state.withLockedValue { $0.isShutDown ? nil : $0.pool }
     }

@@ -36,9 +36,9 @@ final class RedisSubscriber: Sendable {
 
     /// Where the subscriber connects: one server's pool, or on a cluster whichever node is current (any node
     /// receives every `PUBLISH`), moving on to another when it cannot connect.
-    /// `current` is nil while no node is known (Sentinel not asked yet): connecting then fails and is retried.
+    /// `current` may ask first (Sentinel); nil when no node could be found: connecting then fails and is retried.
     struct Nodes: Sendable {
-        let current: @Sendable () -> RedisConnectionPool?
+        let current: @Sendable () async -> RedisConnectionPool?
         let failed: @Sendable () -> Void
     }
 
@@ -207,7 +207,7 @@ final class RedisSubscriber: Sendable {
     }
 
     private func connect() async {
-        let pool = self.nodes.current()
+        let pool = await self.nodes.current()
         do {
             guard let pool else {
                 throw RedisError(.connectionUnavailable, "no server to subscribe on is known yet")

@@ -131,15 +131,18 @@ fuzz-api: services ## schemathesis on every route of the OpenAPI document, priva
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp fuzz-api-decoding
+.PHONY: bench bench-idle bench-redis bench-cluster bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp fuzz-api-decoding
 
-bench: bench-idle bench-redis bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
+bench: bench-idle bench-redis bench-cluster bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
 
 bench-idle: ## One idle shop serve: Redis commands per second and CPU (goal <= 50 cmd/s, <= 1% of a core)
 	bash Benchmarks/scripts/bench-idle.sh
 
 bench-redis: ## RedisClient vs redis-benchmark on the same private redis-server, in the same run
 	bash Benchmarks/scripts/bench-redis.sh
+
+bench-cluster: ## RedisClient vs redis-benchmark --cluster on a private 6-node Redis Cluster, and vs one redis-server
+	bash Benchmarks/scripts/bench-cluster.sh
 
 bench-cache: ## Cached GET /api/v1/products/{id} vs CACHE_ENABLED=false vs /health/live, wrk, two release shops
 	bash Benchmarks/scripts/bench-cache.sh

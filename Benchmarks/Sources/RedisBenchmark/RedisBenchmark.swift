@@ -29,7 +29,7 @@ struct RedisBenchmark: AsyncParsableCommand {
         configuration.multiplexedConnections = self.connections
         let client = RedisClient(configuration: configuration, logger: Logger(label: "bench"))
         let payload = String(repeating: "x", count: self.dataSize)
-        _ = try await client.send(RedisCommand("SET", "key:__rand_int__", payload))
+        _ = try await client.send(RedisCommand("SET", key: "key:__rand_int__", payload))
 
         // Warm up connections and code paths.
         try await self.load(client: client, total: min(self.requests / 10, 20_000), payload: payload)
@@ -64,9 +64,9 @@ struct RedisBenchmark: AsyncParsableCommand {
                             let key = keyspace == 1 ? "key:__rand_int__" : "key:\(counter % keyspace)"
                             counter &+= 1
                             if command == "get" {
-                                _ = try await client.send(RedisCommand("GET", key))
+                                _ = try await client.send(RedisCommand("GET", key: key))
                             } else {
-                                _ = try await client.send(RedisCommand("SET", key, payload))
+                                _ = try await client.send(RedisCommand("SET", key: key, payload))
                             }
                         } else {
                             var batch: [RedisCommand] = []
@@ -75,7 +75,8 @@ struct RedisBenchmark: AsyncParsableCommand {
                                 let key = keyspace == 1 ? "key:__rand_int__" : "key:\(counter % keyspace)"
                                 counter &+= 1
                                 batch.append(
-                                    command == "get" ? RedisCommand("GET", key) : RedisCommand("SET", key, payload)
+                                    command == "get"
+                                        ? RedisCommand("GET", key: key) : RedisCommand("SET", key: key, payload)
                                 )
                             }
                             _ = try await client.pipeline(batch)

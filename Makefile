@@ -47,9 +47,9 @@ test: services ## Start services, run every test against them, then make test-cl
 # Suites that start their own Redis Cluster or Sentinel set (scripts/redis-cluster.sh, redis-sentinel.sh). They run
 # in a process of their own: a reshard or a failover loads the machine enough to upset the timing of other suites.
 TOPOLOGY_TESTS := ClusterClientTests|SentinelClientTests
-# The test targets run against a Redis Cluster (`make test-cluster`). Left out: ShopTests (PostgreSQL too; the
-# shop itself is checked on a cluster by hand, see docs/redis-client.md) and ResilienceTests (no Redis).
-TEST_CLUSTER_FILTER ?= RedisClientTests|RedisCacheTests|RedisSessionsTests|RedisLockTests|StreamQueueTests|SchedulerTests
+# The test targets run against a Redis Cluster (`make test-cluster`): every one that talks to Redis (ShopTests with
+# PostgreSQL as usual). Left out: ResilienceTests (no Redis).
+TEST_CLUSTER_FILTER ?= RedisClientTests|RedisCacheTests|RedisSessionsTests|RedisLockTests|StreamQueueTests|SchedulerTests|ShopTests
 
 test-cluster: ## Cluster and Sentinel client suites, then the library suites against a local Redis Cluster (REDIS_CLUSTER_PORT)
 	$(SWIFT) build --build-tests

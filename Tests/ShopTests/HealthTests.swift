@@ -149,7 +149,7 @@ struct HealthTests {
         let port = try await closedPort()
         let bothDown: @Sendable (inout ShopConfiguration) throws -> Void = {
             $0.database.port = port
-            $0.redis.port = port
+            $0.redis = try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0")
             $0.migrateOnStart = false
             $0.healthTimeout = .milliseconds(500)
         }

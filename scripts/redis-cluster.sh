@@ -16,13 +16,21 @@
 # and a new cluster is created. Only processes whose pid file is in DIR are ever signalled.
 #
 # Environment (optional):
-#   REDIS_CLUSTER_WAIT   seconds to wait for the cluster to become healthy (default 30)
+#   REDIS_CLUSTER_WAIT           seconds to wait for the cluster to become healthy (default 30)
+#   REDIS_CLUSTER_NODE_TIMEOUT   cluster-node-timeout in ms (default 2000: a killed primary is replaced within a
+#                                few seconds; on a loaded machine a starved primary can be failed over too, so
+#                                `make test-cluster` uses a longer one)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NODES=6
 PRIMARIES=3
 WAIT_SECONDS=${REDIS_CLUSTER_WAIT:-30}
+NODE_TIMEOUT=${REDIS_CLUSTER_NODE_TIMEOUT:-2000}
+if ! [[ "$NODE_TIMEOUT" =~ ^[0-9]+$ ]] || [ "$NODE_TIMEOUT" -lt 100 ]; then
+  echo "redis-cluster: error: REDIS_CLUSTER_NODE_TIMEOUT must be a number of milliseconds >= 100" >&2
+  exit 1
+fi
 
 log() { printf 'redis-cluster: %s\n' "$*" >&2; }
 die() { printf 'redis-cluster: error: %s\n' "$*" >&2; exit 1; }
@@ -101,7 +109,7 @@ repl-diskless-sync-delay 0
 repl-ping-replica-period 1
 cluster-enabled yes
 cluster-config-file nodes.conf
-cluster-node-timeout 2000
+cluster-node-timeout $NODE_TIMEOUT
 cluster-replica-validity-factor 0
 cluster-allow-replica-migration no
 cluster-require-full-coverage no

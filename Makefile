@@ -47,11 +47,12 @@ test: services ## Start services, run every test against them, then make test-cl
 # Suites that start their own Redis Cluster or Sentinel set (scripts/redis-cluster.sh, redis-sentinel.sh). They run
 # in a process of their own: a reshard or a failover loads the machine enough to upset the timing of other suites.
 TOPOLOGY_TESTS := ClusterClientTests|SentinelClientTests
-# The test targets run against a Redis Cluster (`make test-cluster`): every one that talks to Redis (ShopTests with
-# PostgreSQL as usual). Left out: ResilienceTests (no Redis). That cluster has a 15 s node timeout: nothing kills
-# its nodes, and with 2 s a primary starved by the load of 600 tests on two cores can be failed over (the likely
-# cause of one run's lost session: a write acknowledged, then gone).
-TEST_CLUSTER_FILTER ?= RedisClientTests|RedisCacheTests|RedisSessionsTests|RedisLockTests|StreamQueueTests|SchedulerTests|ShopTests
+# The test targets run against a Redis Cluster (`make test-cluster`): the libraries'. The shop's service suite
+# passes there too (`make test-cluster TEST_CLUSTER_FILTER=ShopTests`: 228 tests), but run together with the
+# libraries' its load (10,000-order stock runs on six Redis processes and two cores) delayed Redis past the 1.2 s
+# idle timeouts of two session tests, so it is not part of `make test`. ResilienceTests use no Redis. The cluster
+# has a 15 s node timeout: nothing kills its nodes, and a primary starved by a loaded machine must not fail over.
+TEST_CLUSTER_FILTER ?= RedisClientTests|RedisCacheTests|RedisSessionsTests|RedisLockTests|StreamQueueTests|SchedulerTests
 
 test-cluster: ## Cluster and Sentinel client suites, then the library suites against a local Redis Cluster (REDIS_CLUSTER_PORT)
 	$(SWIFT) build --build-tests

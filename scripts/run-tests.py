@@ -75,7 +75,12 @@ def main() -> int:
     for line in process.stdout:
         sys.stdout.write(line)
         sys.stdout.flush()
-        match = EVENT.match(line.strip())
+        stripped = line.strip()
+        if stripped.startswith("◇ Test case passing "):
+            # One argument of a parameterized test starting: progress, though not tracked as running.
+            with lock:
+                last_event[0] = time.monotonic()
+        match = EVENT.match(stripped)
         if match:
             name, started = match.group(1), match.group(2) is not None
             with lock:

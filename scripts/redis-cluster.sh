@@ -36,19 +36,9 @@ log() { printf 'redis-cluster: %s\n' "$*" >&2; }
 die() { printf 'redis-cluster: error: %s\n' "$*" >&2; exit 1; }
 usage() { die "usage: $0 start|stop|status [BASE_PORT (default 7000, at most 55529)] [DIR (default .run/redis-cluster)]"; }
 
-is_root() { [ "$(id -u)" -eq 0 ]; }
-
-apt_updated=0
-apt_install() {
-  is_root || die "$* missing and not running as root; install them with: sudo apt-get install -y $*"
-  if [ "$apt_updated" -eq 0 ]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    apt_updated=1
-  fi
-  log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# is_root and apt_install (scripts/apt.sh); they report through this script's log and die.
+# shellcheck source=scripts/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 ensure_redis() {
   if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then

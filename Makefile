@@ -106,17 +106,19 @@ lint: ## Fail when the Swift sources are not formatted
 # --- Chaos ---------------------------------------------------------------------------------------------
 # A seeded run of faults under load on private servers, then invariants checked (docs/chaos.md).
 # CHAOS_SEED (default: random, printed), CHAOS_SECONDS (default 150); SHOP_BIN=/path skips the build.
+# CHAOS_REDIS=cluster: on a private six-node Redis Cluster (ports 7600-7605) with primary kills among the faults.
 CHAOS_SECONDS ?= 150
 # The chaos run `make test` ends with (CI).
 TEST_CHAOS_SECONDS ?= 120
 CHAOS_SEED ?=
+CHAOS_REDIS ?= standalone
 CHAOS_ARGS ?=
 
-chaos: ## Seeded chaos run: faults under load on private servers, then invariants (CHAOS_SEED, CHAOS_SECONDS)
+chaos: ## Seeded chaos run: faults under load on private servers, then invariants (CHAOS_SEED, CHAOS_SECONDS, CHAOS_REDIS=standalone|cluster)
 	@command -v redis-server >/dev/null && command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| bash scripts/services.sh
 	@if [ -z "$(SHOP_BIN)" ]; then $(SWIFT) build -c $(CONFIG) --product shop; fi
-	CHAOS_SEED="$(CHAOS_SEED)" CHAOS_SECONDS="$(CHAOS_SECONDS)" \
+	CHAOS_SEED="$(CHAOS_SEED)" CHAOS_SECONDS="$(CHAOS_SECONDS)" CHAOS_REDIS="$(CHAOS_REDIS)" \
 		python3 scripts/chaos/chaos.py --shop "$(if $(SHOP_BIN),$(SHOP_BIN),$(BIN_DIR)/shop)" $(CHAOS_ARGS)
 
 # --- API fuzzing ---------------------------------------------------------------------------------------

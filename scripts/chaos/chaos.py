@@ -6,6 +6,7 @@ invariants checked from PostgreSQL and the public API. See docs/chaos.md.
     python3 scripts/chaos/chaos.py --shop ... --seed 7 --seconds 600
     python3 scripts/chaos/chaos.py --shop ... --plan                   # print the fault schedule and exit
     python3 scripts/chaos/chaos.py --shop ... --self-test              # show that every check can fail
+    python3 scripts/chaos/chaos.py --shop ... --redis cluster          # on a six-node Redis Cluster (CHAOS_REDIS)
 
 Exit status: 0 when every invariant held, 1 when some did not, 2 when the harness itself failed.
 Python 3.11 standard library only.
@@ -75,9 +76,19 @@ class Harness:
         self.log("initdb: private PostgreSQL (%s) on 127.0.0.1:%d, data in %s"
                  % (self.postgres.bin, self.postgres.port, self.postgres.data))
         self.postgres.init()
-        self.redis = servers.PrivateRedis(self.run_dir, self.state)
-        self.redis.start()
-        self.log("redis-server on 127.0.0.1:%d (appendonly yes, appendfsync everysec)" % self.redis.port)
+        if settings.REDIS_MODE == "cluster":
+            self.redis = servers.PrivateCluster(self.run_dir, self.state, settings.CLUSTER_PORT,
+                                                settings.CLUSTER_NODE_TIMEOUT_MS)
+            self.log("redis cluster: 3 primaries + 3 replicas on 127.0.0.1:%d-%d (scripts/redis-cluster.sh, "
+                     "cluster-node-timeout %d ms)" % (self.redis.ports[0], self.redis.ports[-1],
+                                                     settings.CLUSTER_NODE_TIMEOUT_MS))
+            self.redis.start()
+            self.epoch_start = self.redis.epoch()
+            self.log("redis cluster healthy (epoch %s): %s" % (self.epoch_start, self.redis.url))
+        else:
+            self.redis = servers.PrivateRedis(self.run_dir, self.state)
+            self.redis.start()
+            self.log("redis-server on 127.0.0.1:%d (appendonly yes, appendfsync everysec)" % self.redis.port)
         self.provider = servers.Provider(self.args.shop, self.run_dir, self.state)
         self.provider.start()
         self.provider.control()
@@ -117,7 +128,12 @@ class Harness:
     # --- the run ---
 
     def ensure_everything_up(self):
-        if not self.redis.ping():
+        if settings.REDIS_MODE == "cluster":
+            if not self.redis.healthy():
+                self.log("the redis cluster is not healthy after the faults (%s): starting its dead nodes"
+                         % self.redis.roles())
+                self.redis.restart()
+        elif not self.redis.ping():
             self.log("redis is down after the faults: starting it")
             self.redis.restart()
         if not self.postgres.is_up():
@@ -147,7 +163,7 @@ class Harness:
         self.t0_wall = time.time()
         self.injector = faults.Injector(plan if not self.args.no_faults else [], servers_, self.clock, self.log)
         self.supervisor = faults.Supervisor(self.instances, self.injector, self.clock, self.log)
-        self.job_runs = observers.JobRuns(self.redis.port)
+        self.job_runs = observers.JobRuns(self.redis)
         self.log("workload and faults start: %d planned faults over %ds (seed %s)"
                  % (len(self.injector.plan), self.args.seconds, self.seed))
         self.job_runs.start()
@@ -173,8 +189,12 @@ class Harness:
         info = {
             "seed": self.seed, "seconds": self.args.seconds, "run_dir": os.path.relpath(self.run_dir, ROOT),
             "faults_ended": faults_ended, "quiesce": time.monotonic() - quiesce_start, "total": self.clock(),
-            "harness_errors": self.harness_errors, "t0_wall": self.t0_wall,
+            "harness_errors": self.harness_errors, "t0_wall": self.t0_wall, "redis": settings.REDIS_MODE,
         }
+        if settings.REDIS_MODE == "cluster":
+            epoch = self.redis.epoch()
+            info["cluster"] = {"epoch_start": self.epoch_start, "epoch_end": epoch, "roles": self.redis.roles(),
+                               "node_timeout_ms": settings.CLUSTER_NODE_TIMEOUT_MS}
         try:
             info["provider"] = self.provider.stats().get("stats")
             with open(self.provider.log_path, errors="replace") as handle:
@@ -189,7 +209,8 @@ class Harness:
         with open(os.path.join(self.run_dir, "report.txt"), "w") as handle:
             handle.write(text + "\n")
         with open(os.path.join(self.run_dir, "results.json"), "w") as handle:
-            json.dump({"seed": self.seed, "seconds": self.args.seconds, "faults": self.injector.done,
+            json.dump({"seed": self.seed, "seconds": self.args.seconds, "redis": settings.REDIS_MODE,
+                       "faults": self.injector.done,
                        "violations": results}, handle, indent=1)
         with open(os.path.join(self.run_dir, "orders.json"), "w") as handle:
             json.dump([{"user": r.user.email, "key": r.key, "lines": r.lines, "outcome": r.outcome,
@@ -260,12 +281,15 @@ def main():
     parser.add_argument("--seed", default=os.environ.get("CHAOS_SEED") or str(random.SystemRandom().randrange(10**6)))
     parser.add_argument("--seconds", type=int, default=settings.CHAOS_SECONDS)
     parser.add_argument("--quiesce", type=int, default=settings.QUIESCE_SECONDS)
+    parser.add_argument("--redis", choices=settings.REDIS_MODES, default=settings.REDIS_MODE,
+                        help="one redis-server, or a six-node Redis Cluster with primary kills among the faults "
+                             "(default: $CHAOS_REDIS or standalone)")
     parser.add_argument("--plan", action="store_true", help="print the fault schedule for the seed and exit")
     parser.add_argument("--no-faults", action="store_true", help="run the workload without faults (baseline)")
     parser.add_argument("--self-test", action="store_true",
                         help="after the run, corrupt the private database/Redis and show every check failing")
     args = parser.parse_args()
-    settings.configure(args.seconds)
+    settings.configure(args.seconds, args.redis)
     if args.plan:
         for fault in faults.plan(args.seed, args.seconds, settings.INSTANCES):
             print(json.dumps(fault))
@@ -273,7 +297,8 @@ def main():
     if not os.access(args.shop, os.X_OK):
         print("chaos: %s is not an executable shop binary (build it, or set SHOP_BIN)" % args.shop, file=sys.stderr)
         return 2
-    print("chaos: CHAOS_SEED=%s CHAOS_SECONDS=%d shop=%s" % (args.seed, args.seconds, args.shop), flush=True)
+    print("chaos: CHAOS_SEED=%s CHAOS_SECONDS=%d CHAOS_REDIS=%s shop=%s"
+          % (args.seed, args.seconds, args.redis, args.shop), flush=True)
 
     def terminate(signum, _frame):
         raise SystemExit(128 + signum)

@@ -1,14 +1,16 @@
 """The fault schedule (drawn from the seed before the run) and the threads that carry it out.
 
 Two tracks run side by side: infrastructure faults one after another (kill -9 of an instance, kill -9 of Redis,
-Redis restored from a snapshot taken seconds earlier, PostgreSQL stopped), and provider faults (outage, error
-burst, slow answers). Every fault is logged with its planned and actual times.
+Redis restored from a snapshot taken seconds earlier, PostgreSQL stopped; on a Redis Cluster, kill -9 of a
+primary instead of the two Redis faults), and provider faults (outage, error burst, slow answers). Every fault is
+logged with its planned and actual times.
 """
 
 import random
 import threading
 import time
 
+import resp
 import servers
 import settings
 
@@ -34,6 +36,16 @@ def plan(seed, seconds, instances):
         elif kind == "restore-redis":
             fault["age"] = round(rng.uniform(*settings.SNAPSHOT_AGE), 2)
             length = fault["age"] + 2.0
+        elif kind == "kill-primary":
+            kills = sum(f["kind"] == "kill-primary" for f in faults)
+            if kills < len(settings.PRIMARY_TARGET_KEYS):
+                fault["key"] = settings.PRIMARY_TARGET_KEYS[kills]
+                fault["slot"] = resp.key_slot(fault["key"])
+            else:
+                fault["slot"] = rng.randrange(16384)
+            fault["down"] = round(rng.uniform(*settings.PRIMARY_DOWN), 2)
+            # Detection and promotion take one to two node timeouts; the restarted node's full resync a few s.
+            length = 2 * settings.CLUSTER_NODE_TIMEOUT_MS / 1000 + fault["down"] + 4.0
         else:
             fault["down"] = settings.PG_DOWN_SECONDS
             fault["mode"] = rng.choice(["immediate", "fast"])
@@ -82,6 +94,7 @@ class Injector:
         self.stop = threading.Event()
         self.threads = []
         self.snapshots = 0
+        self.failovers = []            # cluster: seconds from a primary's kill -9 to its replica's promotion
 
     def start(self):
         infra = [f for f in self.plan if not f["kind"].startswith("provider")]
@@ -158,6 +171,35 @@ class Injector:
                                % (present, after))
         return "snapshot, %.1fs later kill -9 + restore of it (writes of the last %.1fs lost; marker verified)" % (
             fault["age"], fault["age"])
+
+    def _kill_primary(self, fault):
+        cluster = self.redis
+        if not servers.wait_for(cluster.healthy, settings.CLUSTER_HEALTHY_WAIT, 0.5):
+            raise RuntimeError("the cluster is not healthy (a primary without an online replica) before the kill; "
+                               "roles %s" % cluster.roles())
+        slot = fault["slot"]
+        port = cluster.owner(slot)
+        if port is None:
+            raise RuntimeError("no node names the owner of slot %d" % slot)
+        pid = cluster.kill9(port)
+        killed = time.monotonic()
+        promoted = cluster.wait_promoted(slot, port, settings.CLUSTER_PROMOTE_WAIT)
+        if promoted is None:
+            cluster.restart()
+            raise RuntimeError("slot %d: no replica of 127.0.0.1:%d was promoted within %ds"
+                               % (slot, port, settings.CLUSTER_PROMOTE_WAIT))
+        failover = time.monotonic() - killed
+        with self.lock:
+            self.failovers.append(failover)
+        time.sleep(fault["down"])
+        cluster.restart()
+        role = cluster.role(port)
+        if role != "slave":
+            raise RuntimeError("127.0.0.1:%d came back as %s, not as a replica" % (port, role))
+        owner = "slot %d" % slot + (" of %s" % fault["key"] if fault.get("key") else "")
+        return ("kill -9 primary 127.0.0.1:%d (pid %d, owner of %s); 127.0.0.1:%d promoted %.1fs later; "
+                "restarted %.1fs after that, rejoined as a replica" % (port, pid, owner, promoted, failover,
+                                                                       fault["down"]))
 
     def _stop_postgres(self, fault):
         self.postgres.stop(fault["mode"])

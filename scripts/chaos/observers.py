@@ -11,8 +11,8 @@ import settings
 
 
 class JobRuns:
-    def __init__(self, redis_port, interval=1.5):
-        self.port = redis_port
+    def __init__(self, redis, interval=1.5):
+        self.redis = redis             # servers.PrivateRedis or servers.PrivateCluster
         self.interval = interval
         self.runs = {}            # run id -> run (JSON of Scheduler's JobRun: job, tick ms, manual, instance, ...)
         self.lock = threading.Lock()
@@ -34,7 +34,7 @@ class JobRuns:
             self.poll()
 
     def poll(self):
-        client = resp.Redis(self.port, timeout=2.0)
+        client = self.redis.client(timeout=2.0)
         try:
             for job in settings.JOB_NAMES:
                 base = "%s{%s}" % (settings.JOBS_KEY_PREFIX, job)

@@ -43,14 +43,29 @@ def render(info, results, ctx):
     out.append("")
     out.append("== chaos run: CHAOS_SEED=%s CHAOS_SECONDS=%s (faults stopped at t=%.0fs, quiesced in %.0fs, total %.0fs)"
                % (info["seed"], info["seconds"], info["faults_ended"], info["quiesce"], info["total"]))
-    out.append("   reproduce: make chaos CHAOS_SEED=%s CHAOS_SECONDS=%s   (run folder %s)"
-               % (info["seed"], info["seconds"], info["run_dir"]))
+    cluster = info.get("redis") == "cluster"
+    out.append("   reproduce: make chaos CHAOS_SEED=%s CHAOS_SECONDS=%s%s   (run folder %s)"
+               % (info["seed"], info["seconds"], " CHAOS_REDIS=cluster" if cluster else "", info["run_dir"]))
     out.append("")
     out.append("-- faults injected")
     kinds = Counter(f["kind"] for f in injector.done)
     out.append(_table([[k, n] for k, n in sorted(kinds.items())], ["kind", "count"]))
     for fault in injector.done:
         out.append("   t=%6.1fs..%6.1fs  %-15s %s" % (fault["start"], fault["end"], fault["kind"], fault["detail"]))
+    if cluster and info.get("cluster"):
+        state = info["cluster"]
+        kills = kinds.get("kill-primary", 0)
+        epochs = (state["epoch_end"] - state["epoch_start"]) if None not in (state["epoch_start"],
+                                                                            state["epoch_end"]) else None
+        out.append("   redis cluster (cluster-node-timeout %d ms): %d primaries killed, promotion %s; current "
+                   "epoch %s -> %s (failovers beyond the planned kills, e.g. of a primary starved of CPU: %s); "
+                   "roles at the end: %s"
+                   % (state["node_timeout_ms"], kills,
+                      "%.1f-%.1fs after the kill" % (min(injector.failovers), max(injector.failovers))
+                      if injector.failovers else "-",
+                      state["epoch_start"], state["epoch_end"],
+                      max(0, epochs - kills) if epochs is not None else "?",
+                      ", ".join("%d %s" % (port, role) for port, role in sorted(state["roles"].items()))))
     out.append("")
     orders, pays = workload.summary()
     out.append("-- workload (%d users, %d clients)" % (len(workload.users), len(workload.threads)))
@@ -119,6 +134,9 @@ def render(info, results, ctx):
         rows.append([check.name, "ok" if not found else "VIOLATED (%d)" % count, check.title])
     out.append(_table(rows, ["check", "result", "what"]))
     for check in invariants.CHECKS:
+        for note in ctx.notes.get(check.name, []):
+            out.append("   note (%s, not a violation): %s" % (check.name, note))
+    for check in invariants.CHECKS:
         found = results.get(check.name, [])
         if not found:
             continue
@@ -144,6 +162,11 @@ def render(info, results, ctx):
         ("chaos.quiesce_s", int(info["quiesce"]), "s"),
         ("chaos.violations", total, "count"),
     ]
+    if cluster:
+        # Figures of a cluster run are named apart from the standalone run's (chaos.cluster.*).
+        figures = [(name.replace("chaos.", "chaos.cluster.", 1), value, unit) for name, value, unit in figures]
+        figures.insert(-1, ("chaos.cluster.primary_kills", kinds.get("kill-primary", 0), "count"))
+        figures.insert(-1, ("chaos.cluster.promotion_max_ms", int(max(injector.failovers, default=0) * 1000), "ms"))
     out.append("")
     for name, value, unit in figures:
         out.append("BENCH %s %s %s" % (name, value, unit))

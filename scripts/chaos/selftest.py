@@ -145,8 +145,9 @@ def cases(ctx):
         user = next(u for u in ctx.workload.users if u.id)
         key = "%spoints:{%s}" % (settings.CACHE_KEY_PREFIX, user.id.lower())
         state["copy"] = key
-        points = ctx.pg.scalar("SELECT points FROM users WHERE id = '%s'" % user.id)
-        _redis(ctx, "SET", key, str(int(points) + 5), "PX", 600000)
+        # The copy is `<version>:<points>` (PointsReader); a value without the version is ignored by the shop.
+        row = _one(ctx, "SELECT points, points_version AS version FROM users WHERE id = '%s'" % user.id)
+        _redis(ctx, "SET", key, "%d:%d" % (row["version"], row["points"] + 5), "PX", 600000)
 
     def copy_revert():
         _redis(ctx, "DEL", state["copy"])

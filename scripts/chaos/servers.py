@@ -86,7 +86,7 @@ class RunState:
 
     def __init__(self, run_dir):
         self.path = os.path.join(run_dir, "state.json")
-        self.data = {"harness": os.getpid(), "pids": {}, "pg": None}
+        self.data = {"harness": os.getpid(), "pids": {}, "pg": None, "cluster": None}
         self.save()
 
     def save(self):
@@ -101,6 +101,10 @@ class RunState:
 
     def set_pg(self, info):
         self.data["pg"] = info
+        self.save()
+
+    def set_cluster(self, info):
+        self.data["cluster"] = info
         self.save()
 
 
@@ -122,6 +126,12 @@ def cleanup_stale_runs(base_dir, log):
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        cluster = state.get("cluster")
+        if cluster and os.path.isdir(cluster.get("dir", "")):
+            # The script signals only the nodes whose pid files are in that folder.
+            log("stale run %s: stopping its Redis Cluster on port %d" % (os.path.dirname(path), cluster["port"]))
+            subprocess.run(["bash", cluster["script"], "stop", str(cluster["port"]), cluster["dir"]],
+                           capture_output=True, timeout=60)
         pg = state.get("pg")
         if pg and os.path.isdir(pg.get("data", "")):
             log("stale run %s: stopping its PostgreSQL in %s" % (os.path.dirname(path), pg["data"]))
@@ -190,8 +200,8 @@ class PrivateRedis:
         self.start()
         wait_for(self.loaded, 20)
 
-    def client(self):
-        return resp.Redis(self.port)
+    def client(self, timeout=3.0):
+        return resp.Redis(self.port, timeout=timeout)
 
     def snapshot(self, name, marker_key, marker_value):
         """Copies the append-only files as they are now, after writing a marker key; returns the copy's path.
@@ -220,6 +230,162 @@ class PrivateRedis:
         self.kill9()
         if self.log_file:
             self.log_file.close()
+
+
+class PrivateCluster:
+    """A six-node Redis Cluster (three primaries, one replica each) started by scripts/redis-cluster.sh on
+    `base_port`..`base_port`+5 (cluster bus on +10000), its files in `<run>/redis-cluster`.
+
+    The nodes are daemons of the script (pid files in their folders), not children of the harness: they are
+    signalled by the pid the script recorded, and the script stops them. A killed node is started again from
+    its files by `scripts/redis-cluster.sh start`, which also waits until every primary has an online replica.
+    """
+
+    NODES = 6
+    SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "redis-cluster.sh")
+
+    def __init__(self, run_dir, state, base_port, node_timeout_ms):
+        self.run_dir = run_dir
+        self.dir = os.path.join(run_dir, "redis-cluster")
+        self.port = base_port
+        self.ports = [base_port + i for i in range(self.NODES)]
+        self.node_timeout_ms = node_timeout_ms
+        self.url = "redis+cluster://" + ",".join("127.0.0.1:%d" % port for port in self.ports)
+        self.state = state
+        self.started = False
+
+    def _script(self, command, timeout=180):
+        if command == "start":
+            _refuse_when_closing("the redis cluster")
+        env = dict(os.environ, REDIS_CLUSTER_NODE_TIMEOUT=str(self.node_timeout_ms),
+                   REDIS_CLUSTER_WAIT=str(settings.CLUSTER_HEALTHY_WAIT))
+        with open(os.path.join(self.run_dir, "redis-cluster.log"), "ab") as log:
+            log.write(("\n===== chaos: redis-cluster.sh %s =====\n" % command).encode())
+            log.flush()
+            result = subprocess.run(["bash", self.SCRIPT, command, str(self.port), self.dir], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, timeout=timeout)
+        return result.returncode == 0
+
+    def start(self):
+        """Creates the cluster (or, when it exists, starts its dead nodes from their files) and waits until it
+        is healthy."""
+        self.state.set_cluster({"script": self.SCRIPT, "port": self.port, "dir": self.dir})
+        self.started = True
+        if not self._script("start"):
+            raise RuntimeError("scripts/redis-cluster.sh start %d did not bring up a healthy cluster; see "
+                               "%s/redis-cluster.log" % (self.port, self.run_dir))
+
+    restart = start
+
+    def stop(self):
+        if not self.started:
+            return
+        logs = os.path.join(self.run_dir, "redis-cluster-logs")
+        os.makedirs(logs, exist_ok=True)
+        for port in self.ports:
+            for name in ("redis.log", "nodes.conf"):
+                try:
+                    shutil.copy(os.path.join(self.dir, "node-%d" % port, name),
+                                os.path.join(logs, "%d-%s" % (port, name)))
+                except OSError:
+                    pass
+        self._script("stop", timeout=60)
+        self.state.set_cluster(None)
+        self.started = False
+
+    def node(self, port, timeout=1.0):
+        return resp.Redis(port, timeout=timeout)
+
+    def _ask(self, port, *args, timeout=1.0):
+        client = self.node(port, timeout)
+        try:
+            return client.call(*args)
+        except (OSError, resp.RedisError):
+            return None
+        finally:
+            client.close()
+
+    def ping(self):
+        """Every node answers."""
+        return all(self._ask(port, "PING") == "PONG" for port in self.ports)
+
+    def healthy(self):
+        """Every node answers and sees cluster_state:ok; three primaries, each with an online replica."""
+        primaries = 0
+        for port in self.ports:
+            info = self._ask(port, "CLUSTER", "INFO")
+            if not info or "cluster_state:ok" not in info:
+                return False
+            role = self._ask(port, "ROLE")
+            if role and role[0] == "master":
+                primaries += 1
+                if not role[2]:
+                    return False
+                replication = self._ask(port, "INFO", "replication") or ""
+                if "state=online" not in replication:
+                    return False
+        return primaries == 3
+
+    def client(self, timeout=3.0):
+        return resp.Cluster(self.ports, timeout=timeout)
+
+    def pid(self, port):
+        try:
+            with open(os.path.join(self.dir, "node-%d" % port, "redis.pid")) as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) and ("redis-server" in _cmdline(pid) and ":%d" % port in _cmdline(pid)) else None
+
+    def owner(self, slot, exclude=()):
+        """The port of the node a live node names as the owner of `slot` (CLUSTER SLOTS), or None."""
+        for port in self.ports:
+            if port in exclude:
+                continue
+            for entry in self._ask(port, "CLUSTER", "SLOTS") or []:
+                if int(entry[0]) <= slot <= int(entry[1]):
+                    return int(entry[2][1])
+        return None
+
+    def role(self, port):
+        reply = self._ask(port, "ROLE")
+        return reply[0] if reply else None
+
+    def kill9(self, port):
+        """kill -9 of the node on `port` (its pid from the script's pid file); returns the pid."""
+        pid = self.pid(port)
+        if pid is None:
+            raise RuntimeError("no live redis-server of this cluster on port %d" % port)
+        os.kill(pid, signal.SIGKILL)
+        if not wait_for(lambda: not _alive(pid), 10):
+            raise RuntimeError("redis-server %d (port %d) still alive 10 s after SIGKILL" % (pid, port))
+        return pid
+
+    def wait_promoted(self, slot, old, timeout):
+        """Waits until a node other than `old` owns `slot` and says it is a primary; returns its port or None."""
+        found = []
+
+        def promoted():
+            owner = self.owner(slot, exclude=(old,))
+            if owner is not None and owner != old and self.role(owner) == "master":
+                found.append(owner)
+                return True
+            return False
+
+        return found[-1] if wait_for(promoted, timeout, 0.1) else None
+
+    def epoch(self):
+        """cluster_current_epoch as the first live node sees it (each failover raises it by one)."""
+        for port in self.ports:
+            info = self._ask(port, "CLUSTER", "INFO")
+            if info:
+                for line in info.splitlines():
+                    if line.startswith("cluster_current_epoch:"):
+                        return int(line.split(":")[1])
+        return None
+
+    def roles(self):
+        return {port: self.role(port) or "down" for port in self.ports}
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------

@@ -32,6 +32,21 @@ QUIESCE_POLL_SECONDS = 5
 # (longer than the queue's longest retry backoff, 60 s), since then nothing is converging any more.
 STABLE_SECONDS = _int("CHAOS_STABLE_SECONDS", 90)
 
+# --- Redis ------------------------------------------------------------------------------------------------
+# (env) CHAOS_REDIS: `standalone` (one redis-server) or `cluster` (a six-node Redis Cluster from
+# scripts/redis-cluster.sh: three primaries, one replica each); `--redis` on the command line wins.
+REDIS_MODES = ("standalone", "cluster")
+REDIS_MODE = os.environ.get("CHAOS_REDIS", "").strip() or "standalone"
+# (env) CHAOS_CLUSTER_PORT: the cluster's first port (nodes on PORT..PORT+5, cluster bus on +10000). Private to
+# the chaos run; other users of this machine's clusters use 7000-7005 and 7100+.
+CLUSTER_PORT = _int("CHAOS_CLUSTER_PORT", 7600)
+# (env) CHAOS_CLUSTER_NODE_TIMEOUT: cluster-node-timeout in ms. A killed primary is failed over one to two node
+# timeouts after its death; shorter also means a primary starved of CPU on a loaded machine can be failed
+# over without being killed (the report counts those: failovers beyond the planned kills).
+CLUSTER_NODE_TIMEOUT_MS = _int("CHAOS_CLUSTER_NODE_TIMEOUT", 3000)
+CLUSTER_HEALTHY_WAIT = 90   # seconds scripts/redis-cluster.sh waits for every primary to have an online replica
+CLUSTER_PROMOTE_WAIT = 60   # seconds a killed primary's replica has to take its slots (else a harness error)
+
 # --- Workload ---------------------------------------------------------------------------------------------
 USERS = _int("CHAOS_USERS", 48)             # (env) accounts that order
 CLIENT_THREADS = _int("CHAOS_CLIENTS", 8)   # (env) concurrent clients; each owns USERS / CLIENT_THREADS users
@@ -52,10 +67,18 @@ PASSWORD = "chaos-password-local"
 
 
 
-def configure(seconds):
-    """Sets the values that depend on the run's length."""
-    global CHAOS_SECONDS, PG_DOWN_SECONDS, SCARCE_STOCK
+def configure(seconds, redis_mode=None):
+    """Sets the values that depend on the run's length and on the Redis mode."""
+    global CHAOS_SECONDS, PG_DOWN_SECONDS, SCARCE_STOCK, REDIS_MODE, FAULT_WEIGHTS
     CHAOS_SECONDS = seconds
+    REDIS_MODE = redis_mode or REDIS_MODE
+    if REDIS_MODE not in REDIS_MODES:
+        raise ValueError("CHAOS_REDIS must be one of %s (got %r)" % (", ".join(REDIS_MODES), REDIS_MODE))
+    FAULT_WEIGHTS = dict(CLUSTER_FAULT_WEIGHTS if REDIS_MODE == "cluster" else STANDALONE_FAULT_WEIGHTS)
+    # CHAOS_FAULTS=stop-postgres,kill-redis: only these kinds (to chase one fault's failure).
+    if os.environ.get("CHAOS_FAULTS"):
+        FAULT_WEIGHTS = {kind: weight for kind, weight in FAULT_WEIGHTS.items()
+                         if kind in os.environ["CHAOS_FAULTS"].split(",")} or FAULT_WEIGHTS
     PG_DOWN_SECONDS = _int("CHAOS_PG_DOWN_SECONDS", 20 if seconds >= 120 else max(4, seconds // 6))
     SCARCE_STOCK = (max(10, seconds // 5), max(20, seconds * 2 // 3))
 
@@ -69,13 +92,18 @@ INSTANCE_DOWN = (1.0, 5.0)  # seconds a killed instance stays down before its re
 REDIS_DOWN = (0.5, 3.0)     # seconds a killed Redis stays down
 SNAPSHOT_AGE = (3.0, 8.0)   # Redis restore: the snapshot is this many seconds old when it is restored
 GAP = (3.0, 10.0)           # pause between two infrastructure faults
+PRIMARY_DOWN = (1.0, 5.0)   # cluster: seconds a killed primary stays down after its replica took over
+# cluster: the first kills take down the primary of these keys' slots (the orders topic, then the payments
+# topic, whose streams, deduplication markers and retries share one slot each); later kills a random slot's.
+# Sessions, locks, idempotency claims and caches are spread over every slot, so every kill hits some of them.
+PRIMARY_TARGET_KEYS = ["shop:queue:{orders}:stream", "shop:queue:{payments}:stream"]
 # Kinds of infrastructure fault and their weights once each kind ran once (all run at least once when the
-# run is long enough; shuffled by the seed).
-FAULT_WEIGHTS = {"kill-instance": 5, "kill-redis": 1.5, "restore-redis": 1.5, "stop-postgres": 1}
-# CHAOS_FAULTS=stop-postgres,kill-redis: only these kinds (to chase one fault's failure).
-if os.environ.get("CHAOS_FAULTS"):
-    FAULT_WEIGHTS = {kind: weight for kind, weight in FAULT_WEIGHTS.items()
-                     if kind in os.environ["CHAOS_FAULTS"].split(",")} or FAULT_WEIGHTS
+# run is long enough; shuffled by the seed). A cluster has no one server to kill or restore: kill-redis and
+# restore-redis become kill-primary (kill -9 of the primary of a slot drawn from the seed; its replica is
+# promoted, and the killed node, started again from its files, rejoins as a replica).
+STANDALONE_FAULT_WEIGHTS = {"kill-instance": 5, "kill-redis": 1.5, "restore-redis": 1.5, "stop-postgres": 1}
+CLUSTER_FAULT_WEIGHTS = {"kill-instance": 3, "kill-primary": 6, "stop-postgres": 1}
+FAULT_WEIGHTS = None        # the mode's weights, set by configure()
 PROVIDER_CALM = (8.0, 25.0)     # seconds between two provider faults
 PROVIDER_FAULT = (3.0, 10.0)    # how long one provider fault lasts
 PROVIDER_FAULTS = {"provider-outage": 2, "provider-errors": 2, "provider-slow": 1}

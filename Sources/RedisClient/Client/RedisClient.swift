@@ -28,6 +28,8 @@ public final class RedisClient: Sendable, Service {
     /// The primary Sentinel names and its pool, with Sentinel (then ``pool`` is unused).
     let sentinel: SentinelRouter?
     let subscriber: RedisSubscriber
+    /// The sharded (`SSUBSCRIBE`) subscribers, one per node, on a cluster; elsewhere ``subscriber`` serves those too.
+    let shardedSubscriber: ShardedSubscriber?
     let metrics: RedisMetrics
     let logger: Logger
 
@@ -54,6 +56,7 @@ public final class RedisClient: Sendable, Service {
                 logger: logger
             )
             self.subscriber = RedisSubscriber(pool: self.pool, logger: logger)
+            self.shardedSubscriber = nil
         case .cluster(let seeds):
             let router = ClusterRouter(
                 configuration: configuration,
@@ -69,6 +72,12 @@ public final class RedisClient: Sendable, Service {
                     current: { router.subscriberPool() },
                     failed: { router.subscriberNodeFailed() }
                 ),
+                configuration: configuration,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            self.shardedSubscriber = ShardedSubscriber(
+                router: router,
                 configuration: configuration,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger
@@ -98,6 +107,7 @@ public final class RedisClient: Sendable, Service {
                 eventLoopGroup: eventLoopGroup,
                 logger: logger
             )
+            self.shardedSubscriber = nil
         }
     }
 
@@ -114,6 +124,8 @@ public final class RedisClient: Sendable, Service {
                     guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
                     if let cluster = self.cluster {
                         await cluster.maintain()
+                        // A slot that moved without telling its subscribers still gets its sharded channels back.
+                        await self.shardedSubscriber?.rebalance(refresh: false)
                     } else if let sentinel = self.sentinel {
                         await sentinel.maintain()
                     } else {
@@ -131,6 +143,7 @@ public final class RedisClient: Sendable, Service {
     /// closes every connection. ``run()`` calls this on graceful shutdown.
     public func shutdown() async {
         await self.subscriber.shutdown()
+        await self.shardedSubscriber?.shutdown()
         let grace = self.configuration.commandTimeout ?? .seconds(5)
         if let cluster = self.cluster {
             await cluster.shutdown(grace: grace)

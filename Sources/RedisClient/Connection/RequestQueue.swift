@@ -82,6 +82,10 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
     /// reply answers a whole command, so it ends that command's share, not the request. Kept out of `Pending`
     /// so ordinary requests stay small to copy.
     private var confirmationsPerCommand: [UInt64: [Int]] = [:]
+    /// For `.pushConfirmations` requests, by id: the push kind that confirms each command (`ssubscribe` for
+    /// `SSUBSCRIBE`), so a push of another kind in the middle — a `sunsubscribe` the server sends on its own when a
+    /// slot moves — goes to the push handler instead of being counted as a confirmation.
+    private var confirmationKinds: [UInt64: [String]] = [:]
     private(set) var outbound = ByteBuffer()
     private(set) var flushScheduled = false
     private(set) var closedError: RedisError?
@@ -148,6 +152,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         }
         if kind == .pushConfirmations {
             self.confirmationsPerCommand[id] = commands.map { max(1, $0.count - 1) }
+            self.confirmationKinds[id] = commands.map { $0.name.lowercased() }
         }
         self.pendingBytes += bytes
         self.pending.append(
@@ -187,7 +192,7 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
     mutating func receive(_ value: RESPValue) -> ReceiveResult {
         if case .push(let elements) = value {
             guard let head = self.pending.first, head.kind == .pushConfirmations,
-                Self.isSubscriptionConfirmation(elements)
+                self.isConfirmation(elements, for: head)
             else { return .push(elements) }
         }
         guard let head = self.pending.first else { return .unexpected }
@@ -203,7 +208,10 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
             finished = self.headReceived >= head.expected
         }
         guard finished else { return .consumed }
-        if head.kind == .pushConfirmations { self.confirmationsPerCommand[head.id] = nil }
+        if head.kind == .pushConfirmations {
+            self.confirmationsPerCommand[head.id] = nil
+            self.confirmationKinds[head.id] = nil
+        }
         self.pending.removeFirst()
         self.pendingBytes -= head.bytes
         self.headReceived = 0
@@ -283,16 +291,22 @@ struct RequestQueue<Waiter: Sendable>: Sendable {
         self.headValues = []
         self.pendingBytes = 0
         self.confirmationsPerCommand = [:]
+        self.confirmationKinds = [:]
         self.sweeperArmed = false
         self.outbound.clear()
         return completions
     }
 
-    private static func isSubscriptionConfirmation(_ elements: [RESPValue]) -> Bool {
+    /// Whether a push confirms the command of `head` being answered: a subscribe-family push of that command's own
+    /// kind (when the command's kind is not known, any subscribe-family push).
+    private func isConfirmation(_ elements: [RESPValue], for head: Pending) -> Bool {
         guard elements.count >= 3, let kind = elements.first?.asciiLowercasedString else { return false }
         switch kind {
-        case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe": return true
-        default: return false
+        case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
+            guard let kinds = self.confirmationKinds[head.id], self.headCommand < kinds.count else { return true }
+            return kinds[self.headCommand] == kind
+        default:
+            return false
         }
     }
 }

@@ -14,11 +14,29 @@ public import NIOCore
 /// backoff.
 final class RedisSubscriber: Sendable {
     typealias Machine = SubscriberStateMachine<RedisConnection, EventLoopPromise<Void>>
-    private typealias Target = Machine.Target
+    typealias Target = Machine.Target
+
+    typealias Continuation = AsyncThrowingStream<RedisSubscriptionEvent, any Error>.Continuation
 
     private struct Sink: Sendable {
-        let continuation: AsyncThrowingStream<RedisSubscriptionEvent, any Error>.Continuation
+        let continuation: Continuation
+        /// False when the stream belongs to someone else (the sharded subscriber, which feeds one stream from several
+        /// nodes): ending this subscription then leaves the stream open.
+        var ownsStream = true
         var dropped = 0
+    }
+
+    /// What a node's subscriber tells the ``ShardedSubscriber`` it works for (on a cluster).
+    enum ShardNotice: Sendable {
+        /// The server dropped sharded channels of these subscriptions on its own: their slot moved.
+        case moved(subscriptions: [UInt64])
+        /// The server refused to subscribe again after a reconnect (`MOVED` when a slot left the node meanwhile).
+        case refused(RedisError)
+    }
+
+    /// The generation of the connection a push frame came on, set once the state machine numbered it.
+    private final class ConnectionTag: Sendable {
+        let generation = NIOLockedValueBox<Int?>(nil)
     }
 
     private struct State: Sendable {
@@ -43,6 +61,7 @@ final class RedisSubscriber: Sendable {
     }
 
     private let nodes: Nodes
+    private let notices: (@Sendable (ShardNotice) -> Void)?
     private let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
@@ -57,8 +76,15 @@ final class RedisSubscriber: Sendable {
         )
     }
 
-    init(nodes: Nodes, configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    init(
+        nodes: Nodes,
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger,
+        notices: (@Sendable (ShardNotice) -> Void)? = nil
+    ) {
         self.nodes = nodes
+        self.notices = notices
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
@@ -78,18 +104,27 @@ final class RedisSubscriber: Sendable {
     func subscribe(
         channels: [String],
         patterns: [String],
+        shardChannels: [String] = [],
         bufferSize: Int
     ) async throws -> (id: UInt64, stream: AsyncThrowingStream<RedisSubscriptionEvent, any Error>) {
         let (stream, continuation) = AsyncThrowingStream<RedisSubscriptionEvent, any Error>.makeStream(
             bufferingPolicy: .bufferingOldest(max(1, bufferSize))
         )
-        let targets = channels.map(Target.channel) + patterns.map(Target.pattern)
+        let targets =
+            channels.map(Target.channel) + patterns.map(Target.pattern) + shardChannels.map(Target.shardChannel)
+        let id = try await self.subscribe(targets: targets, into: continuation, ownsStream: true)
+        return (id, stream)
+    }
+
+    /// Registers a subscription whose events go to `continuation` and waits until the server confirmed it. With
+    /// `ownsStream` false, ending the subscription leaves the stream open (its owner finishes it).
+    func subscribe(targets: [Target], into continuation: Continuation, ownsStream: Bool) async throws -> UInt64 {
         let promise = self.eventLoopGroup.any().makePromise(of: Void.self)
         let now = NIODeadline.now().uptimeNanoseconds
         let id = self.update { state in
             state.nextID += 1
             let id = state.nextID
-            state.sinks[id] = Sink(continuation: continuation)
+            state.sinks[id] = Sink(continuation: continuation, ownsStream: ownsStream)
             return (id, state.machine.subscribe(id: id, targets: targets, waiter: promise, now: now))
         }
         do {
@@ -102,7 +137,7 @@ final class RedisSubscriber: Sendable {
             }
             throw error
         }
-        return (id, stream)
+        return id
     }
 
     /// Ends a subscription: finishes its stream and unsubscribes channels no other subscription uses.
@@ -110,7 +145,7 @@ final class RedisSubscriber: Sendable {
         let (sink, unsubscribed) = self.updateAndWrite { state in
             (state.sinks.removeValue(forKey: id), state.machine.unsubscribe(id: id))
         }
-        sink?.continuation.finish()
+        if let sink, sink.ownsStream { sink.continuation.finish() }
         // The server's confirmation is awaited so a later subscribe on the same channel is ordered after it;
         // if the connection dropped meanwhile, there is nothing left to unsubscribe.
         for future in unsubscribed { try? await future.get() }
@@ -163,6 +198,9 @@ final class RedisSubscriber: Sendable {
                 var error: RedisError?
                 if case .failure(let failure) = result { error = RedisConnectionPool.asRedisError(failure) }
                 let now = NIODeadline.now().uptimeNanoseconds
+                if let error, request.purpose == .restore, let notices = self.notices {
+                    notices(.refused(error))
+                }
                 self.update { state in
                     (
                         (),
@@ -201,6 +239,23 @@ final class RedisSubscriber: Sendable {
             self.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(min(delay, UInt64(Int64.max))))) {
                 self.update { state in ((), state.machine.retryTimerFired()) }
             }
+        case .moved(let targets, let ids):
+            self.logger.info(
+                "redis dropped sharded channels (their slot moved); subscribing where the slot lives now",
+                metadata: ["redis.channels": "\(targets.count)"]
+            )
+            if let notices = self.notices {
+                notices(.moved(subscriptions: ids))
+            } else {
+                // One server and no cluster to follow: subscribe again from scratch, which reports the gap.
+                let connection = self.state.withLockedValue { state -> RedisConnection? in
+                    switch state.machine.connection {
+                    case .subscribing(let connection, _), .connected(let connection, _): connection
+                    default: nil
+                    }
+                }
+                connection?.channel.close(promise: nil)
+            }
         case .subscribe, .unsubscribe, .gap, .finishAll:
             break  // done under the lock
         }
@@ -213,9 +268,19 @@ final class RedisSubscriber: Sendable {
                 throw RedisError(.connectionUnavailable, "no server to subscribe on is known yet")
             }
             if let refusal = pool.connectRefusal() { throw refusal }
-            let connection = try await pool.open(id: -1) { [weak self] push in self?.deliver(push) }
+            let tag = ConnectionTag()
+            let connection = try await pool.open(id: -1) { [weak self] push in
+                self?.deliver(push, generation: tag.generation.withLockedValue { $0 })
+            }
             pool.recordConnectOutcome(nil)
-            self.update { state in ((), state.machine.connected(connection)) }
+            self.update { state in
+                let actions = state.machine.connected(connection)
+                // Numbered before anything is subscribed on it, so every push it brings knows its connection.
+                for case .monitor(_, let generation) in actions {
+                    tag.generation.withLockedValue { $0 = generation }
+                }
+                return ((), actions)
+            }
         } catch {
             let redisError = RedisConnectionPool.asRedisError(error)
             if redisError.code != .shutdown {
@@ -259,10 +324,13 @@ final class RedisSubscriber: Sendable {
     ) -> EventLoopFuture<Void> {
         var channels: [String] = []
         var patterns: [String] = []
+        // SSUBSCRIBE takes channels of one hash slot only (CROSSSLOT otherwise, on a cluster): one command per slot.
+        var shardChannels: [HashSlot: [String]] = [:]
         for target in targets {
             switch target {
             case .channel(let name): channels.append(name)
             case .pattern(let name): patterns.append(name)
+            case .shardChannel(let name): shardChannels[HashSlot(key: name), default: []].append(name)
             }
         }
         var commands: [RedisCommand] = []
@@ -276,6 +344,11 @@ final class RedisSubscriber: Sendable {
             command.append(contentsOf: patterns)
             commands.append(command)
         }
+        for slot in shardChannels.keys.sorted() {
+            var command = RedisCommand(subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE")
+            command.append(contentsOf: shardChannels[slot]!)
+            commands.append(command)
+        }
         guard !commands.isEmpty else { return connection.channel.eventLoop.makeSucceededVoidFuture() }
         return connection.enqueue(commands, expectedReplies: targets.count, kind: .pushConfirmations)
             .flatMapThrowing { replies in
@@ -285,8 +358,9 @@ final class RedisSubscriber: Sendable {
 
     // MARK: Delivery
 
-    /// Called on the event loop for every push frame that is not a subscription confirmation.
-    private func deliver(_ push: [RESPValue]) {
+    /// Called on the event loop for every push frame that is not a subscription confirmation, with the generation of
+    /// the connection it came on.
+    private func deliver(_ push: [RESPValue], generation: Int?) {
         guard let kind = push.first?.asciiLowercasedString else { return }
         let target: Target
         let message: RedisPubSubMessage
@@ -295,6 +369,17 @@ final class RedisSubscriber: Sendable {
             guard let channel = push[1].stringValue, let payload = push[2].bytesValue else { return }
             target = .channel(channel)
             message = RedisPubSubMessage(channel: channel, pattern: nil, payload: payload)
+        case "smessage" where push.count >= 3:
+            guard let channel = push[1].stringValue, let payload = push[2].bytesValue else { return }
+            target = .shardChannel(channel)
+            message = RedisPubSubMessage(channel: channel, pattern: nil, payload: payload)
+        case "sunsubscribe" where push.count >= 2:
+            // Not a confirmation of ours (the connection matched those to our requests): the server dropped it.
+            guard let generation, let channel = push[1].stringValue else { return }
+            self.update { state in
+                ((), state.machine.serverUnsubscribed(generation: generation, target: .shardChannel(channel)))
+            }
+            return
         case "pmessage" where push.count >= 4:
             guard let pattern = push[1].stringValue, let channel = push[2].stringValue,
                 let payload = push[3].bytesValue

@@ -10,6 +10,8 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
     enum Target: Hashable, Sendable {
         case channel(String)
         case pattern(String)
+        /// A sharded channel (`SSUBSCRIBE`): served by the node that owns the channel's hash slot.
+        case shardChannel(String)
     }
 
     /// Why a subscribe request was sent.
@@ -53,6 +55,9 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         case retry(afterNanoseconds: UInt64)
         /// End every subscription's stream with this error.
         case finishAll(RedisError)
+        /// The server dropped these sharded channels on its own (their slot moved to another node, or the node
+        /// became a replica): these subscriptions must be subscribed again where the slot lives now.
+        case moved([Target], subscriptions: [UInt64])
     }
 
     private(set) var connection: ConnectionState = .idle
@@ -67,6 +72,9 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
     private var pendingAdds: [Target: UInt64] = [:]
     /// Active subscriptions that may have missed messages since the connection was lost.
     private var missed: Set<UInt64> = []
+    /// Sharded channels the server dropped on its own on the live connection: a new subscription to one of them
+    /// must ask again instead of riding on a subscription the server no longer has.
+    private var dropped: Set<Target> = []
     /// Whether the current run of failed resubscribes was already reported.
     private var failureReported = false
     private var generation = 0
@@ -155,6 +163,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         self.backoff.recordSuccess()
         self.generation += 1
         self.pendingAdds = [:]  // the restore asks for every target
+        self.dropped = []
         let targets = Array(self.listeners.keys)
         guard !targets.isEmpty else {
             // Everyone left while connecting; keep the connection for the next subscription.
@@ -278,6 +287,22 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         return [.connect]
     }
 
+    /// The server sent `sunsubscribe` for `target` without being asked: on a cluster, the channel's slot is no longer
+    /// served by that node. Subscriptions listening to it are reported with `.moved`, so they can be placed on the
+    /// slot's new owner; until they are, nothing arrives on that channel. News about a replaced connection, or about a
+    /// channel nobody listens to (the confirmation of our own `SUNSUBSCRIBE`), changes nothing.
+    mutating func serverUnsubscribed(generation: Int, target: Target) -> [Action] {
+        switch self.connection {
+        case .subscribing(_, let current), .connected(_, let current):
+            guard current == generation else { return [] }
+        default:
+            return []
+        }
+        guard case .shardChannel = target, let ids = self.listeners[target], !ids.isEmpty else { return [] }
+        self.dropped.insert(target)
+        return [.moved([target], subscriptions: ids.sorted())]
+    }
+
     /// Ends everything.
     mutating func shutdown() -> [Action] {
         var actions: [Action] = self.waiting.values.map {
@@ -296,6 +321,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         self.registrations = [:]
         self.listeners = [:]
         self.missed = []
+        self.dropped = []
         return actions
     }
 
@@ -321,7 +347,9 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
         self.registrations[id] = targets
         var fresh: [Target] = []
         for target in Set(targets) {
-            if self.listeners[target, default: []].isEmpty { fresh.append(target) }
+            if self.listeners[target, default: []].isEmpty || self.dropped.remove(target) != nil {
+                fresh.append(target)
+            }
             self.listeners[target, default: []].insert(id)
         }
         return fresh
@@ -336,6 +364,7 @@ struct SubscriberStateMachine<Connection: Sendable, Waiter: Sendable>: Sendable 
             self.listeners[target]?.remove(id)
             if self.listeners[target]?.isEmpty == true {
                 self.listeners[target] = nil
+                self.dropped.remove(target)
                 stale.append(target)
             }
         }

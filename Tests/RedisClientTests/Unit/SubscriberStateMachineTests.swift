@@ -24,6 +24,7 @@ import Testing
             case .close(let connection): "close c\(connection)"
             case .retry: "retry"
             case .finishAll: "finishAll"
+            case .moved(let targets, let ids): "moved \(targets.count) \(ids)"
             }
         }
     }

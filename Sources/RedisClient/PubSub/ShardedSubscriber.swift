@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Sharded pub/sub (`SSUBSCRIBE`) on a cluster: one subscriber connection per primary, each a ``RedisSubscriber``
 /// pinned to its node; the I/O side of ``ShardedSubscriptionTable``, which decides where each subscription's legs
@@ -33,6 +34,10 @@ final class ShardedSubscriber: Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// How many times a node dropped sharded channels on its own (`sunsubscribe`), and how many legs were subscribed
+    /// again elsewhere (tests count them).
+    let droppedByServer = Atomic<Int>(0)
+    let relocations = Atomic<Int>(0)
 
     init(router: ClusterRouter, configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.router = router
@@ -149,6 +154,7 @@ final class ShardedSubscriber: Sendable {
         case .moved(let ids):
             let ended = self.state.withLockedValue { $0.table.moved(on: node, ids: ids) }
             guard !ended.isEmpty else { return }
+            self.droppedByServer.add(1, ordering: .relaxed)
             Task {
                 for placement in ended { await self.end(placement) }
                 await self.rebalance(refresh: true)
@@ -226,7 +232,10 @@ final class ShardedSubscriber: Sendable {
                 await self.end(Table.Unsubscribe(node: move.node, id: id))
                 return
             }
-            if gap { continuation.yield(.gap(RedisSubscriptionGap(reason: .reconnected))) }
+            if gap {
+                self.relocations.add(1, ordering: .relaxed)
+                continuation.yield(.gap(RedisSubscriptionGap(reason: .reconnected)))
+            }
             self.logger.debug(
                 "redis sharded subscription placed",
                 metadata: ["redis.node": "\(move.node)", "redis.slot": "\(move.leg.slot)"]

@@ -210,7 +210,10 @@ final class ShardedSubscriber: Sendable {
                 return (again, retry)
             }
             if retry { self.scheduleRetry() }
-            guard again else { return }
+            guard again else {
+                await self.closeRetiredSubscribers()
+                return
+            }
             refresh = true
         }
     }
@@ -263,6 +266,21 @@ final class ShardedSubscriber: Sendable {
     }
 
     // MARK: Node subscribers
+
+    /// The nodes that have a subscriber (tests check that a dead primary's is closed).
+    var subscriberNodes: Set<RedisEndpoint> { self.state.withLockedValue { Set($0.subscribers.keys) } }
+
+    /// Closes the subscriber connections of nodes that serve no slot any more (a failed primary, a node that left) and
+    /// hold no leg.
+    private func closeRetiredSubscribers() async {
+        let primaries = Set(await self.router.primaries())
+        guard !primaries.isEmpty else { return }
+        let retired = self.state.withLockedValue { state -> [RedisSubscriber] in
+            let nodes = state.subscribers.keys.filter { !primaries.contains($0) && !state.table.hasLegs(on: $0) }
+            return nodes.compactMap { state.subscribers.removeValue(forKey: $0) }
+        }
+        for subscriber in retired { await subscriber.shutdown() }
+    }
 
     private func end(_ placement: Table.Unsubscribe) async {
         let subscriber = self.state.withLockedValue { $0.subscribers[placement.node] }

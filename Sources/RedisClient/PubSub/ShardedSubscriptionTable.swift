@@ -128,6 +128,15 @@ struct ShardedSubscriptionTable<Node: Hashable & Sendable>: Sendable {
     /// The slots of every leg (for looking their owners up before ``rebalance(owners:)``).
     var slots: Set<HashSlot> { Set(self.entries.keys.map(\.slot)) }
 
+    /// Whether some leg is placed on `node` (a node's subscriber without any can be closed once the node serves no
+    /// slot).
+    func hasLegs(on node: Node) -> Bool {
+        self.entries.values.contains { entry in
+            if case .placed(let placed, _) = entry.placement { return placed == node }
+            return false
+        }
+    }
+
     /// Whether some leg waits to be placed.
     var hasUnplaced: Bool { self.entries.values.contains { $0.placement == .unplaced } }
 

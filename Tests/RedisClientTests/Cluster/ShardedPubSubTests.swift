@@ -202,6 +202,12 @@ struct ShardedPubSubTests {
             #expect(inbox.gaps.load(ordering: .relaxed) >= 1, "the failover is reported as a gap")
             // At least the dead node's leg moved (on a starved two-core machine another primary may be failed over too).
             #expect(redis.shardedSubscriber!.relocations.load(ordering: .relaxed) >= 1)
+            // The dead primary's subscriber is closed once it serves no slot and holds no leg.
+            #expect(
+                try await ClusterClientTests.eventually {
+                    !redis.shardedSubscriber!.subscriberNodes.contains { $0.port == victim }
+                }
+            )
             // The channel on the surviving shard kept working throughout.
             for number in 0..<10 { _ = try await redis.spublish("b\(number)", to: bystander) }
             #expect(try await ClusterClientTests.eventually { inbox.count(bystander) == 10 })

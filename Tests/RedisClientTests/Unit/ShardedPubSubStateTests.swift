@@ -182,6 +182,9 @@ import Testing
         #expect(table.slotLeft(HashSlot(key: "a"), node: "n2").isEmpty)
         #expect(table.slotLeft(HashSlot(key: "a"), node: "n1") == [Table.Unsubscribe(node: "n1", id: 1)])
         #expect(table.entries[b]?.placement == .placed("n1", id: 2))
+        #expect(table.hasLegs(on: "n1"))
+        _ = table.slotLeft(HashSlot(key: "b"), node: "n1")
+        #expect(!table.hasLegs(on: "n1"), "a node without legs may have its subscriber closed")
     }
 
     // MARK: RequestQueue

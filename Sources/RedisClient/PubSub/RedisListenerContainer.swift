@@ -3,8 +3,8 @@ import Metrics
 public import ServiceLifecycle
 import Synchronization
 
-/// Pub/sub listeners as a `Service`: handlers registered per channel or pattern, one subscription for all
-/// of them, resubscribed after connection drops, gaps reported, handler errors contained.
+/// Pub/sub listeners as a `Service`: handlers registered per channel, pattern or sharded channel, one subscription
+/// for each kind, resubscribed after connection drops, gaps reported, handler errors contained.
 ///
 /// ```swift
 /// let listeners = RedisListenerContainer(client: redis, logger: logger)
@@ -30,6 +30,8 @@ public final class RedisListenerContainer: Service, Sendable {
     private struct Listener: Sendable {
         var channel: String?
         var pattern: String?
+        /// A sharded channel (`SSUBSCRIBE`).
+        var shardChannel: String?
         var handler: Handler
         var onGap: GapHandler?
     }
@@ -65,7 +67,18 @@ public final class RedisListenerContainer: Service, Sendable {
     ///   - handler: Handles a message.
     ///   - onGap: Runs when messages may have been missed.
     public func addListener(channel: String, handler: @escaping Handler, onGap: GapHandler? = nil) {
-        self.add(Listener(channel: channel, pattern: nil, handler: handler, onGap: onGap))
+        self.add(Listener(channel: channel, pattern: nil, shardChannel: nil, handler: handler, onGap: onGap))
+    }
+
+    /// Calls `handler` for every message published with `SPUBLISH` to the sharded channel `shardChannel` (Redis 7;
+    /// on a cluster the subscription listens on the primary that owns the channel's slot and follows the slot when
+    /// it moves, see ``RedisClient/ssubscribe(to:bufferSize:isolation:_:)``). Register before ``run()``.
+    /// - Parameters:
+    ///   - shardChannel: The exact sharded channel name.
+    ///   - handler: Handles a message.
+    ///   - onGap: Runs when messages may have been missed (also after the channel's slot moved).
+    public func addListener(shardChannel: String, handler: @escaping Handler, onGap: GapHandler? = nil) {
+        self.add(Listener(channel: nil, pattern: nil, shardChannel: shardChannel, handler: handler, onGap: onGap))
     }
 
     /// Calls `handler` for every message on a channel matching the glob-style `pattern`. Register before
@@ -75,7 +88,7 @@ public final class RedisListenerContainer: Service, Sendable {
     ///   - handler: Handles a message.
     ///   - onGap: Runs when messages may have been missed.
     public func addListener(pattern: String, handler: @escaping Handler, onGap: GapHandler? = nil) {
-        self.add(Listener(channel: nil, pattern: pattern, handler: handler, onGap: onGap))
+        self.add(Listener(channel: nil, pattern: pattern, shardChannel: nil, handler: handler, onGap: onGap))
     }
 
     private func add(_ listener: Listener) {
@@ -96,7 +109,8 @@ public final class RedisListenerContainer: Service, Sendable {
         }
         let channels = Array(Set(listeners.compactMap(\.channel))).sorted()
         let patterns = Array(Set(listeners.compactMap(\.pattern))).sorted()
-        guard !channels.isEmpty || !patterns.isEmpty else {
+        let shardChannels = Array(Set(listeners.compactMap(\.shardChannel))).sorted()
+        guard !channels.isEmpty || !patterns.isEmpty || !shardChannels.isEmpty else {
             try? await gracefulShutdown()
             return
         }
@@ -106,7 +120,13 @@ public final class RedisListenerContainer: Service, Sendable {
             do {
                 let reportGap = missedSome
                 try await cancelWhenGracefulShutdown {
-                    try await self.listen(channels: channels, patterns: patterns, listeners: listeners, reportGap)
+                    try await self.listen(
+                        channels: channels,
+                        patterns: patterns,
+                        shardChannels: shardChannels,
+                        listeners: listeners,
+                        reportGap
+                    )
                 }
                 return
             } catch let error as RedisError where error.code == .shutdown {
@@ -129,6 +149,7 @@ public final class RedisListenerContainer: Service, Sendable {
     private func listen(
         channels: [String],
         patterns: [String],
+        shardChannels: [String],
         listeners: [Listener],
         _ missedSome: Bool
     ) async throws {
@@ -139,7 +160,12 @@ public final class RedisListenerContainer: Service, Sendable {
         // Channels and patterns need separate SUBSCRIBE and PSUBSCRIBE scopes. Each dispatches its own events
         // as it reads them, so a slow handler holds back its subscription's bounded buffer (and an overflow is
         // reported as a gap) instead of piling events up in memory.
-        let started = StartCounter(total: (channels.isEmpty ? 0 : 1) + (patterns.isEmpty ? 0 : 1))
+        let started = StartCounter(
+            total: (channels.isEmpty ? 0 : 1) + (patterns.isEmpty ? 0 : 1) + (shardChannels.isEmpty ? 0 : 1)
+        )
+        // Each scope's messages go to its own kind of listener (a sharded and a classic channel may share a name).
+        let channelListeners = listeners.filter { $0.shardChannel == nil }
+        let shardListeners = listeners.filter { $0.shardChannel != nil }
         let onStart: @Sendable () -> Void = {
             if started.startedOne() { self.state.withLock { $0.subscribed = true } }
         }
@@ -149,7 +175,9 @@ public final class RedisListenerContainer: Service, Sendable {
                 group.addTask {
                     try await self.client.subscribe(to: channels, bufferSize: self.bufferSize) { subscription in
                         onStart()
-                        for try await event in subscription { await self.handle(event, listeners) }
+                        for try await event in subscription {
+                            await self.handle(event, channelListeners, gapsTo: listeners)
+                        }
                     }
                 }
             }
@@ -157,7 +185,19 @@ public final class RedisListenerContainer: Service, Sendable {
                 group.addTask {
                     try await self.client.subscribe(toPatterns: patterns, bufferSize: self.bufferSize) { subscription in
                         onStart()
-                        for try await event in subscription { await self.handle(event, listeners) }
+                        for try await event in subscription {
+                            await self.handle(event, channelListeners, gapsTo: listeners)
+                        }
+                    }
+                }
+            }
+            if !shardChannels.isEmpty {
+                group.addTask {
+                    try await self.client.ssubscribe(to: shardChannels, bufferSize: self.bufferSize) { subscription in
+                        onStart()
+                        for try await event in subscription {
+                            await self.handle(event, shardListeners, gapsTo: listeners)
+                        }
                     }
                 }
             }
@@ -167,10 +207,11 @@ public final class RedisListenerContainer: Service, Sendable {
         }
     }
 
-    private func handle(_ event: RedisSubscriptionEvent, _ listeners: [Listener]) async {
+    /// Messages go to `listeners`; a gap goes to every listener in `all`, whichever subscription reported it.
+    private func handle(_ event: RedisSubscriptionEvent, _ listeners: [Listener], gapsTo all: [Listener]) async {
         switch event {
         case .message(let message): await self.dispatch(message, listeners)
-        case .gap(let gap): await self.dispatchGap(gap, listeners)
+        case .gap(let gap): await self.dispatchGap(gap, all)
         }
     }
 
@@ -199,6 +240,7 @@ public final class RedisListenerContainer: Service, Sendable {
 
     private static func matches(_ listener: Listener, _ message: RedisPubSubMessage) -> Bool {
         if let channel = listener.channel { return message.pattern == nil && message.channel == channel }
+        if let channel = listener.shardChannel { return message.pattern == nil && message.channel == channel }
         return message.pattern == listener.pattern
     }
 }

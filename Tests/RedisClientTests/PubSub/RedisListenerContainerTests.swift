@@ -57,6 +57,34 @@ private func eventually(within limit: Duration = .seconds(15), _ condition: () a
         }
     }
 
+    @Test func shardedListenersGetSpublishedMessagesAndClassicOnesOfTheSameNameDoNot() async throws {
+        let prefix = TestRedis.prefix()
+        let seen = Seen()
+        try await TestRedis.withClient { client in
+            try await TestRedis.withClient { publisher in
+                let container = RedisListenerContainer(client: client, logger: Logger(label: "test"))
+                container.addListener(shardChannel: prefix + "events") { message in
+                    seen.messages.withLock { $0.append("sharded:" + message.payloadString) }
+                }
+                container.addListener(shardChannel: prefix + "other") { message in
+                    seen.messages.withLock { $0.append("other:" + message.payloadString) }
+                }
+                container.addListener(channel: prefix + "events") { message in
+                    seen.messages.withLock { $0.append("classic:" + message.payloadString) }
+                }
+                let running = Task { try await container.run() }
+                defer { running.cancel() }
+                #expect(await eventually { container.isListening })
+                try await publisher.spublish("1", to: prefix + "events")
+                try await publisher.publish("2", to: prefix + "events")
+                try await publisher.spublish("3", to: prefix + "other")
+                #expect(await eventually { seen.all.count == 3 })
+                #expect(Set(seen.all) == ["sharded:1", "classic:2", "other:3"])
+                #expect(seen.gapCount == 0)
+            }
+        }
+    }
+
     @Test func aReconnectIsReportedAsAGapAndDeliveryResumes() async throws {
         let server = try await RedisTestServer.start()
         defer { Task { await server.destroy() } }

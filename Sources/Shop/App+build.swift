@@ -53,7 +53,10 @@ public func buildApplication(
     }()
 
     let pool = PostgresClient(
-        configuration: configuration.database.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
+        configuration: configuration.database.clientConfiguration(
+            maxConnections: configuration.databaseMaxConnections,
+            idleTransactionTimeout: configuration.databaseIdleTransactionTimeout
+        ),
         backgroundLogger: logger
     )
     // Requests wait at most DATABASE_REQUEST_WAIT_MS for a connection (503 after that); background work waits.

@@ -40,6 +40,13 @@ struct ConfigurationOptions: ParsableArguments {
     )
     var databaseRequestWaitMs: String?
 
+    @Option(
+        name: .customLong("database-idle-transaction-timeout-ms"),
+        help:
+            "Milliseconds PostgreSQL lets a session sit idle inside a transaction before ending it, 1000-3600000 (DATABASE_IDLE_TRANSACTION_TIMEOUT_MS, default 60000)."
+    )
+    var databaseIdleTransactionTimeoutMs: String?
+
     @Option(name: .customLong("redis-url"), help: "Redis URL (REDIS_URL, default redis://127.0.0.1:6379/0).")
     var redisURL: String?
 
@@ -488,7 +495,8 @@ struct ConfigurationOptions: ParsableArguments {
             (.databaseMaxConnections, self.databaseMaxConnections),
             (.databaseMigrateOnStart, self.databaseMigrateOnStart),
             (.databaseStartupTimeoutMs, self.databaseStartupTimeoutMs),
-            (.databaseRequestWaitMs, self.databaseRequestWaitMs), (.redisURL, self.redisURL),
+            (.databaseRequestWaitMs, self.databaseRequestWaitMs),
+            (.databaseIdleTransactionTimeoutMs, self.databaseIdleTransactionTimeoutMs), (.redisURL, self.redisURL),
             (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.healthTimeoutMs, self.healthTimeoutMs),
             (.sessionIdleTimeoutSeconds, self.sessionIdleTimeoutSeconds),
             (.sessionAbsoluteLifetimeSeconds, self.sessionAbsoluteLifetimeSeconds),

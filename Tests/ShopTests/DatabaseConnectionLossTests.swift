@@ -69,4 +69,56 @@ struct DatabaseConnectionLossTests {
         await server.destroy()
     }
 
+    /// A transaction whose client goes quiet while holding a row lock (a stalled instance, or a driver that never
+    /// sends its next statement) is ended by PostgreSQL after `DATABASE_IDLE_TRANSACTION_TIMEOUT_MS`, so the requests
+    /// queued on that row go on instead of waiting for good, and the abandoned call fails rather than commit late.
+    // The limit is the failure: without the server-side timeout the second update waits forever (checked: with the
+    // timeout left out, this test exceeds its limit).
+    @Test(.timeLimit(.minutes(2)))
+    func aTransactionItsClientAbandonsIsEndedAndItsLocksFreed() async throws {
+        try await withTestDatabase { url in
+            let pool = PostgresClient(
+                configuration: url.clientConfiguration(maxConnections: 4, idleTransactionTimeout: .seconds(1)),
+                backgroundLogger: TestServers.logger
+            )
+            let database = Database(client: pool, backgroundWait: .seconds(5))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await pool.run() }
+                try await database.query(
+                    "CREATE TABLE hot (id int PRIMARY KEY, n int NOT NULL)",
+                    logger: TestServers.logger
+                )
+                try await database.query("INSERT INTO hot VALUES (1, 0)", logger: TestServers.logger)
+                let (locked, lockedSignal) = AsyncStream<Void>.makeStream()
+                let (released, releasedSignal) = AsyncStream<Void>.makeStream()
+                let holder = Task {
+                    try await database.transaction(logger: TestServers.logger) { connection in
+                        try await connection.query("UPDATE hot SET n = n + 1 WHERE id = 1", logger: TestServers.logger)
+                        lockedSignal.yield()
+                        // Silent inside the transaction until the other writer got the row.
+                        for await _ in released { break }
+                        try await connection.query(
+                            "UPDATE hot SET n = n + 100 WHERE id = 1",
+                            logger: TestServers.logger
+                        )
+                    }
+                }
+                for await _ in locked { break }
+                // Queues on the row the holder locked: it only gets it once the server ended the holder's session.
+                try await database.transaction(logger: TestServers.logger) { connection in
+                    try await connection.query("UPDATE hot SET n = n + 10 WHERE id = 1", logger: TestServers.logger)
+                }
+                releasedSignal.yield()
+                let outcome = await holder.result
+                #expect(throws: (any Error).self) { try outcome.get() }
+                // Only the second writer's update is there: the abandoned transaction rolled back, nothing of it
+                // committed late.
+                #expect(
+                    try await database.query("SELECT n FROM hot WHERE id = 1", logger: TestServers.logger)
+                        .rows.first?.decode(Int.self) == 10
+                )
+                group.cancelAll()
+            }
+        }
+    }
 }

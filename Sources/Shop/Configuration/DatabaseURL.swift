@@ -71,8 +71,15 @@ public struct DatabaseURL: Sendable, Equatable {
     }
 
     /// The postgres-nio client configuration for this URL.
-    /// - Parameter maxConnections: The pool's size limit.
-    public func clientConfiguration(maxConnections: Int = 10) -> PostgresClient.Configuration {
+    /// - Parameters:
+    ///   - maxConnections: The pool's size limit.
+    ///   - idleTransactionTimeout: PostgreSQL ends a session of this pool that sits inside a transaction without
+    ///     sending anything for this long (`idle_in_transaction_session_timeout`, set at login), rolling the
+    ///     transaction back and freeing its locks; nil: the server's setting.
+    public func clientConfiguration(
+        maxConnections: Int = 10,
+        idleTransactionTimeout: Duration? = nil
+    ) -> PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS =
             switch self.tls {
             case .disable: .disable
@@ -89,6 +96,16 @@ public struct DatabaseURL: Sendable, Equatable {
         )
         configuration.options.maximumConnections = maxConnections
         configuration.options.connectTimeout = .seconds(5)
+        if let idleTransactionTimeout {
+            let milliseconds = max(
+                1,
+                idleTransactionTimeout.components.seconds * 1000
+                    + idleTransactionTimeout.components.attoseconds / 1_000_000_000_000_000
+            )
+            configuration.options.additionalStartupParameters = [
+                ("idle_in_transaction_session_timeout", String(milliseconds))
+            ]
+        }
         return configuration
     }
 }

@@ -58,6 +58,13 @@ extension ShopConfiguration {
             "DATABASE_REQUEST_WAIT_MS",
             "--database-request-wait-ms"
         )
+        /// `DATABASE_IDLE_TRANSACTION_TIMEOUT_MS`: how long PostgreSQL lets a session of this instance sit idle
+        /// inside a transaction before it ends it (rolled back, its locks released), 1000–3600000. Default `60000`.
+        public static let databaseIdleTransactionTimeoutMs = Key(
+            "database.idleTransactionTimeoutMs",
+            "DATABASE_IDLE_TRANSACTION_TIMEOUT_MS",
+            "--database-idle-transaction-timeout-ms"
+        )
         /// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`. Default `redis://127.0.0.1:6379/0`.
         public static let redisURL = Key("redis.url", "REDIS_URL", "--redis-url", isSecret: true)
         /// `INSTANCE_ID`: 1–64 characters of `A-Z a-z 0-9 . _ -`. Default `<hostname>-<pid>`.
@@ -71,7 +78,7 @@ extension ShopConfiguration {
         public static let all: [Key] =
             [
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
-                .databaseStartupTimeoutMs, .databaseRequestWaitMs, .redisURL,
+                .databaseStartupTimeoutMs, .databaseRequestWaitMs, .databaseIdleTransactionTimeoutMs, .redisURL,
                 .instanceID, .logLevel, .healthTimeoutMs,
             ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue + Key.rates
             + Key.payments
@@ -115,6 +122,11 @@ extension ShopConfiguration {
         if let value = read(.databaseRequestWaitMs) {
             self.databaseRequestWait = .milliseconds(
                 try Self.integer(value, in: 1...60_000, key: .databaseRequestWaitMs)
+            )
+        }
+        if let value = read(.databaseIdleTransactionTimeoutMs) {
+            self.databaseIdleTransactionTimeout = .milliseconds(
+                try Self.integer(value, in: 1_000...3_600_000, key: .databaseIdleTransactionTimeoutMs)
             )
         }
         if let value = read(.redisURL) {

@@ -27,6 +27,10 @@ public struct ShopConfiguration: Sendable {
     /// How long a request's database call may wait for a pooled connection before the request answers `503`
     /// (background work waits up to `Database.backgroundWait`, 30 s).
     public var databaseRequestWait: Duration
+    /// How long PostgreSQL lets one of this instance's sessions sit inside a transaction without a word from it before
+    /// it ends the session, rolling back and releasing its locks: the bound on how long a client that stalls or loses
+    /// a reply mid-transaction can hold rows that other requests wait for.
+    public var databaseIdleTransactionTimeout: Duration
     /// How long one readiness check may take before it counts as down.
     public var healthTimeout: Duration
     /// Sessions, sign-in limits and password hashing (`SESSION_*`, `LOGIN_*`, `TRUST_PROXY`, ...).
@@ -60,6 +64,7 @@ public struct ShopConfiguration: Sendable {
         self.migrateOnStart = true
         self.databaseStartupTimeout = .seconds(15)
         self.databaseRequestWait = .milliseconds(2000)
+        self.databaseIdleTransactionTimeout = .seconds(60)
         self.healthTimeout = .milliseconds(1000)
         self.accounts = AccountsConfiguration()
         self.cache = CatalogCacheConfiguration()

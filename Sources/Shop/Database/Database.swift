@@ -18,6 +18,9 @@ import Synchronization
 /// connection the server has reset, so a call whose connection is closed and that has not ended a moment later
 /// (``connectionLossGrace``) fails with ``DatabaseUnavailable`` at once, rather than holding its caller (and the locks
 /// the caller holds) for good. A connection the pool hands over after the call gave up is released at once, unused.
+/// The other side of that bound is the server's: pools built from ``DatabaseURL/clientConfiguration(maxConnections:idleTransactionTimeout:)``
+/// with a timeout have PostgreSQL end a session that sits idle inside a transaction that long, so a caller that
+/// stalls mid-transaction cannot hold row locks others queue for beyond it.
 public struct Database: Sendable {
     /// The pool (run it as a service).
     public let client: PostgresClient

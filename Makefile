@@ -47,7 +47,7 @@ test: services ## Start services, run every test (the cluster and Sentinel suite
 
 # Suites that start their own Redis Cluster or Sentinel set (scripts/redis-cluster.sh, redis-sentinel.sh). They run
 # in a process of their own: a reshard or a failover loads the machine enough to upset the timing of other suites.
-TOPOLOGY_TESTS := ClusterClientTests|SentinelClientTests|ShardedPubSubTests
+TOPOLOGY_TESTS := ClusterClientTests|SentinelClientTests|ShardedPubSubTests|ReplicaReadsTests
 # The test targets run against a Redis Cluster (`make test-cluster`, not part of `make test` yet): the libraries'.
 # Each passes there alone, and all of them together passed twice; but in three of five runs (two of them with the
 # shop suite, `TEST_CLUSTER_FILTER=ShopTests`, 228 tests, added) two RedisSessions tests with 1.2 s idle

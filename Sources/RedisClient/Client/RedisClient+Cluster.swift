@@ -8,13 +8,16 @@ extension RedisClient {
 
     /// Sends one command to the node that owns its slot; follows `MOVED` and `ASK`, and waits out `TRYAGAIN`,
     /// `CLUSTERDOWN` and a node that cannot be reached (a failover in progress) until the deadline. A command whose
-    /// connection closed after it was written is not sent again: it may have run.
+    /// connection closed after it was written is not sent again: it may have run. With
+    /// ``RedisConfiguration/ReadFrom/replicaPreferred`` and `mayUseReplica`, an allow-listed read is first tried on a
+    /// replica.
     func send(
         _ command: RedisCommand,
         timeout: Duration?,
         on cluster: ClusterRouter,
         asking initialAsk: RedisEndpoint?,
-        movedTo initialMove: RedisEndpoint? = nil
+        movedTo initialMove: RedisEndpoint? = nil,
+        mayUseReplica: Bool = true
     ) async throws -> RESPValue {
         if command.keysSpanSlots { throw RedisError.crossSlot(command) }
         let deadline = ContinuousClock.now.advanced(by: timeout ?? self.configuration.commandTimeout ?? .seconds(5))
@@ -23,6 +26,12 @@ extension RedisClient {
         var movedTo = initialMove
         var redirections = 0
         var waits = 0
+        if mayUseReplica, initialAsk == nil, initialMove == nil, self.configuration.readFrom == .replicaPreferred,
+            let slot = command.slot, command.isReadOnly,
+            let reply = try await self.readFromReplica(command, slot: slot, until: deadline, on: cluster)
+        {
+            return reply
+        }
         while true {
             let target: RedisEndpoint
             if let asking {
@@ -73,6 +82,35 @@ extension RedisClient {
                     await cluster.refresh(force: false)
                 }
             }
+        }
+    }
+
+    /// One attempt to serve a read-only command on a replica of `slot`'s shard (connected with `READONLY`), given at
+    /// most half of the time left so the primary can still answer. Nil when the shard has no replica or the replica
+    /// did not serve it (unreachable, `MOVED` because it no longer replicates the slot, `LOADING`, any error reply):
+    /// the caller then sends the command to the primary. A read runs nothing, so asking again is always safe.
+    private func readFromReplica(
+        _ command: RedisCommand,
+        slot: HashSlot,
+        until deadline: ContinuousClock.Instant,
+        on cluster: ClusterRouter
+    ) async throws -> RESPValue? {
+        _ = try await cluster.endpoint(for: slot)  // learns the map on first use
+        guard let replica = cluster.replica(for: slot) else { return nil }
+        let budget = (deadline - ContinuousClock.now) / 2
+        guard budget > .zero else { return nil }
+        do {
+            let connection = try await cluster.replicaPool(for: replica).sharedConnection()
+            let reply = try await connection.send(command, timeout: budget)
+            cluster.replicaReads.add(1, ordering: .relaxed)
+            return reply
+        } catch let error as RedisError {
+            cluster.replicaFallbacks.add(1, ordering: .relaxed)
+            if error.code != .server || ClusterRedirection(error, answeredBy: replica) != nil {
+                // Unreachable, or no longer serving the slot: the map may be stale.
+                cluster.refreshSoon()
+            }
+            return nil
         }
     }
 
@@ -151,7 +189,8 @@ extension RedisClient {
                         timeout: timeout,
                         on: cluster,
                         asking: entry.asking,
-                        movedTo: entry.movedTo
+                        movedTo: entry.movedTo,
+                        mayUseReplica: false  // a pipeline's commands all go to primaries
                     )
                 )
             } catch let error as RedisError where error.code == .server || error.code == .crossSlot {

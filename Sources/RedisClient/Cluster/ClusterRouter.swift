@@ -12,6 +12,9 @@ final class ClusterRouter: Sendable {
     private struct State {
         var topology: ClusterTopology?
         var pools: [RedisEndpoint: RedisConnectionPool] = [:]
+        /// Pools of replicas for reads (``RedisConfiguration/ReadFrom/replicaPreferred``): their connections send
+        /// `READONLY`, so they are kept apart from ``pools``.
+        var replicaPools: [RedisEndpoint: RedisConnectionPool] = [:]
         var refresh: Task<Void, Never>?
         var lastRefresh: NIODeadline?
         var subscriberNode = 0
@@ -25,6 +28,10 @@ final class ClusterRouter: Sendable {
     private let state: NIOLockedValueBox<State>
     /// How many `MOVED` and `ASK` answers were followed (tests count them; a correct map needs none).
     let redirections = Atomic<Int>(0)
+    /// How many reads a replica answered (tests count them).
+    let replicaReads = Atomic<Int>(0)
+    /// How many reads a replica could not serve and were sent to the primary instead (tests count them).
+    let replicaFallbacks = Atomic<Int>(0)
 
     /// How often the map is refreshed when nothing asked for it.
     static let periodicRefresh: TimeAmount = .seconds(30)
@@ -54,6 +61,28 @@ final class ClusterRouter: Sendable {
             )
             state.pools[endpoint] = pool
             return pool
+        }
+    }
+
+    /// The pool of one replica, created on first use; its connections send `READONLY` after the handshake.
+    func replicaPool(for endpoint: RedisEndpoint) -> RedisConnectionPool {
+        self.state.withLockedValue { state in
+            if let pool = state.replicaPools[endpoint] { return pool }
+            let pool = RedisConnectionPool(
+                configuration: self.configuration.forReplica(endpoint),
+                eventLoopGroup: self.eventLoopGroup,
+                logger: self.logger
+            )
+            state.replicaPools[endpoint] = pool
+            return pool
+        }
+    }
+
+    /// A replica of the shard serving `slot`, picked at random; nil when the map names none (or is not known yet).
+    func replica(for slot: HashSlot) -> RedisEndpoint? {
+        self.state.withLockedValue { state in
+            guard !state.isShutDown else { return nil }
+            return state.topology?.replicas(for: slot).randomElement()
         }
     }
 
@@ -144,7 +173,11 @@ final class ClusterRouter: Sendable {
             state.topology = learnt
             let keep = Set(learnt.allNodes + self.seeds)
             let gone = state.pools.keys.filter { !keep.contains($0) }
+            // A replica promoted to primary (or gone) loses its READONLY pool.
+            let replicas = Set(learnt.shards.flatMap(\.replicas))
+            let goneReplicas = state.replicaPools.keys.filter { !replicas.contains($0) }
             return gone.compactMap { state.pools.removeValue(forKey: $0) }
+                + goneReplicas.compactMap { state.replicaPools.removeValue(forKey: $0) }
         }
         if learnt == nil {
             self.logger.warning(
@@ -197,7 +230,7 @@ final class ClusterRouter: Sendable {
     func maintain() async {
         let (pools, due) = self.state.withLockedValue { state in
             let due = state.lastRefresh.map { NIODeadline.now() - $0 >= Self.periodicRefresh } ?? true
-            return (Array(state.pools.values), due)
+            return (Array(state.pools.values) + Array(state.replicaPools.values), due)
         }
         for pool in pools { await pool.maintain() }
         if due { await self.refresh(force: false) }
@@ -206,7 +239,7 @@ final class ClusterRouter: Sendable {
     func shutdown(grace: Duration) async {
         let (pools, refresh) = self.state.withLockedValue { state in
             state.isShutDown = true
-            return (Array(state.pools.values), state.refresh)
+            return (Array(state.pools.values) + Array(state.replicaPools.values), state.refresh)
         }
         refresh?.cancel()
         await withTaskGroup(of: Void.self) { group in

@@ -21,8 +21,27 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         case sentinel(sentinels: [RedisEndpoint], masterName: String)
     }
 
+    /// Where a read-only command may be served on Redis Cluster.
+    public enum ReadFrom: Sendable, Hashable {
+        /// Every command goes to the primary that owns its slot (the default): a read sees every write the primary
+        /// acknowledged.
+        case primary
+        /// A command known to be read-only (``RedisCommand/isReadOnly``, a fixed allow-list: `GET`, `MGET`, `HGETALL`,
+        /// `ZRANGE`, `XRANGE`, ...) that `send` routes goes to a replica of its slot's shard, connected with
+        /// `READONLY`; a replica that cannot be reached or answers with an error (`MOVED`, `LOADING`, ...) is left
+        /// for the slot's primary within the same deadline. Replication is asynchronous: such a read may not see a
+        /// write that was just acknowledged. Pipelines, transactions and every other command still go to primaries.
+        case replicaPreferred
+    }
+
     /// Which kind of deployment the client talks to; `.standalone` unless the URL says otherwise.
     public var topology: Topology = .standalone
+    /// On Redis Cluster, whether read-only commands may be served by replicas; `.primary` (never) by default. Ignored
+    /// on a single server and with Sentinel. See ``ReadFrom``.
+    public var readFrom: ReadFrom = .primary
+    /// Set on the pools of a cluster replica: the handshake sends `READONLY`, so the replica serves reads of its
+    /// primary's slots instead of answering `MOVED`.
+    var readOnlyReplica = false
     /// Set on the pools of a Sentinel-discovered primary: the handshake checks `ROLE` and refuses a replica.
     var requiresPrimaryRole = false
     /// The server's host name or IP address.
@@ -134,6 +153,13 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         node.port = endpoint.port
         node.topology = .standalone
         return node
+    }
+
+    /// A copy of this configuration for one replica of a cluster, whose connections send `READONLY`.
+    func forReplica(_ endpoint: RedisEndpoint) -> RedisConfiguration {
+        var replica = self.forNode(endpoint)
+        replica.readOnlyReplica = true
+        return replica
     }
 
     /// A copy for a sentinel: its address, no credentials, database 0, no role check.

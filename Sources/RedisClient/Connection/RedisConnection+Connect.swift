@@ -137,6 +137,9 @@ extension RedisConnection {
         if configuration.requiresPrimaryRole {
             commands.append(RedisCommand("ROLE"))
         }
+        if configuration.readOnlyReplica {
+            commands.append(RedisCommand("READONLY"))
+        }
         return commands
     }
 
@@ -148,7 +151,14 @@ extension RedisConnection {
         if configuration.database != 0, replies.count > 1, let error = RedisError.fromReply(replies[1]) {
             throw RedisError(.invalidConfiguration, "SELECT \(configuration.database) failed: \(error.message)")
         }
-        if configuration.requiresPrimaryRole, let role = replies.last {
+        if configuration.readOnlyReplica, let readOnly = replies.last, let error = RedisError.fromReply(readOnly) {
+            // Without READONLY a replica answers every read with MOVED: treat the node as unusable.
+            throw RedisError(
+                .connectionUnavailable,
+                "\(RedisEndpoint(host: configuration.host, port: configuration.port)) refused READONLY: \(error.message)"
+            )
+        }
+        if configuration.requiresPrimaryRole, !configuration.readOnlyReplica, let role = replies.last {
             // A primary Sentinel named may have been demoted since: never write to a replica.
             guard case .array(let parts) = role, let first = parts.first,
                 (try? first.decode(as: String.self)) == "master"

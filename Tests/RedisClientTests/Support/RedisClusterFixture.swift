@@ -27,8 +27,15 @@ final class RedisClusterFixture: Sendable {
     }
 
     /// Starts a cluster, runs `body`, stops the cluster (also when `body` throws).
-    static func withRedisCluster<Result>(_ body: (RedisClusterFixture) async throws -> Result) async throws -> Result {
-        let cluster = try await Self.start()
+    /// - Parameters:
+    ///   - basePorts: Where the first node's port is picked at random (a suite may keep a range of its own); the
+    ///     nodes and their bus ports (+10000) must stay below the kernel's ephemeral range (32768 and up).
+    ///   - body: The test.
+    static func withRedisCluster<Result>(
+        basePorts: Range<Int> = 20_000..<22_700,
+        _ body: (RedisClusterFixture) async throws -> Result
+    ) async throws -> Result {
+        let cluster = try await Self.start(basePorts: basePorts)
         do {
             let result = try await body(cluster)
             await cluster.stop()
@@ -39,11 +46,11 @@ final class RedisClusterFixture: Sendable {
         }
     }
 
-    private static func start() async throws -> RedisClusterFixture {
+    private static func start(basePorts: Range<Int>) async throws -> RedisClusterFixture {
         var lastOutput = ""
         for _ in 0..<5 {
             // Nodes and their bus ports (+10000) stay below the kernel's ephemeral range (32768 and up).
-            let base = Int.random(in: 20_000..<22_700)
+            let base = Int.random(in: basePorts)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cluster-\(UUID())")
             let output = try await Self.runScript(["start", "\(base)", directory.path])
             lastOutput = output

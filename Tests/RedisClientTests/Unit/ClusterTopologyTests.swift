@@ -122,4 +122,77 @@ struct ClusterTopologyTests {
         #expect(redirection("WRONGTYPE Operation against a key holding the wrong kind of value") == nil)
         #expect(ClusterRedirection(RedisError(.connectionClosed, "MOVED 1 h:1"), answeredBy: here) == nil)
     }
+
+    @Test func onlyOnlineReplicasAreReadFrom() throws {
+        let reply = RESPValue.array([
+            Self.shard(
+                [0, 16383],
+                [
+                    Self.node("10.0.0.4", 7004, role: "replica"),
+                    Self.node("10.0.0.1", 7000, role: "master"),
+                    Self.node("10.0.0.5", 7005, role: "replica", health: "loading"),
+                    Self.node("10.0.0.6", 7006, role: "replica", health: "failed"),
+                    Self.node("10.0.0.7", 7007, role: "replica"),
+                ]
+            )
+        ])
+        let topology = try ClusterTopology.parse(
+            shardsReply: reply,
+            tls: false,
+            answeredBy: RedisEndpoint(host: "10.0.0.1", port: 7000)
+        )
+        #expect(topology.primary(for: HashSlot(rawValue: 42)!) == RedisEndpoint(host: "10.0.0.1", port: 7000))
+        #expect(
+            topology.replicas(for: HashSlot(rawValue: 42)!) == [
+                RedisEndpoint(host: "10.0.0.4", port: 7004), RedisEndpoint(host: "10.0.0.7", port: 7007),
+            ]
+        )
+        // A slot moved by MOVED belongs to a primary whose replicas are unknown: it is read from the primary.
+        var moved = topology
+        moved.move(HashSlot(rawValue: 42)!, to: RedisEndpoint(host: "10.0.0.9", port: 7009))
+        #expect(moved.replicas(for: HashSlot(rawValue: 42)!).isEmpty)
+    }
+
+    @Test func clusterSlotsListsEveryReplicaOfARange() throws {
+        let reply = RESPValue.array([
+            .array([
+                .number(0), .number(16383), .array([Self.text("127.0.0.1"), .number(7000), Self.text("a")]),
+                .array([Self.text("127.0.0.1"), .number(7003), Self.text("b")]),
+                .array([Self.text("?"), .number(7004), Self.text("c")]),
+            ])
+        ])
+        let topology = try ClusterTopology.parse(slotsReply: reply, answeredBy: RedisEndpoint(host: "seed", port: 7000))
+        #expect(
+            topology.replicas(for: HashSlot(rawValue: 16383)!) == [
+                RedisEndpoint(host: "127.0.0.1", port: 7003), RedisEndpoint(host: "seed", port: 7004),
+            ]
+        )
+    }
+
+    @Test func onlyAllowListedCommandsMayGoToReplicas() {
+        for name in ["GET", "get", "MGET", "HGETALL", "EXISTS", "TTL", "ZRANGE", "XRANGE", "XINFO", "TYPE"] {
+            #expect(RedisCommand(name, key: "k").isReadOnly, "\(name)")
+        }
+        for name in ["SET", "GETEX", "GETDEL", "INCR", "EVAL", "EVALSHA", "XREADGROUP", "BLPOP", "SORT", "DEL"] {
+            #expect(!RedisCommand(name, key: "k").isReadOnly, "\(name)")
+        }
+    }
+
+    @Test func replicaConnectionsSendReadOnlyAfterHello() throws {
+        var configuration = RedisConfiguration(host: "10.0.0.1", port: 7000)
+        configuration.clientName = "shop"
+        let node = RedisEndpoint(host: "10.0.0.4", port: 7004)
+        #expect(RedisConnection.handshakeCommands(configuration.forNode(node)).map(\.name) == ["HELLO"])
+        let replica = configuration.forReplica(node)
+        #expect(RedisConnection.handshakeCommands(replica).map(\.name) == ["HELLO", "READONLY"])
+        // A replica that refuses READONLY would answer every read with MOVED: its connection is not used.
+        let hello = RESPValue.map([])
+        try RedisConnection.checkHandshake([hello, .simpleString(ByteBuffer(string: "OK"))], configuration: replica)
+        #expect(throws: RedisError.self) {
+            try RedisConnection.checkHandshake(
+                [hello, .simpleError(ByteBuffer(string: "ERR This instance has cluster support disabled"))],
+                configuration: replica
+            )
+        }
+    }
 }

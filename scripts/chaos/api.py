@@ -46,14 +46,20 @@ class Recorder:
         self.unavailable = []              # (t, label, seconds, instance) of every 503
         self.max_seconds = 0.0
         self.requests = 0
+        # (start, end, label, instance, status or error kind, text) of every request, on the harness clock:
+        # what a window (a reshard) is checked against.
+        self.spans = []
 
     def record(self, label, instance, reply=None, error=None, seconds=0.0):
         now = self.clock()
         with self.lock:
             self.requests += 1
             if reply is None:
+                self.spans.append((now - seconds, now, label, instance, error, ""))
                 self.statuses[(label, error)] += 1
                 return
+            self.spans.append((now - reply.seconds, now, label, instance, reply.status,
+                               reply.text(160) if reply.status >= 500 else ""))
             self.statuses[(label, reply.status)] += 1
             self.max_seconds = max(self.max_seconds, reply.seconds)
             if reply.status == 503:
@@ -87,11 +93,11 @@ def request(base_port, method, path, label, recorder, instance="", cookie=None, 
             fields[name] = fields[name] + "\n" + value if name in fields else value
         reply = Reply(response.status, fields, payload, time.monotonic() - started)
     except socket.timeout:
-        recorder and recorder.record(label, instance, error="timeout")
+        recorder and recorder.record(label, instance, error="timeout", seconds=time.monotonic() - started)
         return None, "timeout"
     except (ConnectionError, http.client.HTTPException, OSError) as error:
         kind = "refused" if isinstance(error, ConnectionRefusedError) else "connection-error"
-        recorder and recorder.record(label, instance, error=kind)
+        recorder and recorder.record(label, instance, error=kind, seconds=time.monotonic() - started)
         return None, kind
     finally:
         connection.close()

@@ -210,7 +210,7 @@ class Harness:
             handle.write(text + "\n")
         with open(os.path.join(self.run_dir, "results.json"), "w") as handle:
             json.dump({"seed": self.seed, "seconds": self.args.seconds, "redis": settings.REDIS_MODE,
-                       "faults": self.injector.done,
+                       "faults": self.injector.done, "reshards": self.injector.reshards,
                        "violations": results}, handle, indent=1)
         with open(os.path.join(self.run_dir, "orders.json"), "w") as handle:
             json.dump([{"user": r.user.email, "key": r.key, "lines": r.lines, "outcome": r.outcome,

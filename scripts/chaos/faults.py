@@ -2,11 +2,13 @@
 
 Two tracks run side by side: infrastructure faults one after another (kill -9 of an instance, kill -9 of Redis,
 Redis restored from a snapshot taken seconds earlier, PostgreSQL stopped; on a Redis Cluster, kill -9 of a
-primary instead of the two Redis faults), and provider faults (outage, error burst, slow answers). Every fault is
-logged with its planned and actual times.
+primary instead of the two Redis faults, and live reshards of a batch of slots), and provider faults (outage,
+error burst, slow answers). Every fault is logged with its planned and actual times.
 """
 
+import os
 import random
+import subprocess
 import threading
 import time
 
@@ -22,6 +24,10 @@ def plan(seed, seconds, instances):
     t = settings.WARMUP_SECONDS + rng.uniform(0, 3)
     must = list(settings.FAULT_WEIGHTS)
     rng.shuffle(must)
+    if "reshard" in must:
+        # At least one reshard per run, however short: it is among the first two kinds.
+        must.remove("reshard")
+        must.insert(rng.randrange(2), "reshard")
     kinds, weights = zip(*settings.FAULT_WEIGHTS.items())
     while True:
         kind = must.pop(0) if must else rng.choices(kinds, weights)[0]
@@ -46,6 +52,13 @@ def plan(seed, seconds, instances):
             fault["down"] = round(rng.uniform(*settings.PRIMARY_DOWN), 2)
             # Detection and promotion take one to two node timeouts; the restarted node's full resync a few s.
             length = 2 * settings.CLUSTER_NODE_TIMEOUT_MS / 1000 + fault["down"] + 4.0
+        elif kind == "reshard":
+            fault["key"] = settings.RESHARD_KEY
+            fault["slot"] = resp.key_slot(fault["key"])
+            fault["slots"] = rng.randint(*settings.RESHARD_SLOTS)
+            fault["to"] = rng.randrange(2)      # which of the two other primaries (by port) receives the slots
+            # Quiet before and after: the track (and the provider's) wait for it at run time too.
+            length = settings.RESHARD_ESTIMATE + 2 * settings.RESHARD_QUIET
         else:
             fault["down"] = settings.PG_DOWN_SECONDS
             fault["mode"] = rng.choice(["immediate", "fast"])
@@ -95,6 +108,14 @@ class Injector:
         self.threads = []
         self.snapshots = 0
         self.failovers = []            # cluster: seconds from a primary's kill -9 to its replica's promotion
+        self.reshards = []             # cluster: one dict per reshard, with its window (start, end of redis-cli)
+        # A reshard runs alone: no other fault is under way, none ended less than RESHARD_QUIET s (a provider
+        # fault: RESHARD_PROVIDER_QUIET s) ago when it starts, and none starts until RESHARD_QUIET s after it.
+        # Faults due meanwhile wait; so do provider faults while a reshard waits for its quiet.
+        self.quiet = threading.Condition()
+        self.busy = {"reshard": 0, "infra": 0, "provider": 0}
+        self.ended = {"reshard": float("-inf"), "infra": float("-inf"), "provider": float("-inf")}
+        self.reshard_waiting = False
 
     def start(self):
         infra = [f for f in self.plan if not f["kind"].startswith("provider")]
@@ -114,7 +135,7 @@ class Injector:
         for fault in faults:
             while not self.stop.is_set() and self.clock() < fault["at"]:
                 time.sleep(min(0.2, fault["at"] - self.clock()))
-            if self.stop.is_set():
+            if not self._enter(fault["kind"]):
                 return
             started = self.clock()
             try:
@@ -122,11 +143,50 @@ class Injector:
             except Exception as error:  # a fault that could not be carried out is a harness problem
                 detail = "FAILED: %s" % error
                 self.errors.append("%s at %.1fs: %s" % (fault["kind"], started, error))
+            finally:
+                self._leave(fault["kind"])
             entry = {"kind": fault["kind"], "planned": fault["at"], "start": round(started, 2),
                      "end": round(self.clock(), 2), "detail": detail}
             with self.lock:
                 self.done.append(entry)
             self.log("fault %-15s t=%6.1fs..%6.1fs  %s" % (entry["kind"], entry["start"], entry["end"], detail))
+
+    @staticmethod
+    def _track_of(kind):
+        return "reshard" if kind == "reshard" else "provider" if kind.startswith("provider") else "infra"
+
+    def _may_start(self, track):
+        now = self.clock()
+        if track == "reshard":
+            return (not self.busy["infra"] and not self.busy["provider"]
+                    and now - self.ended["infra"] >= settings.RESHARD_QUIET
+                    and now - self.ended["provider"] >= settings.RESHARD_PROVIDER_QUIET)
+        if track == "provider" and self.reshard_waiting:
+            return False
+        return not self.busy["reshard"] and now - self.ended["reshard"] >= settings.RESHARD_QUIET
+
+    def _enter(self, kind):
+        """Waits until `kind` may start next to a reshard (see `quiet`); False when the run stops meanwhile."""
+        track = self._track_of(kind)
+        with self.quiet:
+            self.reshard_waiting = self.reshard_waiting or track == "reshard"
+            try:
+                while not self.stop.is_set():
+                    if self._may_start(track):
+                        self.busy[track] += 1
+                        return True
+                    self.quiet.wait(0.2)
+            finally:
+                if track == "reshard":
+                    self.reshard_waiting = False
+        return False
+
+    def _leave(self, kind):
+        track = self._track_of(kind)
+        with self.quiet:
+            self.busy[track] -= 1
+            self.ended[track] = self.clock()
+            self.quiet.notify_all()
 
     # --- infrastructure ---
 
@@ -201,6 +261,107 @@ class Injector:
                 "restarted %.1fs after that, rejoined as a replica" % (port, pid, owner, promoted, failover,
                                                                        fault["down"]))
 
+    def _reshard(self, fault):
+        """Moves a batch of slots that holds `fault["key"]`'s slot round the three primaries with
+        `redis-cli --cluster reshard` while the workload runs: from its owner to another primary, from there to
+        the third, and back to the owner (so the layout is as before). Each move is a window of its own."""
+        cluster = self.redis
+        if not servers.wait_for(cluster.healthy, settings.CLUSTER_HEALTHY_WAIT, 0.5):
+            raise RuntimeError("the cluster is not healthy before the reshard; roles %s" % cluster.roles())
+        # Everything else is back (an instance restarted by the previous fault is serving): a failure in a
+        # window is then the reshard's.
+        for instance in self.instances:
+            if not servers.wait_for(instance.ready, 60, 0.2):
+                raise RuntimeError("%s not ready before the reshard" % instance.instance_id)
+        source = cluster.owner(fault["slot"])
+        if source is None:
+            raise RuntimeError("no node names the owner of slot %d" % fault["slot"])
+        others = sorted(port for port in cluster.primaries() if port != source)
+        if len(others) != 2:
+            raise RuntimeError("expected two other primaries, found %s (roles %s)" % (others, cluster.roles()))
+        first = others[fault["to"]]
+        route = [(source, first), (first, others[1 - fault["to"]]), (others[1 - fault["to"]], source)]
+        details = []
+        for origin, target in route:
+            try:
+                entry = self._move(fault, origin, target)
+            except servers.Finding as finding:
+                details.append("FAILED: %s" % finding)
+                break
+            details.append("%d -> %d t=%.1f..%.1fs (%d slots, %d keys; ASK %d, MOVED %d, TRYAGAIN %d)"
+                           % (origin, target, entry["start"], entry["end"], entry["slots"], entry["keys"],
+                              entry["redirections"].get("ASK", 0), entry["redirections"].get("MOVED", 0),
+                              entry["redirections"].get("TRYAGAIN", 0)))
+            time.sleep(settings.RESHARD_PAUSE)
+        return ("redis-cli --cluster reshard of a batch of slots (slot %d of %s among them) round the primaries: %s"
+                % (fault["slot"], fault["key"], "; ".join(details)))
+
+    def _move(self, fault, source, target):
+        """One `redis-cli --cluster reshard` of the source's lowest slots, enough to hold the key's; recorded in
+        `reshards` with its window (the command's run), the keys in those slots at the start and the ASK,
+        MOVED and TRYAGAIN replies the nodes gave meanwhile (INFO errorstats)."""
+        cluster = self.redis
+        slot = fault["slot"]
+        if cluster.owner(slot) != source:
+            raise RuntimeError("slot %d is owned by %s, not 127.0.0.1:%d" % (slot, cluster.owner(slot), source))
+        owned = cluster.slots_of(source)
+        # redis-cli moves the source's lowest slots first: enough of them to include the key's slot.
+        count = max(fault["slots"], owned.index(slot) + 1)
+        moved = owned[:count]
+        keys = cluster.count_keys(source, moved)
+        before = cluster.redirections()
+        number = len(self.reshards) + 1
+        log_path = os.path.join(cluster.run_dir, "reshard-%d.log" % number)
+        argv = ["redis-cli", "--cluster", "reshard", "127.0.0.1:%d" % source,
+                "--cluster-from", cluster.node_id(source), "--cluster-to", cluster.node_id(target),
+                "--cluster-slots", str(count), "--cluster-yes"]
+        start = self.clock()
+        with open(log_path, "w") as log:
+            log.write(" ".join(argv) + "\n")
+            log.flush()
+            result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=settings.RESHARD_TIMEOUT)
+        end = self.clock()
+        after = cluster.redirections()
+        with open(log_path, errors="replace") as log:
+            lines = log.read().splitlines()
+        failure = None
+        if result.returncode != 0:
+            # A move that cannot finish (e.g. MIGRATE's "Target key exists": a key of the slot was written on
+            # the importing node while the migrating one still had it) is the system's finding, not the
+            # harness's: recorded for `cluster.reshard`, the keys named, then the slot finished with REPLACE
+            # (`redis-cli --cluster fix --cluster-replace`: the source's copy wins) so the run goes on.
+            moving = [line for line in lines if line.startswith("Moving slot ")]
+            stuck = int(moving[-1].split()[2]) if moving else slot
+            text = [line.strip("*\x1b[0m31;1 ") for line in lines[-8:] if line.strip()]
+            failure = ("redis-cli exited with %d while moving slot %d (%s); keys of that slot on both nodes: %s"
+                       % (result.returncode, stuck, " | ".join(text[-4:])[:300],
+                          cluster.keys_on_both(stuck, source, target)))
+            self.log("reshard %d FAILED: %s" % (number, failure))
+            with open(log_path, "a") as log:
+                fix = subprocess.run(["redis-cli", "--cluster", "fix", "127.0.0.1:%d" % source, "--cluster-replace",
+                                      "--cluster-yes"], stdout=log, stderr=subprocess.STDOUT,
+                                     timeout=settings.RESHARD_TIMEOUT)
+            if fix.returncode != 0:
+                raise RuntimeError("reshard %d failed (%s) and redis-cli --cluster fix could not repair it; see %s"
+                                   % (number, failure, log_path))
+        owner = cluster.owner(slot)
+        if failure is None and owner != target:
+            raise RuntimeError("after the reshard slot %d is owned by %s, not 127.0.0.1:%d" % (slot, owner, target))
+        entry = {"error": failure, "number": number, "start": round(start, 2), "end": round(end, 2),
+                 "from": source, "to": target, "slots": count, "moved": sum(line.startswith("Moving slot ") for line in lines),
+                 "first": moved[0], "last": moved[-1], "slot": slot, "key": fault["key"], "keys": keys,
+                 "redirections": {kind: after.get(kind, 0) - before.get(kind, 0) for kind in after}}
+        with self.lock:
+            self.reshards.append(entry)
+        if failure is not None:
+            raise servers.Finding("reshard %d: %s" % (number, failure))
+        self.log("reshard %d: %d slots (%d-%d, %d keys) 127.0.0.1:%d -> 127.0.0.1:%d in t=%.1f..%.1fs; ASK %d, "
+                 "MOVED %d, TRYAGAIN %d" % (number, count, moved[0], moved[-1], keys, source, target, start, end,
+                                            entry["redirections"].get("ASK", 0),
+                                            entry["redirections"].get("MOVED", 0),
+                                            entry["redirections"].get("TRYAGAIN", 0)))
+        return entry
+
     def _stop_postgres(self, fault):
         self.postgres.stop(fault["mode"])
         time.sleep(fault["down"])
@@ -230,7 +391,8 @@ class Injector:
 
     def windows(self):
         """(start, end, kind) of every dependency outage (Redis, PostgreSQL, provider) that was carried out."""
-        return [(f["start"], f["end"], f["kind"]) for f in self.done if f["kind"] != "kill-instance"]
+        return [(f["start"], f["end"], f["kind"]) for f in self.done
+                if f["kind"] not in ("kill-instance", "reshard")]
 
 
 class Supervisor:

@@ -480,6 +480,39 @@ def check_http(ctx):
     return violations
 
 
+def reshard_traffic(recorder, window):
+    """(requests, failed) of a reshard window: every request whose span overlaps [start, end], and those of
+    them that failed — any 5xx (503 included), a refused or cut connection, a timeout — and started no earlier
+    than RESHARD_QUIET s before the window (no other fault was under way then, so the failure is the
+    reshard's). Spans are (start, end, label, instance, status or error kind, text)."""
+    start, end = window["start"], window["end"]
+    during = [span for span in list(recorder.spans) if span[0] <= end and span[1] >= start]
+    failed = [span for span in during if span[0] >= start - settings.RESHARD_QUIET
+              and (not isinstance(span[4], int) or span[4] >= 500)]
+    return during, failed
+
+
+def check_reshard(ctx):
+    """No request failed during a live reshard (cluster mode): MOVED and ASK are followed, nothing is refused."""
+    violations = []
+    for window in ctx.injector.reshards:
+        if window.get("error"):
+            violations.append("reshard %d (t=%.1f..%.1fs, 127.0.0.1:%d -> 127.0.0.1:%d) did not complete: %s"
+                              % (window["number"], window["start"], window["end"], window["from"], window["to"],
+                                 window["error"]))
+        _, failed = reshard_traffic(ctx.recorder, window)
+        grouped = defaultdict(list)
+        for begun, ended, label, instance, outcome, text in failed:
+            grouped[(label, outcome, text[:120])].append((begun, ended, instance))
+        for (label, outcome, text), seen in sorted(grouped.items(), key=lambda item: -len(item[1])):
+            violations.append("reshard %d (t=%.1f..%.1fs, %d slots 127.0.0.1:%d -> 127.0.0.1:%d): %s answered %s "
+                              "%dx (first sent at t=%.1fs on %s)%s"
+                              % (window["number"], window["start"], window["end"], window["slots"], window["from"],
+                                 window["to"], label, outcome, len(seen), seen[0][0], seen[0][2],
+                                 ": " + text if text else ""))
+    return violations
+
+
 def check_instances(ctx):
     """No instance exited by itself, and every instance is ready at the end."""
     violations = []
@@ -507,6 +540,7 @@ CHECKS = [
     Check("scheduler.ticks", "each tick ran at most once", False, check_ticks),
     Check("http.edge", "no 5xx but 503, and 503 with Retry-After", False, check_http),
     Check("instances", "no instance crashed; all ready at the end", True, check_instances),
+    Check("cluster.reshard", "no request failed during a live reshard (cluster)", False, check_reshard),
 ]
 
 

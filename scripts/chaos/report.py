@@ -66,6 +66,20 @@ def render(info, results, ctx):
                       state["epoch_start"], state["epoch_end"],
                       max(0, epochs - kills) if epochs is not None else "?",
                       ", ".join("%d %s" % (port, role) for port, role in sorted(state["roles"].items()))))
+    reshard_requests = reshard_failed = 0
+    for window in getattr(injector, "reshards", []):
+        during, failed = invariants.reshard_traffic(recorder, window)
+        reshard_requests += len(during)
+        reshard_failed += len(failed)
+        outcomes = Counter(span[4] for span in during)
+        out.append("   reshard %d t=%.1f..%.1fs (%.1fs): %d slots (%d-%d, %d keys at the start) 127.0.0.1:%d -> "
+                   "127.0.0.1:%d; redirections answered by the nodes: ASK %d, MOVED %d, TRYAGAIN %d; requests in "
+                   "the window %d, failed %d (answers %s)"
+                   % (window["number"], window["start"], window["end"], window["end"] - window["start"],
+                      window["slots"], window["first"], window["last"], window["keys"], window["from"],
+                      window["to"], window["redirections"].get("ASK", 0), window["redirections"].get("MOVED", 0),
+                      window["redirections"].get("TRYAGAIN", 0), len(during), len(failed),
+                      ", ".join("%s %d" % (k, n) for k, n in sorted(outcomes.items(), key=lambda i: str(i[0])))))
     out.append("")
     orders, pays = workload.summary()
     out.append("-- workload (%d users, %d clients)" % (len(workload.users), len(workload.threads)))
@@ -167,6 +181,14 @@ def render(info, results, ctx):
         figures = [(name.replace("chaos.", "chaos.cluster.", 1), value, unit) for name, value, unit in figures]
         figures.insert(-1, ("chaos.cluster.primary_kills", kinds.get("kill-primary", 0), "count"))
         figures.insert(-1, ("chaos.cluster.promotion_max_ms", int(max(injector.failovers, default=0) * 1000), "ms"))
+        reshards = getattr(injector, "reshards", [])
+        figures.insert(-1, ("chaos.cluster.reshards", len(reshards), "count"))
+        figures.insert(-1, ("chaos.cluster.reshard_slots", sum(w["slots"] for w in reshards), "count"))
+        figures.insert(-1, ("chaos.cluster.reshard_keys", sum(w["keys"] for w in reshards), "count"))
+        figures.insert(-1, ("chaos.cluster.reshard_ask", sum(w["redirections"].get("ASK", 0) for w in reshards),
+                            "count"))
+        figures.insert(-1, ("chaos.cluster.reshard_requests", reshard_requests, "count"))
+        figures.insert(-1, ("chaos.cluster.reshard_failed", reshard_failed, "count"))
     out.append("")
     for name, value, unit in figures:
         out.append("BENCH %s %s %s" % (name, value, unit))

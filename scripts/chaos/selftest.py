@@ -244,6 +244,23 @@ def cases(ctx):
 
     out.append(Case("a 500 and a 503 without Retry-After", "http.edge", edge_apply, edge_revert))
 
+    # A request fails during a live reshard (cluster mode, when the run had one): a 500 and a refused connection
+    # recorded inside the first reshard's window.
+    if ctx.injector.reshards:
+        def reshard_apply():
+            window = ctx.injector.reshards[0]
+            at = (window["start"] + window["end"]) / 2
+            state["reshard"] = [(at, at + 0.01, "self-test", "stand-in", 500, "self-test failure"),
+                                (at, at + 0.01, "self-test", "stand-in", "refused", "")]
+            ctx.recorder.spans.extend(state["reshard"])
+
+        def reshard_revert():
+            for span in state["reshard"]:
+                ctx.recorder.spans.remove(span)
+
+        out.append(Case("a 500 and a refused connection during a reshard", "cluster.reshard", reshard_apply,
+                        reshard_revert))
+
     # An instance dies without the plan killing it.
     def crash_apply():
         supervisor = faults.Supervisor(ctx.instances, ctx.injector, ctx.injector.clock, lambda m: None)

@@ -31,6 +31,10 @@ class Closing(Exception):
     pass
 
 
+class Finding(Exception):
+    """A fault went wrong because of the system under test (recorded for a check), not the harness."""
+
+
 def _refuse_when_closing(what):
     if CLOSING.is_set():
         raise Closing("not starting %s: the run is being torn down" % what)
@@ -350,6 +354,61 @@ class PrivateCluster:
     def role(self, port):
         reply = self._ask(port, "ROLE")
         return reply[0] if reply else None
+
+    def primaries(self):
+        """Ports of the live nodes that say `master`."""
+        return [port for port in self.ports if self.role(port) == "master"]
+
+    def node_id(self, port):
+        node = self._ask(port, "CLUSTER", "MYID")
+        if not node:
+            raise RuntimeError("127.0.0.1:%d does not tell its node id" % port)
+        return node
+
+    def slots_of(self, port):
+        """The slots `port` serves as a primary (CLUSTER SLOTS of that node), ascending."""
+        slots = []
+        for entry in self._ask(port, "CLUSTER", "SLOTS") or []:
+            if int(entry[2][1]) == port:
+                slots.extend(range(int(entry[0]), int(entry[1]) + 1))
+        return sorted(slots)
+
+    def count_keys(self, port, slots):
+        """How many keys `port` holds in `slots` (CLUSTER COUNTKEYSINSLOT), on one connection."""
+        client = self.node(port, 3.0)
+        try:
+            return sum(int(client.call("CLUSTER", "COUNTKEYSINSLOT", slot)) for slot in slots)
+        finally:
+            client.close()
+
+    def keys_on_both(self, slot, source, target, limit=20):
+        """Keys of `slot` the target holds that the source holds too (each with its type on both), as text."""
+        both = []
+        for key in self._ask(target, "CLUSTER", "GETKEYSINSLOT", slot, 1000) or []:
+            client, importing = self.node(source), self.node(target)
+            try:
+                if client.call("EXISTS", key) == 1:
+                    importing.call("ASKING")   # the target answers for a slot it imports only after ASKING
+                    both.append("%s (%s on %d, %s on %d)" % (key, client.call("TYPE", key), source,
+                                                            importing.call("TYPE", key), target))
+            except (OSError, resp.RedisError):
+                pass
+            finally:
+                client.close()
+                importing.close()
+        more = " and %d more" % (len(both) - limit) if len(both) > limit else ""
+        return ", ".join(both[:limit]) + more or "none found"
+
+    def redirections(self):
+        """{"ASK"|"MOVED"|"TRYAGAIN"|...: error replies so far}, summed over the live nodes (INFO errorstats)."""
+        totals = {"ASK": 0, "MOVED": 0, "TRYAGAIN": 0}
+        for port in self.ports:
+            for line in (self._ask(port, "INFO", "errorstats") or "").splitlines():
+                if line.startswith("errorstat_"):
+                    name, _, value = line[len("errorstat_"):].partition(":")
+                    count = dict(part.split("=") for part in value.split(",")).get("count", "0")
+                    totals[name] = totals.get(name, 0) + int(count)
+        return totals
 
     def kill9(self, port):
         """kill -9 of the node on `port` (its pid from the script's pid file); returns the pid."""

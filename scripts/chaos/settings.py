@@ -102,8 +102,25 @@ PRIMARY_TARGET_KEYS = ["shop:queue:{orders}:stream", "shop:queue:{payments}:stre
 # restore-redis become kill-primary (kill -9 of the primary of a slot drawn from the seed; its replica is
 # promoted, and the killed node, started again from its files, rejoins as a replica).
 STANDALONE_FAULT_WEIGHTS = {"kill-instance": 5, "kill-redis": 1.5, "restore-redis": 1.5, "stop-postgres": 1}
-CLUSTER_FAULT_WEIGHTS = {"kill-instance": 3, "kill-primary": 6, "stop-postgres": 1}
+CLUSTER_FAULT_WEIGHTS = {"kill-instance": 3, "kill-primary": 6, "stop-postgres": 1, "reshard": 3}
 FAULT_WEIGHTS = None        # the mode's weights, set by configure()
+# cluster: `reshard` moves a batch of slots, the hot key's among them, from the primary that owns the key's slot
+# to another primary (`redis-cli --cluster reshard`, keys moved with MIGRATE while the workload runs: the shops
+# get ASK during the move and MOVED after it). redis-cli takes the source's lowest slots first; `{orders}` is
+# slot 105, so a batch of at least its position + 1 slots holds it (the harness raises the count when needed).
+RESHARD_KEY = "shop:queue:{orders}:stream"
+RESHARD_SLOTS = (150, 450)  # slots moved by one reshard (drawn from the seed)
+# One `reshard` fault moves the batch round the three primaries (owner -> another -> the third -> owner): three
+# `redis-cli --cluster reshard` runs, three windows, RESHARD_PAUSE s apart; the layout ends as it began.
+RESHARD_PAUSE = 1.0
+RESHARD_ESTIMATE = 12.0     # seconds the three moves are planned to take (they take what they take; the track waits)
+# No other fault (infrastructure or provider) runs within this many seconds before and after a reshard, so a
+# failed request during one is the reshard's (checked by `cluster.reshard`).
+RESHARD_QUIET = 5.0
+# After a provider fault the wait is longer: the shop's payment circuit breaker stays open 10 s after it opened
+# (PaymentsClient), and its 503 PROVIDER_UNAVAILABLE answers are the provider fault's, not the reshard's.
+RESHARD_PROVIDER_QUIET = 15.0
+RESHARD_TIMEOUT = 120       # seconds redis-cli may take (else a harness error)
 PROVIDER_CALM = (8.0, 25.0)     # seconds between two provider faults
 PROVIDER_FAULT = (3.0, 10.0)    # how long one provider fault lasts
 PROVIDER_FAULTS = {"provider-outage": 2, "provider-errors": 2, "provider-slow": 1}

@@ -75,8 +75,13 @@ public struct RedisProcessedMessages: Sendable {
     /// Runs `commands` and records the message as processed, atomically, unless it was already processed.
     /// - Parameters:
     ///   - message: The message.
-    ///   - commands: The effects, each a command name and its arguments (for example
-    ///     `["HINCRBY", "points:{orders}", "user-1", "10"]`); an empty list only records the marker.
+    ///   - commands: The effects, each a single-key command: its name, its key, then its other arguments (for
+    ///     example `["HINCRBY", "points:{orders}", "user-1", "10"]`); an empty list only records the marker. The
+    ///     keys (each command's second element) are declared to Redis with the marker's, so on Redis Cluster they
+    ///     must share the topic's hash tag (refused with `RedisError.crossSlot` before anything is sent otherwise),
+    ///     and a slot migration keeps the effects with their marker: while the slot moves, Redis answers `TRYAGAIN`
+    ///     until every key is on one side (the client retries within its deadline) instead of creating a second
+    ///     copy of an effect key on the importing node.
     /// - Returns: True when the effects were applied now, false when the message had been processed before.
     /// - Throws: `RedisError` when the script fails: a command error aborts the remaining commands and records no
     ///   marker (the ones before it stay applied, as with any Lua script, so give it commands that cannot fail
@@ -88,11 +93,13 @@ public struct RedisProcessedMessages: Sendable {
             arguments.append(command.count)
             arguments += command.map { $0 as any RESPArgument }
         }
-        let reply = try await self.queue.client.eval(
-            Self.applyScript,
-            keys: [self.markerKey(for: message)],
-            arguments: arguments
-        )
+        // Every key the script writes is declared: undeclared keys made a live reshard create the effect key on
+        // the importing node while the source still held it, which stopped the migration ("Target key exists").
+        var keys = [self.markerKey(for: message)]
+        for command in commands where command.count > 1 && !keys.contains(command[1]) {
+            keys.append(command[1])
+        }
+        let reply = try await self.queue.client.eval(Self.applyScript, keys: keys, arguments: arguments)
         return try reply.decode(as: Int.self) == 1
     }
 }

@@ -65,13 +65,14 @@ struct SessionStoreTests {
     @Test("a used session slides; an unused one expires after the idle timeout")
     func idleTimeout() async throws {
         try await TestRedis.withStore(idle: .milliseconds(1200), lifetime: .seconds(60)) { store, _ in
+            // Redis stamped `used` after this instant: the first span starts here, not after the second create.
+            var previousSent = ContinuousClock.now
             let used = try await store.create(Cart(items: ["a"]), userID: nil, client: self.client)
             let unused = try await store.create(Cart(items: ["b"]), userID: nil, client: self.client)
             // Ten uses 200 ms apart: 2 s in all, longer than the idle timeout, but never 1.2 s idle.
             // Redis saw the previous use after that use was sent, and sees this one before its answer arrives:
             // the idle time Redis measured is at most the span from the previous send to this answer. Only a span
             // past the idle timeout (this process or Redis stalled) may end the session.
-            var previousSent = ContinuousClock.now
             var loadedEveryTime = true
             for _ in 0..<10 {
                 try await Task.sleep(for: .milliseconds(200))

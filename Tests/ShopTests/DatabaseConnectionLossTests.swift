@@ -73,8 +73,9 @@ struct DatabaseConnectionLossTests {
     /// sends its next statement) is ended by PostgreSQL after `DATABASE_IDLE_TRANSACTION_TIMEOUT_MS`, so the requests
     /// queued on that row go on instead of waiting for good, and the abandoned call fails rather than commit late.
     // The limit is the failure: without the server-side timeout the second update waits forever (checked: with the
-    // timeout left out, this test exceeds its limit).
-    @Test(.timeLimit(.minutes(2)))
+    // timeout left out, this test exceeds its limit). The limit counts the wait for a test database too, which a
+    // full parallel run can make long.
+    @Test(.timeLimit(.minutes(10)))
     func aTransactionItsClientAbandonsIsEndedAndItsLocksFreed() async throws {
         try await withTestDatabase { url in
             let pool = PostgresClient(

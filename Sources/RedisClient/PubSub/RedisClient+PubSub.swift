@@ -59,14 +59,7 @@ extension RedisClient {
             patterns: patterns,
             bufferSize: bufferSize
         )
-        do {
-            let result = try await body(RedisSubscription(stream: stream))
-            await self.subscriber.unsubscribe(id: id)
-            return result
-        } catch {
-            await self.subscriber.unsubscribe(id: id)
-            throw error
-        }
+        return try await Self.consume(stream, body) { await self.subscriber.unsubscribe(id: id) }
     }
 
     /// Subscribes to sharded channels (`SSUBSCRIBE`, Redis 7) for the duration of `body`.
@@ -111,22 +104,26 @@ extension RedisClient {
                 shardChannels: channels,
                 bufferSize: bufferSize
             )
-            do {
-                let result = try await body(RedisSubscription(stream: stream))
-                await self.subscriber.unsubscribe(id: id)
-                return result
-            } catch {
-                await self.subscriber.unsubscribe(id: id)
-                throw error
-            }
+            return try await Self.consume(stream, body) { await self.subscriber.unsubscribe(id: id) }
         }
         let (id, stream) = try await sharded.subscribe(channels: channels, bufferSize: bufferSize)
+        return try await Self.consume(stream, body) { await sharded.unsubscribe(id: id) }
+    }
+
+    /// Runs `body` on the subscription of `stream`, then ends the subscription with `unsubscribe`, whether `body`
+    /// returned or threw.
+    private static func consume<Result>(
+        _ stream: AsyncThrowingStream<RedisSubscriptionEvent, any Error>,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (RedisSubscription) async throws -> Result,
+        unsubscribe: () async -> Void
+    ) async throws -> Result {
         do {
             let result = try await body(RedisSubscription(stream: stream))
-            await sharded.unsubscribe(id: id)
+            await unsubscribe()
             return result
         } catch {
-            await sharded.unsubscribe(id: id)
+            await unsubscribe()
             throw error
         }
     }

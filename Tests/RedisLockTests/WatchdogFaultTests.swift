@@ -38,7 +38,11 @@ import Testing
             await iterator.next()
             // Wait until a renewal has run, so the expiry to beat is a renewal's rather than the acquisition's.
             let acquiredExpiry = try await expiry(of: key, on: observer)
-            let renewedExpiry = try await nextExpiry(of: key, after: acquiredExpiry, on: observer)
+            _ = try await nextExpiry(of: key, after: acquiredExpiry, on: observer)
+            // Renewals run every 200 ms; a load that delays the fault would let more of them in after the expiry
+            // was read. Pausing writes first fixes the expiry the fault leaves behind: a renewal sent from now on
+            // waits as it would on a stalled server.
+            let finalExpiry = try await pauseWrites(andReadExpiryOf: key, on: observer)
             switch fault {
             case .serverStalled: server.stall()
             case .serverKilled: await server.kill()
@@ -48,9 +52,8 @@ import Testing
             #expect(isLeaseLost(result))
             let cancelledAt = try #require(seen.cancelledAt, "the body was not cancelled")
             #expect(seen.leaseWasHeld == false)
-            // The key expires at `renewedExpiry` or later (a renewal that slipped in before the fault only moves
-            // it later); the loss must be declared before that.
-            #expect(cancelledAt < renewedExpiry, "loss declared \(cancelledAt - renewedExpiry) ms after expiry")
+            // The key expires at `finalExpiry`; the loss must be declared before that.
+            #expect(cancelledAt < finalExpiry, "loss declared \(cancelledAt - finalExpiry) ms after expiry")
         }
     }
 
@@ -170,6 +173,13 @@ private func withFaultyRedis(
 /// The key's absolute expiry in Unix milliseconds, as the server reports it (negative: no key or no expiry).
 private func expiry(of key: String, on observer: RedisClient) async throws -> Int {
     try await observer.send(RedisCommand("PEXPIRETIME", key: key)).decode(as: Int.self)
+}
+
+/// Stops the server from running write commands and scripts (`CLIENT PAUSE ... WRITE`, reads still answered),
+/// then reads the key's expiry: no renewal can move it after this.
+private func pauseWrites(andReadExpiryOf key: String, on observer: RedisClient) async throws -> Int {
+    _ = try await observer.send(RedisCommand("CLIENT", "PAUSE", "600000", "WRITE"))
+    return try await expiry(of: key, on: observer)
 }
 
 /// Waits (a generous limit) until the key's expiry moves past `previous`: a renewal ran on the server.

@@ -107,15 +107,18 @@ lint: ## Fail when the Swift sources are not formatted
 # A seeded run of faults under load on private servers, then invariants checked (docs/chaos.md).
 # CHAOS_SEED (default: random, printed), CHAOS_SECONDS (default 150); SHOP_BIN=/path skips the build.
 # CHAOS_REDIS=cluster: on a private six-node Redis Cluster (ports 7600-7605) with primary kills among the faults.
+# CHAOS_REDIS=sentinel: on a private primary, replica and three Sentinels (ports 7800, 7801, 27800-27802) with
+# planned failovers (SENTINEL FAILOVER) and primary kills among the faults.
 CHAOS_SECONDS ?= 150
 # The chaos run `make test` ends with (CI). The cluster mode (CHAOS_REDIS=cluster) is not in it yet: after the
-# reshard fix one of two runs (seed 4) left a payment stuck `processing` (docs/chaos.md).
+# reshard fix one of two runs (seed 4) left a payment stuck `processing` (docs/chaos.md). The sentinel mode
+# (CHAOS_REDIS=sentinel) is not in it either.
 TEST_CHAOS_SECONDS ?= 120
 CHAOS_SEED ?=
 CHAOS_REDIS ?= standalone
 CHAOS_ARGS ?=
 
-chaos: ## Seeded chaos run: faults under load on private servers, then invariants (CHAOS_SEED, CHAOS_SECONDS, CHAOS_REDIS=standalone|cluster)
+chaos: ## Seeded chaos run: faults under load on private servers, then invariants (CHAOS_SEED, CHAOS_SECONDS, CHAOS_REDIS=standalone|cluster|sentinel)
 	@command -v redis-server >/dev/null && command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| bash scripts/services.sh
 	@if [ -z "$(SHOP_BIN)" ]; then $(SWIFT) build -c $(CONFIG) --product shop; fi

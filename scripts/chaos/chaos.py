@@ -7,6 +7,7 @@ invariants checked from PostgreSQL and the public API. See docs/chaos.md.
     python3 scripts/chaos/chaos.py --shop ... --plan                   # print the fault schedule and exit
     python3 scripts/chaos/chaos.py --shop ... --self-test              # show that every check can fail
     python3 scripts/chaos/chaos.py --shop ... --redis cluster          # on a six-node Redis Cluster (CHAOS_REDIS)
+    python3 scripts/chaos/chaos.py --shop ... --redis sentinel         # on a primary, a replica and three Sentinels
 
 Exit status: 0 when every invariant held, 1 when some did not, 2 when the harness itself failed.
 Python 3.11 standard library only.
@@ -85,6 +86,15 @@ class Harness:
             self.redis.start()
             self.epoch_start = self.redis.epoch()
             self.log("redis cluster healthy (epoch %s): %s" % (self.epoch_start, self.redis.url))
+        elif settings.REDIS_MODE == "sentinel":
+            self.redis = servers.PrivateSentinel(self.run_dir, self.state, settings.SENTINEL_PORT)
+            self.log("redis sentinel: primary 127.0.0.1:%d, replica :%d, Sentinels :%d-%d monitoring '%s' "
+                     "(scripts/redis-sentinel.sh, quorum %d, down-after 1 s)"
+                     % (self.redis.ports[0], self.redis.ports[1], self.redis.sentinels[0], self.redis.sentinels[-1],
+                        settings.SENTINEL_MASTER, settings.SENTINEL_QUORUM))
+            self.redis.start()
+            self.epoch_start = self.redis.epochs()
+            self.log("redis sentinel healthy (primary 127.0.0.1:%s): %s" % (self.redis.primary(), self.redis.url))
         else:
             self.redis = servers.PrivateRedis(self.run_dir, self.state)
             self.redis.start()
@@ -132,6 +142,11 @@ class Harness:
             if not self.redis.healthy():
                 self.log("the redis cluster is not healthy after the faults (%s): starting its dead nodes"
                          % self.redis.roles())
+                self.redis.restart()
+        elif settings.REDIS_MODE == "sentinel":
+            if not self.redis.healthy():
+                self.log("the redis sentinel setup is not healthy after the faults (roles %s, named %s): starting "
+                         "what is down" % (self.redis.roles(), self.redis.named()))
                 self.redis.restart()
         elif not self.redis.ping():
             self.log("redis is down after the faults: starting it")
@@ -195,6 +210,9 @@ class Harness:
             epoch = self.redis.epoch()
             info["cluster"] = {"epoch_start": self.epoch_start, "epoch_end": epoch, "roles": self.redis.roles(),
                                "node_timeout_ms": settings.CLUSTER_NODE_TIMEOUT_MS}
+        if settings.REDIS_MODE == "sentinel":
+            info["sentinel"] = {"epochs_start": self.epoch_start, "epochs_end": self.redis.epochs(),
+                                "roles": self.redis.roles(), "primary": self.redis.primary()}
         try:
             info["provider"] = self.provider.stats().get("stats")
             with open(self.provider.log_path, errors="replace") as handle:
@@ -211,6 +229,9 @@ class Harness:
         with open(os.path.join(self.run_dir, "results.json"), "w") as handle:
             json.dump({"seed": self.seed, "seconds": self.args.seconds, "redis": settings.REDIS_MODE,
                        "faults": self.injector.done, "reshards": self.injector.reshards,
+                       "sentinel_failovers": self.injector.sentinel_failovers,
+                       "sentinel_failed_requests": {w["number"]: invariants.failover_traffic(recorder, w)["failed"]
+                                                    for w in self.injector.sentinel_failovers},
                        "violations": results}, handle, indent=1)
         with open(os.path.join(self.run_dir, "orders.json"), "w") as handle:
             json.dump([{"user": r.user.email, "key": r.key, "lines": r.lines, "outcome": r.outcome,
@@ -282,7 +303,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=settings.CHAOS_SECONDS)
     parser.add_argument("--quiesce", type=int, default=settings.QUIESCE_SECONDS)
     parser.add_argument("--redis", choices=settings.REDIS_MODES, default=settings.REDIS_MODE,
-                        help="one redis-server, or a six-node Redis Cluster with primary kills among the faults "
+                        help="one redis-server, a six-node Redis Cluster with primary kills and reshards among "
+                             "the faults, or a primary, a replica and three Sentinels with failovers among them "
                              "(default: $CHAOS_REDIS or standalone)")
     parser.add_argument("--plan", action="store_true", help="print the fault schedule for the seed and exit")
     parser.add_argument("--no-faults", action="store_true", help="run the workload without faults (baseline)")

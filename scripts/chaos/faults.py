@@ -2,8 +2,9 @@
 
 Two tracks run side by side: infrastructure faults one after another (kill -9 of an instance, kill -9 of Redis,
 Redis restored from a snapshot taken seconds earlier, PostgreSQL stopped; on a Redis Cluster, kill -9 of a
-primary instead of the two Redis faults, and live reshards of a batch of slots), and provider faults (outage,
-error burst, slow answers). Every fault is logged with its planned and actual times.
+primary instead of the two Redis faults, and live reshards of a batch of slots; with Sentinel, planned failovers
+and kill -9 of the primary), and provider faults (outage, error burst, slow answers). Every fault is logged with
+its planned and actual times.
 """
 
 import os
@@ -15,6 +16,15 @@ import time
 import resp
 import servers
 import settings
+
+# sentinel: what a planned failover and a kill are planned to take, without the quiet margin before them and the
+# time a killed server stays down. Measured: a quorum names the new primary 0.5-1.3 s after SENTINEL FAILOVER and
+# the old primary is a replica ~11 s after it; a kill's new primary is named ~2.3 s after it and the restarted
+# server is a replica 11-12.5 s after its start; each window then runs SENTINEL_QUIET s longer. The track waits
+# for what the faults take, so these only spread the plan (the runs in docs/chaos.md used these values).
+SENTINEL_FAILOVER_ESTIMATE = 14.0
+SENTINEL_KILL_ESTIMATE = 15.0
+
 
 def plan(seed, seconds, instances):
     """The fault schedule: [{"at", "kind", params...}] sorted by time. Same seed and length, same schedule."""
@@ -42,6 +52,12 @@ def plan(seed, seconds, instances):
         elif kind == "restore-redis":
             fault["age"] = round(rng.uniform(*settings.SNAPSHOT_AGE), 2)
             length = fault["age"] + 2.0
+        elif kind == "sentinel-failover":
+            fault["sentinel"] = rng.randrange(3)     # which of the three Sentinels gets SENTINEL FAILOVER
+            length = settings.SENTINEL_QUIET + SENTINEL_FAILOVER_ESTIMATE
+        elif kind == "kill-primary" and settings.REDIS_MODE == "sentinel":
+            fault["down"] = round(rng.uniform(*settings.PRIMARY_DOWN), 2)
+            length = settings.SENTINEL_QUIET + SENTINEL_KILL_ESTIMATE + fault["down"]
         elif kind == "kill-primary":
             kills = sum(f["kind"] == "kill-primary" for f in faults)
             if kills < len(settings.PRIMARY_TARGET_KEYS):
@@ -109,6 +125,7 @@ class Injector:
         self.snapshots = 0
         self.failovers = []            # cluster: seconds from a primary's kill -9 to its replica's promotion
         self.reshards = []             # cluster: one dict per reshard, with its window (start, end of redis-cli)
+        self.sentinel_failovers = []   # sentinel: one dict per failover (planned or kill), with its window
         # A reshard runs alone: no other fault is under way, none ended less than RESHARD_QUIET s (a provider
         # fault: RESHARD_PROVIDER_QUIET s) ago when it starts, and none starts until RESHARD_QUIET s after it.
         # Faults due meanwhile wait; so do provider faults while a reshard waits for its quiet.
@@ -233,6 +250,8 @@ class Injector:
             fault["age"], fault["age"])
 
     def _kill_primary(self, fault):
+        if settings.REDIS_MODE == "sentinel":
+            return self._sentinel_fault(fault)
         cluster = self.redis
         if not servers.wait_for(cluster.healthy, settings.CLUSTER_HEALTHY_WAIT, 0.5):
             raise RuntimeError("the cluster is not healthy (a primary without an online replica) before the kill; "
@@ -361,6 +380,112 @@ class Injector:
                                             entry["redirections"].get("MOVED", 0),
                                             entry["redirections"].get("TRYAGAIN", 0)))
         return entry
+
+    # --- Sentinel ---
+
+    def _sentinel_failover(self, fault):
+        return self._sentinel_fault(fault)
+
+    def _sentinel_fault(self, fault):
+        """A failover under load: `SENTINEL FAILOVER shop` sent to one Sentinel, or kill -9 of the primary a quorum
+        names (started again `down` s after a new primary is named; the Sentinels must turn it into a replica).
+        Recorded in `sentinel_failovers` with its window [start, end]: from the command (the kill) until the Sentinels
+        agree again and SENTINEL_QUIET s past both the bound (SENTINEL_BOUND s after a quorum named the new primary)
+        and the old primary's demotion. Nothing else of the infrastructure track runs in it; provider faults may."""
+        setup = self.redis
+        if not servers.wait_for(setup.healthy, settings.SENTINEL_HEALTHY_WAIT, 0.5):
+            raise RuntimeError("the Sentinels do not agree on a primary with an online replica before the fault; "
+                               "roles %s, named %s" % (setup.roles(), setup.named()))
+        # Every instance serves (a failure in the window is then the failover's), the previous infrastructure fault
+        # ended SENTINEL_QUIET s ago, and the previous failover began long enough ago for the Sentinels to start
+        # another one.
+        for instance in self.instances:
+            if not servers.wait_for(instance.ready, 60, 0.2):
+                raise RuntimeError("%s not ready before the failover" % instance.instance_id)
+        last = max((entry["start"] for entry in self.sentinel_failovers), default=float("-inf"))
+        while (self.clock() - self.ended["infra"] < settings.SENTINEL_QUIET
+               or self.clock() - last < settings.SENTINEL_SPACING) and not self.stop.is_set():
+            time.sleep(0.1)
+        old = setup.primary()
+        new = next(port for port in setup.ports if port != old)
+        planned = fault["kind"] == "sentinel-failover"
+        entry = {"number": len(self.sentinel_failovers) + 1, "kind": fault["kind"], "old": old, "new": new,
+                 "error": None, "epochs": setup.epochs()}
+        if planned:
+            sentinel = setup.sentinels[fault["sentinel"]]
+            entry["sentinel"] = sentinel
+            deadline = time.monotonic() + 20
+            while True:
+                entry["start"] = round(self.clock(), 2)
+                answer = setup.failover(sentinel)
+                # INPROG (a failover still under way) and NOGOODSLAVE (the replica's link not yet reported up)
+                # pass; anything else, or still refused after 20 s, is the harness's problem.
+                if answer == "OK" or time.monotonic() > deadline or not answer.split()[0] in ("INPROG",
+                                                                                             "NOGOODSLAVE"):
+                    break
+                time.sleep(0.5)
+            if answer != "OK":
+                raise RuntimeError("SENTINEL FAILOVER %s on 127.0.0.1:%d answered %s"
+                                   % (settings.SENTINEL_MASTER, sentinel, answer))
+        else:
+            entry["start"] = round(self.clock(), 2)
+            entry["pid"] = setup.kill9(old)
+            entry["down"] = fault["down"]
+        seen = {}
+
+        def promoted():
+            named = setup.named()
+            moved = [port for port in named.values() if port == new]
+            if moved and "first" not in seen:
+                seen["first"] = self.clock()
+            return len(moved) >= settings.SENTINEL_QUORUM
+
+        if servers.wait_for(promoted, settings.SENTINEL_PROMOTE_WAIT, 0.05):
+            entry["announced"] = round(self.clock(), 2)
+            entry["first"] = round(seen["first"], 2)
+        else:
+            entry["error"] = ("no quorum of Sentinels named 127.0.0.1:%d within %ds (they name %s)"
+                              % (new, settings.SENTINEL_PROMOTE_WAIT, setup.named()))
+        if not planned:
+            time.sleep(fault["down"])
+            entry["restarted"] = round(self.clock(), 2)
+            setup.restart()
+
+        def demoted():
+            role = setup.role(old)
+            return role is not None and role[0] == "slave" and role[1] == new
+
+        if entry["error"] is None:
+            if servers.wait_for(demoted, settings.SENTINEL_DEMOTE_WAIT, 0.1):
+                entry["demoted"] = round(self.clock(), 2)
+            else:
+                entry["error"] = ("127.0.0.1:%d is %s %ds after the new primary was named, not a replica of "
+                                  "127.0.0.1:%d" % (old, setup.role(old), settings.SENTINEL_DEMOTE_WAIT, new))
+        if entry["error"] is None and not servers.wait_for(setup.healthy, settings.SENTINEL_HEALTHY_WAIT, 0.2):
+            entry["error"] = "the Sentinels do not agree on 127.0.0.1:%d with an online replica (roles %s)" % (
+                new, setup.roles())
+        entry["healthy"] = round(self.clock(), 2)
+        entry["epochs_after"] = setup.epochs()
+        # The window goes on SENTINEL_QUIET s past the bound and past the demotion: failures after the bound, and
+        # orders placed once the old primary refuses writes, fall into it.
+        settle = max([entry[name] for name in ("announced", "demoted") if name in entry], default=None)
+        if settle is not None:
+            until = max(entry.get("announced", settle) + settings.SENTINEL_BOUND, settle) + settings.SENTINEL_QUIET
+            while self.clock() < until:
+                time.sleep(0.1)
+        entry["end"] = round(self.clock(), 2)
+        with self.lock:
+            self.sentinel_failovers.append(entry)
+        if entry["error"]:
+            self.log("failover %d FAILED: %s" % (entry["number"], entry["error"]))
+            return "FAILED: %s" % entry["error"]
+        how = ("SENTINEL FAILOVER %s on 127.0.0.1:%d" % (settings.SENTINEL_MASTER, entry["sentinel"]) if planned
+               else "kill -9 primary 127.0.0.1:%d (pid %d)" % (old, entry["pid"]))
+        after = ("" if planned else "; restarted %.1fs after that" % fault["down"])
+        return ("%s; 127.0.0.1:%d named by a quorum %.1fs later (first Sentinel %.1fs)%s; 127.0.0.1:%d a replica of "
+                "it %.1fs after the %s" % (how, new, entry["announced"] - entry["start"], entry["first"] - entry["start"],
+                                          after, old, entry["demoted"] - entry["start"],
+                                          "command" if planned else "kill"))
 
     def _stop_postgres(self, fault):
         self.postgres.stop(fault["mode"])

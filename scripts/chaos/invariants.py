@@ -513,6 +513,74 @@ def check_reshard(ctx):
     return violations
 
 
+def _provider_answer(span):
+    """A 503 of the payment provider's (its outage, or the shop's circuit breaker after one): a provider fault's,
+    which may overlap a failover (the provider track runs beside the infrastructure track)."""
+    return span[4] == 503 and "PROVIDER_UNAVAILABLE" in span[5]
+
+
+def failover_traffic(recorder, window):
+    """What the clients saw during a Sentinel failover window [start, end]: every request whose span overlaps it
+    (`during`), and of those that started no earlier than SENTINEL_QUIET s before it (no other infrastructure
+    fault ran then) the ones that failed — a 5xx (503 included), a refused or cut connection, a timeout — apart from
+    the provider's 503s (`failed`), the provider's 503s (`provider`), the failures that are violations (`late`:
+    ended more than SENTINEL_BOUND s after a quorum named the new primary, or not a 503), and per instance the first
+    201 of an order that was sent after the new primary was named (`followed`: instance -> seconds after it), and
+    after the old primary became a replica, when it did (`written`: instance -> seconds after the demotion).
+    Spans are (start, end, label, instance, status or error kind, text)."""
+    start, end = window["start"], window["end"]
+    during = [span for span in list(recorder.spans) if span[0] <= end and span[1] >= start]
+    mine = [span for span in during if span[0] >= start - settings.SENTINEL_QUIET]
+    failures = [span for span in mine if not isinstance(span[4], int) or span[4] >= 500]
+    provider = [span for span in failures if _provider_answer(span)]
+    failed = [span for span in failures if not _provider_answer(span)]
+    announced = window.get("announced")
+    bound = (announced if announced is not None else start) + settings.SENTINEL_BOUND
+    late = [span for span in failed if span[1] > bound or span[4] != 503]
+    followed, written = {}, {}
+    for begun, ended, label, instance, outcome, _ in during:
+        if label != "orders.create" or outcome != 201:
+            continue
+        if announced is not None and begun >= announced:
+            followed[instance] = min(followed.get(instance, float("inf")), ended - announced)
+        demoted = window.get("demoted")
+        if demoted is not None and begun >= demoted:
+            written[instance] = min(written.get(instance, float("inf")), ended - demoted)
+    return {"during": during, "failed": failed, "provider": provider, "late": late, "followed": followed,
+            "written": written, "unauthorized": sum(1 for span in mine if span[4] == 401)}
+
+
+def check_sentinel(ctx):
+    """Every Sentinel failover completed (a quorum named the new primary, the old one became its replica, the
+    Sentinels agreed again) and the shops followed: no request overlapping it failed other than with a 503 that
+    ended within SENTINEL_BOUND s of the new primary being named, and every instance placed an order on the new
+    primary (a 201 sent after the old primary was a replica: the idempotency claim is a write)."""
+    violations = []
+    for window in ctx.injector.sentinel_failovers:
+        label = "failover %d (%s, t=%.1f..%.1fs, 127.0.0.1:%d -> 127.0.0.1:%d)" % (
+            window["number"], window["kind"], window["start"], window["end"], window["old"], window["new"])
+        if window.get("error"):
+            violations.append("%s did not complete: %s" % (label, window["error"]))
+        traffic = failover_traffic(ctx.recorder, window)
+        grouped = defaultdict(list)
+        for begun, ended, name, instance, outcome, text in traffic["late"]:
+            grouped[(name, outcome, text[:120])].append((begun, ended, instance))
+        for (name, outcome, text), seen in sorted(grouped.items(), key=lambda item: -len(item[1])):
+            last = max(ended for _, ended, _ in seen)
+            violations.append("%s: %s answered %s %dx, the last ending %s (first sent at t=%.1fs on %s)%s"
+                              % (label, name, outcome, len(seen),
+                                 "%.1fs after the new primary was named" % (last - window["announced"])
+                                 if window.get("announced") is not None else "at t=%.1fs" % last,
+                                 seen[0][0], seen[0][2], ": " + text if text else ""))
+        if window.get("demoted") is not None:
+            missing = [i.instance_id for i in ctx.instances if i.instance_id not in traffic["written"]]
+            if missing:
+                violations.append("%s: no order placed on %s after 127.0.0.1:%d became a replica (t=%.1fs): the "
+                                  "shop did not follow" % (label, ", ".join(missing), window["old"],
+                                                           window["demoted"]))
+    return violations
+
+
 def check_instances(ctx):
     """No instance exited by itself, and every instance is ready at the end."""
     violations = []
@@ -541,6 +609,8 @@ CHECKS = [
     Check("http.edge", "no 5xx but 503, and 503 with Retry-After", False, check_http),
     Check("instances", "no instance crashed; all ready at the end", True, check_instances),
     Check("cluster.reshard", "no request failed during a live reshard (cluster)", False, check_reshard),
+    Check("sentinel.failover", "failovers complete; shops follow; 503s only within the bound (sentinel)", False,
+          check_sentinel),
 ]
 
 

@@ -36,6 +36,89 @@ def _gaps(runs, info):
     return out
 
 
+def _per_instance(seconds):
+    return ", ".join("%s %.2fs" % (name, value) for name, value in sorted(seconds.items())) or "none"
+
+
+def _sentinel(out, info, injector, recorder):
+    """The Sentinel failovers (per failover: how, times, what the clients saw in its window) into `out`; returns
+    their BENCH figures."""
+    failovers = injector.sentinel_failovers
+    state = info.get("sentinel") or {}
+    planned = sum(w["kind"] == "sentinel-failover" for w in failovers)
+    epochs = [max(state.get(key, {}).values(), default=None) for key in ("epochs_start", "epochs_end")]
+    extra = epochs[1] - epochs[0] - len(failovers) if None not in epochs else None
+    out.append("   redis sentinel: %d failovers (%d SENTINEL FAILOVER, %d kill -9 of the primary); config epoch "
+               "%s -> %s (failovers beyond the planned ones: %s); primary at the end 127.0.0.1:%s; roles %s; "
+               "bound: a failure may end at most %.0fs after a quorum named the new primary"
+               % (len(failovers), planned, len(failovers) - planned, epochs[0], epochs[1],
+                  max(0, extra) if extra is not None else "?", state.get("primary"),
+                  ", ".join("%d %s" % (port, role) for port, role in sorted(state.get("roles", {}).items())),
+                  settings.SENTINEL_BOUND))
+    figures = []
+    totals = Counter()
+    promotions, last_failures, writes = [], [], []
+    for w in failovers:
+        traffic = invariants.failover_traffic(recorder, w)
+        outcomes = Counter(span[4] for span in traffic["during"])
+        announced = w.get("announced")
+        promotion = announced - w["start"] if announced is not None else None
+        last = max((span[1] - announced for span in traffic["failed"]), default=None) if announced is not None \
+            else None
+        # The clients wait rather than fail while the client library retries on the primary the Sentinels name.
+        slowest = max((span[1] - span[0] for span in traffic["during"] if span[2] == "orders.create"), default=0.0)
+        out.append("   failover %d %s t=%.1f..%.1fs 127.0.0.1:%d -> 127.0.0.1:%d%s: new primary named by a quorum %s "
+                   "after the %s (first Sentinel %s), old primary a replica %s after it%s"
+                   % (w["number"], w["kind"], w["start"], w["end"], w["old"], w["new"],
+                      " (via Sentinel :%d)" % w["sentinel"] if "sentinel" in w else "",
+                      "%.2fs" % promotion if promotion is not None else "never",
+                      "command" if w["kind"] == "sentinel-failover" else "kill",
+                      "%.2fs" % (w["first"] - w["start"]) if "first" in w else "-",
+                      "%.1fs" % (w["demoted"] - w["start"]) if "demoted" in w else "never",
+                      " (restarted %.1fs after the quorum)" % w["down"] if "down" in w else ""))
+        out.append("      requests in the window %d, failed %d (beyond the bound or not a 503: %d; the last failure "
+                   "ended %s after the quorum); provider 503s %d, 401 %d; slowest order answer %.2fs; first order "
+                   "placed after the quorum: %s; after the demotion: %s; answers %s%s"
+                   % (len(traffic["during"]), len(traffic["failed"]), len(traffic["late"]),
+                      "%.2fs" % last if last is not None else "-", len(traffic["provider"]), traffic["unauthorized"],
+                      slowest,
+                      _per_instance(traffic["followed"]), _per_instance(traffic["written"]),
+                      ", ".join("%s %d" % (k, n) for k, n in sorted(outcomes.items(), key=lambda i: str(i[0]))),
+                      "; FAILED: " + w["error"] if w.get("error") else ""))
+        for begun, ended, label, instance, outcome, text in sorted(traffic["failed"], key=lambda span: span[1])[:6]:
+            out.append("      failed: %s on %s sent t=%.2fs, %s at t=%.2fs (%s the quorum)%s"
+                       % (label, instance, begun, outcome, ended,
+                          "%+.2fs after" % (ended - announced) if announced is not None else "no",
+                          ": " + text[:140] if text else ""))
+        totals["requests"] += len(traffic["during"])
+        totals["failed"] += len(traffic["failed"])
+        totals["late"] += len(traffic["late"])
+        prefix = "chaos.sentinel.failover%d." % w["number"]
+        if promotion is not None:
+            promotions.append(promotion)
+            figures.append((prefix + "promotion_ms", int(promotion * 1000), "ms"))
+        figures.append((prefix + "failed", len(traffic["failed"]), "count"))
+        figures.append((prefix + "slowest_order_ms", int(slowest * 1000), "ms"))
+        if last is not None:
+            last_failures.append(last)
+        written = max(traffic["written"].values(), default=None)
+        if written is not None:
+            writes.append(written)
+    summary = [
+        ("chaos.sentinel.failovers", len(failovers), "count"),
+        ("chaos.sentinel.planned_failovers", planned, "count"),
+        ("chaos.sentinel.primary_kills", len(failovers) - planned, "count"),
+        ("chaos.sentinel.promotion_max_ms", int(max(promotions, default=0) * 1000), "ms"),
+        ("chaos.sentinel.failover_requests", totals["requests"], "count"),
+        ("chaos.sentinel.failover_failed", totals["failed"], "count"),
+        ("chaos.sentinel.failover_failed_beyond_bound", totals["late"], "count"),
+        ("chaos.sentinel.last_failure_after_quorum_ms", int(max(last_failures, default=0) * 1000), "ms"),
+        # From the old primary's demotion (it refuses writes from then on) to each instance's first order placed.
+        ("chaos.sentinel.order_after_demotion_max_ms", int(max(writes, default=0) * 1000), "ms"),
+    ]
+    return summary + figures
+
+
 def render(info, results, ctx):
     """The report as text, and the headline figures (name -> (value, unit))."""
     out = []
@@ -44,8 +127,10 @@ def render(info, results, ctx):
     out.append("== chaos run: CHAOS_SEED=%s CHAOS_SECONDS=%s (faults stopped at t=%.0fs, quiesced in %.0fs, total %.0fs)"
                % (info["seed"], info["seconds"], info["faults_ended"], info["quiesce"], info["total"]))
     cluster = info.get("redis") == "cluster"
+    sentinel = info.get("redis") == "sentinel"
     out.append("   reproduce: make chaos CHAOS_SEED=%s CHAOS_SECONDS=%s%s   (run folder %s)"
-               % (info["seed"], info["seconds"], " CHAOS_REDIS=cluster" if cluster else "", info["run_dir"]))
+               % (info["seed"], info["seconds"],
+                  " CHAOS_REDIS=%s" % info["redis"] if cluster or sentinel else "", info["run_dir"]))
     out.append("")
     out.append("-- faults injected")
     kinds = Counter(f["kind"] for f in injector.done)
@@ -80,6 +165,7 @@ def render(info, results, ctx):
                       window["to"], window["redirections"].get("ASK", 0), window["redirections"].get("MOVED", 0),
                       window["redirections"].get("TRYAGAIN", 0), len(during), len(failed),
                       ", ".join("%s %d" % (k, n) for k, n in sorted(outcomes.items(), key=lambda i: str(i[0])))))
+    failover_figures = _sentinel(out, info, injector, recorder) if sentinel else []
     out.append("")
     orders, pays = workload.summary()
     out.append("-- workload (%d users, %d clients)" % (len(workload.users), len(workload.threads)))
@@ -189,6 +275,9 @@ def render(info, results, ctx):
                             "count"))
         figures.insert(-1, ("chaos.cluster.reshard_requests", reshard_requests, "count"))
         figures.insert(-1, ("chaos.cluster.reshard_failed", reshard_failed, "count"))
+    if sentinel:
+        figures = [(name.replace("chaos.", "chaos.sentinel.", 1), value, unit) for name, value, unit in figures]
+        figures[-1:-1] = failover_figures
     out.append("")
     for name, value, unit in figures:
         out.append("BENCH %s %s %s" % (name, value, unit))

@@ -261,6 +261,27 @@ def cases(ctx):
         out.append(Case("a 500 and a refused connection during a reshard", "cluster.reshard", reshard_apply,
                         reshard_revert))
 
+    # Requests fail in a Sentinel failover's window (sentinel mode, when the run had one that got a new primary): a
+    # 503 that ends 1 s past the bound, and a cut connection within it (only 503s may fail, and only until then).
+    named = [w for w in ctx.injector.sentinel_failovers if w.get("announced") is not None]
+    if named:
+        window = named[0]
+        late = window["announced"] + settings.SENTINEL_BOUND + 1.0
+        spans = {"late": (late - 0.5, late, "self-test", "stand-in", 503, "self-test failure"),
+                 "cut": (window["announced"] + 0.1, window["announced"] + 0.2, "self-test", "stand-in",
+                         "connection-error", "")}
+
+        def failover_case(which):
+            def apply():
+                ctx.recorder.spans.append(spans[which])
+
+            def revert():
+                ctx.recorder.spans.remove(spans[which])
+            return apply, revert
+
+        out.append(Case("a 503 ending past a failover's bound", "sentinel.failover", *failover_case("late")))
+        out.append(Case("a cut connection within a failover's bound", "sentinel.failover", *failover_case("cut")))
+
     # An instance dies without the plan killing it.
     def crash_apply():
         supervisor = faults.Supervisor(ctx.instances, ctx.injector, ctx.injector.clock, lambda m: None)

@@ -90,7 +90,7 @@ class RunState:
 
     def __init__(self, run_dir):
         self.path = os.path.join(run_dir, "state.json")
-        self.data = {"harness": os.getpid(), "pids": {}, "pg": None, "cluster": None}
+        self.data = {"harness": os.getpid(), "pids": {}, "pg": None, "cluster": None, "sentinel": None}
         self.save()
 
     def save(self):
@@ -109,6 +109,10 @@ class RunState:
 
     def set_cluster(self, info):
         self.data["cluster"] = info
+        self.save()
+
+    def set_sentinel(self, info):
+        self.data["sentinel"] = info
         self.save()
 
 
@@ -135,6 +139,13 @@ def cleanup_stale_runs(base_dir, log):
             # The script signals only the nodes whose pid files are in that folder.
             log("stale run %s: stopping its Redis Cluster on port %d" % (os.path.dirname(path), cluster["port"]))
             subprocess.run(["bash", cluster["script"], "stop", str(cluster["port"]), cluster["dir"]],
+                           capture_output=True, timeout=60)
+        sentinel = state.get("sentinel")
+        if sentinel and os.path.isdir(sentinel.get("dir", "")):
+            # Likewise: only the servers and Sentinels whose pid files are in that folder.
+            log("stale run %s: stopping its Redis Sentinel setup on port %d" % (os.path.dirname(path),
+                                                                             sentinel["port"]))
+            subprocess.run(["bash", sentinel["script"], "stop", str(sentinel["port"]), sentinel["dir"]],
                            capture_output=True, timeout=60)
         pg = state.get("pg")
         if pg and os.path.isdir(pg.get("data", "")):
@@ -445,6 +456,179 @@ class PrivateCluster:
 
     def roles(self):
         return {port: self.role(port) or "down" for port in self.ports}
+
+
+class PrivateSentinel:
+    """A primary, one replica and three Sentinels (master name `shop`, quorum 2, down-after 1 s) started by
+    scripts/redis-sentinel.sh on `base_port`, `base_port`+1 and `base_port`+20000..+20002, files in
+    `<run>/redis-sentinel`.
+
+    Like the cluster's nodes, the processes are daemons of the script: signalled by the pid it recorded, started
+    again from their (Sentinel-rewritten) configs by `redis-sentinel.sh start`, stopped by `redis-sentinel.sh stop`.
+    Which server is the primary is what a quorum of Sentinels says (SENTINEL GET-MASTER-ADDR-BY-NAME).
+    """
+
+    SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "redis-sentinel.sh")
+
+    def __init__(self, run_dir, state, base_port):
+        self.run_dir = run_dir
+        self.dir = os.path.join(run_dir, "redis-sentinel")
+        self.port = base_port
+        self.ports = [base_port, base_port + 1]
+        self.sentinels = [base_port + 20000 + i for i in range(3)]
+        self.url = "redis+sentinel://%s/%s" % (",".join("127.0.0.1:%d" % port for port in self.sentinels),
+                                               settings.SENTINEL_MASTER)
+        self.state = state
+        self.started = False
+
+    def _script(self, command, timeout=180):
+        if command == "start":
+            _refuse_when_closing("the redis sentinel setup")
+        env = dict(os.environ, REDIS_SENTINEL_MASTER=settings.SENTINEL_MASTER,
+                   REDIS_SENTINEL_WAIT=str(settings.SENTINEL_HEALTHY_WAIT))
+        with open(os.path.join(self.run_dir, "redis-sentinel.log"), "ab") as log:
+            log.write(("\n===== chaos: redis-sentinel.sh %s =====\n" % command).encode())
+            log.flush()
+            result = subprocess.run(["bash", self.SCRIPT, command, str(self.port), self.dir], env=env,
+                                    stdout=subprocess.PIPE, stderr=log, timeout=timeout)
+            log.write(result.stdout)
+        return result.returncode == 0, result.stdout.decode(errors="replace")
+
+    def start(self):
+        """Starts the setup (or the processes of it that are dead, from their files) and waits until the Sentinels
+        agree on a primary whose replica is online."""
+        self.state.set_sentinel({"script": self.SCRIPT, "port": self.port, "dir": self.dir})
+        self.started = True
+        ok, out = self._script("start")
+        if not ok:
+            raise RuntimeError("scripts/redis-sentinel.sh start %d did not bring up a healthy setup; see "
+                               "%s/redis-sentinel.log" % (self.port, self.run_dir))
+        if "REDIS_URL=%s" % self.url not in out:
+            raise RuntimeError("scripts/redis-sentinel.sh printed %r, expected REDIS_URL=%s" % (out.strip(), self.url))
+
+    restart = start
+
+    def stop(self):
+        if not self.started:
+            return
+        logs = os.path.join(self.run_dir, "redis-sentinel-logs")
+        os.makedirs(logs, exist_ok=True)
+        for kind, ports in (("redis", self.ports), ("sentinel", self.sentinels)):
+            for port in ports:
+                for name in ("%s.log" % kind, "%s.conf" % kind):
+                    try:
+                        shutil.copy(os.path.join(self.dir, "%s-%d" % (kind, port), name),
+                                    os.path.join(logs, "%d-%s" % (port, name)))
+                    except OSError:
+                        pass
+        self._script("stop", timeout=60)
+        self.state.set_sentinel(None)
+        self.started = False
+
+    def _ask(self, port, *args, timeout=1.0):
+        client = resp.Redis(port, timeout=timeout)
+        try:
+            return client.call(*args)
+        except (OSError, resp.RedisError):
+            return None
+        finally:
+            client.close()
+
+    def named(self):
+        """{sentinel port: the primary's port it names} for every Sentinel that answers."""
+        out = {}
+        for sentinel in self.sentinels:
+            reply = self._ask(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", settings.SENTINEL_MASTER)
+            if reply and len(reply) == 2:
+                out[sentinel] = int(reply[1])
+        return out
+
+    def primary(self):
+        """The port a quorum of Sentinels names as the primary, or None."""
+        votes = list(self.named().values())
+        for port in set(votes):
+            if votes.count(port) >= settings.SENTINEL_QUORUM:
+                return port
+        return None
+
+    def role(self, port):
+        """("master", None), ("slave", its primary's port, link status) or None when the server does not answer."""
+        reply = self._ask(port, "ROLE")
+        if not reply:
+            return None
+        if reply[0] == "slave":
+            return ("slave", int(reply[2]), reply[3])
+        return (reply[0], None)
+
+    def roles(self):
+        return {port: (self.role(port) or ("down",))[0] for port in self.ports}
+
+    def ping(self):
+        return all(self._ask(port, "PING") == "PONG" for port in self.ports)
+
+    def healthy(self):
+        """Every Sentinel names the same primary (flags exactly `master`), sees its replica (flags exactly `slave`)
+        and the two other Sentinels; the primary says `master` and has its replica online (as the script's check)."""
+        primary = None
+        for sentinel in self.sentinels:
+            master = self._ask(sentinel, "SENTINEL", "MASTER", settings.SENTINEL_MASTER)
+            if not master:
+                return False
+            fields = dict(zip(master[0::2], master[1::2]))
+            if (fields.get("flags") != "master" or fields.get("num-slaves") != "1"
+                    or fields.get("num-other-sentinels") != "2"):
+                return False
+            if primary not in (None, int(fields["port"])):
+                return False
+            primary = int(fields["port"])
+            replicas = self._ask(sentinel, "SENTINEL", "REPLICAS", settings.SENTINEL_MASTER) or []
+            if [dict(zip(r[0::2], r[1::2])).get("flags") for r in replicas] != ["slave"]:
+                return False
+        if self.role(primary) != ("master", None):
+            return False
+        replication = self._ask(primary, "INFO", "replication") or ""
+        return "connected_slaves:1" in replication and "state=online" in replication
+
+    def client(self, timeout=3.0):
+        """A connection to the primary a quorum names (the first server, when none does: reads still work)."""
+        return resp.Redis(self.primary() or self.ports[0], timeout=timeout)
+
+    def pid(self, port):
+        try:
+            with open(os.path.join(self.dir, "redis-%d" % port, "redis.pid")) as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) and ("redis-server" in _cmdline(pid) and ":%d" % port in _cmdline(pid)) else None
+
+    def kill9(self, port):
+        """kill -9 of the server on `port` (its pid from the script's pid file); returns the pid."""
+        pid = self.pid(port)
+        if pid is None:
+            raise RuntimeError("no live redis-server of this setup on port %d" % port)
+        os.kill(pid, signal.SIGKILL)
+        if not wait_for(lambda: not _alive(pid), 10):
+            raise RuntimeError("redis-server %d (port %d) still alive 10 s after SIGKILL" % (pid, port))
+        return pid
+
+    def failover(self, sentinel):
+        """SENTINEL FAILOVER shop on one Sentinel: "OK", or the error it answered (INPROG, NOGOODSLAVE)."""
+        client = resp.Redis(sentinel, timeout=3.0)
+        try:
+            return client.call("SENTINEL", "FAILOVER", settings.SENTINEL_MASTER)
+        except resp.RedisError as error:
+            return str(error)
+        finally:
+            client.close()
+
+    def epochs(self):
+        """{sentinel port: config-epoch of the master} (each failover raises it by one)."""
+        out = {}
+        for sentinel in self.sentinels:
+            master = self._ask(sentinel, "SENTINEL", "MASTER", settings.SENTINEL_MASTER)
+            if master:
+                out[sentinel] = int(dict(zip(master[0::2], master[1::2])).get("config-epoch", -1))
+        return out
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------

@@ -33,9 +33,10 @@ QUIESCE_POLL_SECONDS = 5
 STABLE_SECONDS = _int("CHAOS_STABLE_SECONDS", 90)
 
 # --- Redis ------------------------------------------------------------------------------------------------
-# (env) CHAOS_REDIS: `standalone` (one redis-server) or `cluster` (a six-node Redis Cluster from
-# scripts/redis-cluster.sh: three primaries, one replica each); `--redis` on the command line wins.
-REDIS_MODES = ("standalone", "cluster")
+# (env) CHAOS_REDIS: `standalone` (one redis-server), `cluster` (a six-node Redis Cluster from
+# scripts/redis-cluster.sh: three primaries, one replica each) or `sentinel` (a primary, one replica and three
+# Sentinels from scripts/redis-sentinel.sh); `--redis` on the command line wins.
+REDIS_MODES = ("standalone", "cluster", "sentinel")
 REDIS_MODE = os.environ.get("CHAOS_REDIS", "").strip() or "standalone"
 # (env) CHAOS_CLUSTER_PORT: the cluster's first port (nodes on PORT..PORT+5, cluster bus on +10000). Private to
 # the chaos run; other users of this machine's clusters use 7000-7005 and 7100+.
@@ -46,6 +47,30 @@ CLUSTER_PORT = _int("CHAOS_CLUSTER_PORT", 7600)
 CLUSTER_NODE_TIMEOUT_MS = _int("CHAOS_CLUSTER_NODE_TIMEOUT", 3000)
 CLUSTER_HEALTHY_WAIT = 90   # seconds scripts/redis-cluster.sh waits for every primary to have an online replica
 CLUSTER_PROMOTE_WAIT = 60   # seconds a killed primary's replica has to take its slots (else a harness error)
+# (env) CHAOS_SENTINEL_PORT: sentinel mode's BASE_PORT for scripts/redis-sentinel.sh: the primary on PORT, the
+# replica on PORT+1, the Sentinels on PORT+20000..+20002 (7800, 7801, 27800-27802). Private to the chaos run: the
+# Sentinel tests pick 10000-12699 (+20000), `make redis-sentinel` 6390.
+SENTINEL_PORT = _int("CHAOS_SENTINEL_PORT", 7800)
+SENTINEL_MASTER = "shop"        # the master name the script's Sentinels monitor (its default)
+SENTINEL_QUORUM = 2             # the script's quorum: a primary counts as announced when this many Sentinels name it
+SENTINEL_HEALTHY_WAIT = 90      # seconds to wait for the Sentinels to agree on a primary with an online replica
+SENTINEL_PROMOTE_WAIT = 60      # seconds a failover has to get a new primary named by a quorum
+# A demoted primary is reconfigured as a replica by the Sentinels when they next read its INFO (every 10 s, then
+# 8 s of grace): after a planned failover about 11 s, after a restart about 10 s (measured); this bounds it.
+SENTINEL_DEMOTE_WAIT = 60
+# The Sentinels start no automatic failover of a master within 2 x failover-timeout (the script's 5000 ms) of the
+# previous one: a Redis fault starts this many seconds after the previous failover began, so a kill is always
+# followed by a promotion.
+SENTINEL_SPACING = 11.0
+# (env) CHAOS_SENTINEL_BOUND: `sentinel.failover` allows requests that overlap a failover to fail with 503 +
+# Retry-After until this many seconds after a quorum of Sentinels named the new primary; a failure that ends
+# later, or that is not a 503 (a 500, a refused or cut connection, a timeout), is a violation. 5 s is the
+# client's command timeout: a command sent before the switch is retried on the new primary within it.
+SENTINEL_BOUND = _float("CHAOS_SENTINEL_BOUND", 5.0)
+# Around a Sentinel fault no other infrastructure fault runs (they are one track): it starts this many seconds
+# after the previous one ended (and after every instance is ready), and the next starts no earlier than this
+# long after the bound above; its window [start, end] covers that margin, so failures past the bound show.
+SENTINEL_QUIET = 5.0
 
 # --- Workload ---------------------------------------------------------------------------------------------
 USERS = _int("CHAOS_USERS", 48)             # (env) accounts that order
@@ -74,7 +99,8 @@ def configure(seconds, redis_mode=None):
     REDIS_MODE = redis_mode or REDIS_MODE
     if REDIS_MODE not in REDIS_MODES:
         raise ValueError("CHAOS_REDIS must be one of %s (got %r)" % (", ".join(REDIS_MODES), REDIS_MODE))
-    FAULT_WEIGHTS = dict(CLUSTER_FAULT_WEIGHTS if REDIS_MODE == "cluster" else STANDALONE_FAULT_WEIGHTS)
+    FAULT_WEIGHTS = dict({"cluster": CLUSTER_FAULT_WEIGHTS, "sentinel": SENTINEL_FAULT_WEIGHTS}.get(
+        REDIS_MODE, STANDALONE_FAULT_WEIGHTS))
     # CHAOS_FAULTS=stop-postgres,kill-redis: only these kinds (to chase one fault's failure).
     if os.environ.get("CHAOS_FAULTS"):
         FAULT_WEIGHTS = {kind: weight for kind, weight in FAULT_WEIGHTS.items()
@@ -92,7 +118,7 @@ INSTANCE_DOWN = (1.0, 5.0)  # seconds a killed instance stays down before its re
 REDIS_DOWN = (0.5, 3.0)     # seconds a killed Redis stays down
 SNAPSHOT_AGE = (3.0, 8.0)   # Redis restore: the snapshot is this many seconds old when it is restored
 GAP = (3.0, 10.0)           # pause between two infrastructure faults
-PRIMARY_DOWN = (1.0, 5.0)   # cluster: seconds a killed primary stays down after its replica took over
+PRIMARY_DOWN = (1.0, 5.0)   # cluster, sentinel: seconds a killed primary stays down after its replica took over
 # cluster: the first kills take down the primary of these keys' slots (the orders topic, then the payments
 # topic, whose streams, deduplication markers and retries share one slot each); later kills a random slot's.
 # Sessions, locks, idempotency claims and caches are spread over every slot, so every kill hits some of them.
@@ -103,6 +129,10 @@ PRIMARY_TARGET_KEYS = ["shop:queue:{orders}:stream", "shop:queue:{payments}:stre
 # promoted, and the killed node, started again from its files, rejoins as a replica).
 STANDALONE_FAULT_WEIGHTS = {"kill-instance": 5, "kill-redis": 1.5, "restore-redis": 1.5, "stop-postgres": 1}
 CLUSTER_FAULT_WEIGHTS = {"kill-instance": 3, "kill-primary": 6, "stop-postgres": 1, "reshard": 3}
+# sentinel: kill-redis and restore-redis become `sentinel-failover` (a planned SENTINEL FAILOVER) and
+# `kill-primary` (kill -9 of the primary the Sentinels name; the replica is promoted, the killed server started
+# again from its files and reconfigured by the Sentinels as a replica).
+SENTINEL_FAULT_WEIGHTS = {"kill-instance": 3, "sentinel-failover": 3, "kill-primary": 3, "stop-postgres": 1}
 FAULT_WEIGHTS = None        # the mode's weights, set by configure()
 # cluster: `reshard` moves a batch of slots, the hot key's among them, from the primary that owns the key's slot
 # to another primary (`redis-cli --cluster reshard`, keys moved with MIGRATE while the workload runs: the shops

@@ -17,6 +17,8 @@ import StreamQueue
 /// An event for a payment we cannot match yet — neither its provider id nor our reference is known — is parked
 /// in the inbox (`unmatched`) and acknowledged; it is queued again the moment the payment learns its provider id
 /// (``PaymentRepository/setProviderID(_:of:)``). Nothing waits in the queue for it and nothing is dead-lettered.
+/// The two transactions are serialized per provider id (``PaymentRepository/lockProviderID(_:on:logger:)``), so
+/// an event is never parked after the re-queue has looked.
 struct PaymentEventProcessor: Sendable {
     static let consumer = "payment-events"
 

@@ -65,8 +65,11 @@ struct PaymentRepository: Sendable {
 
     /// Records the provider's id of a payment (once), and queues again any provider event that arrived for that id
     /// before we knew it (parked as `unmatched`), in the same transaction.
+    ///
+    /// Takes the provider id's lock (``lockProviderID(_:on:logger:)``) first, as the event consumer does.
     func setProviderID(_ providerID: String, of payment: UUID) async throws -> Payment? {
         try await self.client.transaction(logger: self.logger) { connection in
+            try await Self.lockProviderID(providerID, on: connection, logger: self.logger)
             let rows = try await connection.query(
                 """
                 UPDATE payments SET provider_payment_id = coalesce(provider_payment_id, \(providerID)), updated_at = now()
@@ -119,6 +122,24 @@ struct PaymentRepository: Sendable {
         }
     }
 
+    /// Serializes, per provider payment id, the transactions that record that id on a payment
+    /// (``setProviderID(_:of:)``) and those that apply or park an event for it (``lockForEvent(_:on:logger:)``), for
+    /// the rest of the caller's transaction (`pg_advisory_xact_lock` on a hash of the id; a collision only
+    /// serializes two unrelated ids).
+    ///
+    /// Without it the two can miss each other: a consumer that does not see the id yet, because the transaction
+    /// recording it has not committed, parks its event after that transaction looked for parked events — and
+    /// nothing queues the event again (found by the chaos run, seed 2 of the sentinel mode, with a webhook and a
+    /// retried pay request). With it, whichever runs second sees what the first committed: the consumer sees the id
+    /// (each statement of a READ COMMITTED transaction sees what committed before it began), or the re-queue sees the
+    /// parked event.
+    static func lockProviderID(_ providerID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('payments.provider_payment_id:' || \(providerID), 0))",
+            logger: logger
+        )
+    }
+
     /// Queues again the events parked for a provider payment id that is now known.
     static func requeueUnmatched(providerID: String, on connection: PostgresConnection, logger: Logger) async throws {
         let rows = try await connection.query(
@@ -144,6 +165,9 @@ struct PaymentRepository: Sendable {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> LockedPayment? {
+        // Before looking: a transaction recording this id either committed already (and is seen below) or waits
+        // until this one has parked the event (and then queues it again).
+        try await Self.lockProviderID(event.data.paymentId, on: connection, logger: logger)
         let byProvider = try await connection.query(
             """
             SELECT id, order_id, user_id, status, amount::text, currency FROM payments

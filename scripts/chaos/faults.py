@@ -12,7 +12,9 @@ import random
 import subprocess
 import threading
 import time
+import uuid
 
+import api
 import resp
 import servers
 import settings
@@ -391,7 +393,8 @@ class Injector:
         names (started again `down` s after a new primary is named; the Sentinels must turn it into a replica).
         Recorded in `sentinel_failovers` with its window [start, end]: from the command (the kill) until the Sentinels
         agree again and SENTINEL_QUIET s past both the bound (SENTINEL_BOUND s after a quorum named the new primary)
-        and the old primary's demotion. Nothing else of the infrastructure track runs in it; provider faults may."""
+        and the old primary's demotion. Nothing else of the infrastructure track runs in it; provider faults may.
+        Once the old primary is a replica, every instance must take a write: the harness's own sign-in (`probe`)."""
         setup = self.redis
         if not servers.wait_for(setup.healthy, settings.SENTINEL_HEALTHY_WAIT, 0.5):
             raise RuntimeError("the Sentinels do not agree on a primary with an online replica before the fault; "
@@ -406,6 +409,8 @@ class Injector:
         while (self.clock() - self.ended["infra"] < settings.SENTINEL_QUIET
                or self.clock() - last < settings.SENTINEL_SPACING) and not self.stop.is_set():
             time.sleep(0.1)
+        if self.stop.is_set():
+            return "not started: the run's fault time ended while it waited for its quiet margin"
         old = setup.primary()
         new = next(port for port in setup.ports if port != old)
         planned = fault["kind"] == "sentinel-failover"
@@ -449,7 +454,10 @@ class Injector:
         if not planned:
             time.sleep(fault["down"])
             entry["restarted"] = round(self.clock(), 2)
-            setup.restart()
+            try:
+                setup.restart()     # waits until the Sentinels agree on a primary with an online replica
+            except RuntimeError as error:
+                entry["error"] = entry["error"] or "the killed server did not rejoin: %s" % error
 
         def demoted():
             role = setup.role(old)
@@ -461,6 +469,8 @@ class Injector:
             else:
                 entry["error"] = ("127.0.0.1:%d is %s %ds after the new primary was named, not a replica of "
                                   "127.0.0.1:%d" % (old, setup.role(old), settings.SENTINEL_DEMOTE_WAIT, new))
+        if "demoted" in entry:
+            entry["probe"] = self._probe_writes(entry["demoted"])
         if entry["error"] is None and not servers.wait_for(setup.healthy, settings.SENTINEL_HEALTHY_WAIT, 0.2):
             entry["error"] = "the Sentinels do not agree on 127.0.0.1:%d with an online replica (roles %s)" % (
                 new, setup.roles())
@@ -486,6 +496,30 @@ class Injector:
                 "it %.1fs after the %s" % (how, new, entry["announced"] - entry["start"], entry["first"] - entry["start"],
                                           after, old, entry["demoted"] - entry["start"],
                                           "command" if planned else "kill"))
+
+    def _probe_writes(self, since):
+        """Signs the harness's own user in on every instance (each sign-in writes a session to Redis) until one
+        succeeds or SENTINEL_PROBE_WAIT s after `since` have passed: {instance id: seconds after `since`, or None}.
+        Not recorded as workload traffic."""
+        if not getattr(self, "probe_email", None):
+            self.probe_email = "probe-%s@chaos.test" % uuid.uuid4().hex[:12]
+            for _ in range(50):
+                reply, _ = api.request(self.instances[0].port, "POST", "/api/v1/auth/register", "probe", None,
+                                       body={"email": self.probe_email, "password": settings.PASSWORD})
+                if reply is not None and reply.status in (201, 409):
+                    break
+                time.sleep(0.2)
+        out = {}
+        for instance in self.instances:
+            out[instance.instance_id] = None
+            while self.clock() < since + settings.SENTINEL_PROBE_WAIT:
+                reply, _ = api.request(instance.port, "POST", "/api/v1/auth/login", "probe", None, timeout=5,
+                                       body={"email": self.probe_email, "password": settings.PASSWORD})
+                if reply is not None and reply.status == 200:
+                    out[instance.instance_id] = round(self.clock() - since, 2)
+                    break
+                time.sleep(0.2)
+        return out
 
     def _stop_postgres(self, fault):
         self.postgres.stop(fault["mode"])

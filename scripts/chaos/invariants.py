@@ -553,8 +553,8 @@ def failover_traffic(recorder, window):
 def check_sentinel(ctx):
     """Every Sentinel failover completed (a quorum named the new primary, the old one became its replica, the
     Sentinels agreed again) and the shops followed: no request overlapping it failed other than with a 503 that
-    ended within SENTINEL_BOUND s of the new primary being named, and every instance placed an order on the new
-    primary (a 201 sent after the old primary was a replica: the idempotency claim is a write)."""
+    ended within SENTINEL_BOUND s of the new primary being named, and every instance accepted the harness's sign-in
+    (a session write, which the demoted server refuses) within SENTINEL_PROBE_WAIT s of the old primary's demotion."""
     violations = []
     for window in ctx.injector.sentinel_failovers:
         label = "failover %d (%s, t=%.1f..%.1fs, 127.0.0.1:%d -> 127.0.0.1:%d)" % (
@@ -573,11 +573,12 @@ def check_sentinel(ctx):
                                  if window.get("announced") is not None else "at t=%.1fs" % last,
                                  seen[0][0], seen[0][2], ": " + text if text else ""))
         if window.get("demoted") is not None:
-            missing = [i.instance_id for i in ctx.instances if i.instance_id not in traffic["written"]]
-            if missing:
-                violations.append("%s: no order placed on %s after 127.0.0.1:%d became a replica (t=%.1fs): the "
-                                  "shop did not follow" % (label, ", ".join(missing), window["old"],
-                                                           window["demoted"]))
+            missing = [name for name, seconds in sorted(window.get("probe", {}).items()) if seconds is None]
+            if missing or not window.get("probe"):
+                violations.append("%s: %s accepted no sign-in (a session written to Redis) within %.0fs after "
+                                  "127.0.0.1:%d became a replica (t=%.1fs): the shop did not follow"
+                                  % (label, ", ".join(missing) or "no instance was probed: nothing",
+                                     settings.SENTINEL_PROBE_WAIT, window["old"], window["demoted"]))
     return violations
 
 

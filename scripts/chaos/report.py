@@ -78,11 +78,14 @@ def _sentinel(out, info, injector, recorder):
                       " (restarted %.1fs after the quorum)" % w["down"] if "down" in w else ""))
         out.append("      requests in the window %d, failed %d (beyond the bound or not a 503: %d; the last failure "
                    "ended %s after the quorum); provider 503s %d, 401 %d; slowest order answer %.2fs; first order "
-                   "placed after the quorum: %s; after the demotion: %s; answers %s%s"
+                   "placed after the quorum: %s; after the demotion: %s; the harness's sign-in after the demotion: "
+                   "%s; answers %s%s"
                    % (len(traffic["during"]), len(traffic["failed"]), len(traffic["late"]),
                       "%.2fs" % last if last is not None else "-", len(traffic["provider"]), traffic["unauthorized"],
                       slowest,
                       _per_instance(traffic["followed"]), _per_instance(traffic["written"]),
+                      ", ".join("%s %s" % (name, "%.2fs" % value if value is not None else "FAILED")
+                                for name, value in sorted(w.get("probe", {}).items())) or "none",
                       ", ".join("%s %d" % (k, n) for k, n in sorted(outcomes.items(), key=lambda i: str(i[0]))),
                       "; FAILED: " + w["error"] if w.get("error") else ""))
         for begun, ended, label, instance, outcome, text in sorted(traffic["failed"], key=lambda span: span[1])[:6]:
@@ -101,9 +104,9 @@ def _sentinel(out, info, injector, recorder):
         figures.append((prefix + "slowest_order_ms", int(slowest * 1000), "ms"))
         if last is not None:
             last_failures.append(last)
-        written = max(traffic["written"].values(), default=None)
-        if written is not None:
-            writes.append(written)
+        probes = [value for value in w.get("probe", {}).values() if value is not None]
+        if probes:
+            writes.append(max(probes))
     summary = [
         ("chaos.sentinel.failovers", len(failovers), "count"),
         ("chaos.sentinel.planned_failovers", planned, "count"),
@@ -113,8 +116,9 @@ def _sentinel(out, info, injector, recorder):
         ("chaos.sentinel.failover_failed", totals["failed"], "count"),
         ("chaos.sentinel.failover_failed_beyond_bound", totals["late"], "count"),
         ("chaos.sentinel.last_failure_after_quorum_ms", int(max(last_failures, default=0) * 1000), "ms"),
-        # From the old primary's demotion (it refuses writes from then on) to each instance's first order placed.
-        ("chaos.sentinel.order_after_demotion_max_ms", int(max(writes, default=0) * 1000), "ms"),
+        # From the old primary's demotion (it refuses writes from then on) to the harness's sign-in (a session
+        # write) succeeding on an instance, the slowest instance of the slowest failover.
+        ("chaos.sentinel.write_after_demotion_max_ms", int(max(writes, default=0) * 1000), "ms"),
     ]
     return summary + figures
 

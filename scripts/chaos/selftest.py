@@ -282,6 +282,22 @@ def cases(ctx):
         out.append(Case("a 503 ending past a failover's bound", "sentinel.failover", *failover_case("late")))
         out.append(Case("a cut connection within a failover's bound", "sentinel.failover", *failover_case("cut")))
 
+    # An instance that did not take the harness's sign-in after a failover's demotion (it did not follow).
+    probed = [w for w in ctx.injector.sentinel_failovers if w.get("probe")]
+    if probed:
+        def probe_apply():
+            window = probed[0]
+            name = sorted(window["probe"])[0]
+            state["probe"] = (window, name, window["probe"][name])
+            window["probe"][name] = None
+
+        def probe_revert():
+            window, name, value = state["probe"]
+            window["probe"][name] = value
+
+        out.append(Case("an instance refusing writes after a failover", "sentinel.failover", probe_apply,
+                        probe_revert))
+
     # An instance dies without the plan killing it.
     def crash_apply():
         supervisor = faults.Supervisor(ctx.instances, ctx.injector, ctx.injector.clock, lambda m: None)

@@ -71,6 +71,10 @@ SENTINEL_BOUND = _float("CHAOS_SENTINEL_BOUND", 5.0)
 # after the previous one ended (and after every instance is ready), and the next starts no earlier than this
 # long after the bound above; its window [start, end] covers that margin, so failures past the bound show.
 SENTINEL_QUIET = 5.0
+# Once the old primary is a replica (it refuses writes), the harness signs a user of its own in on each instance (a
+# session written to Redis) until one succeeds; `sentinel.failover` requires that within this many seconds. The
+# workload's orders are not enough: while a provider outage keeps every client retrying its payment, none are sent.
+SENTINEL_PROBE_WAIT = 10.0
 
 # --- Workload ---------------------------------------------------------------------------------------------
 USERS = _int("CHAOS_USERS", 48)             # (env) accounts that order

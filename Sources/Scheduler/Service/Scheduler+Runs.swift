@@ -115,9 +115,22 @@ extension Scheduler {
         await self.execute(job, run: run, lease: lease)
     }
 
+    /// Records the run as the job's current one (what ``status(lastRuns:)`` shows on every instance); a failure
+    /// is logged and the run goes on.
+    func recordStart(of run: JobRun, job: ScheduledJob, logger: Logger) async {
+        do {
+            let ttl = (job.timeout ?? job.lockAtMostFor) + self.configuration.shutdownGracePeriod
+            try await self.store.started(run, ttl: ttl)
+        } catch {
+            logger.debug("could not record the run's start", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Runs the work under the lease (renewed while it runs), with the job's timeout and the shutdown grace
     /// period, and records the outcome.
-    func execute(_ job: ScheduledJob, run: JobRun, lease: RedisLockLease) async {
+    /// `startRecorded`: the run's start is in the store already (a manual run records it before ``runNow(_:)``
+    /// returns).
+    func execute(_ job: ScheduledJob, run: JobRun, lease: RedisLockLease, startRecorded: Bool = false) async {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(job.name)"
         logger[metadataKey: "run"] = "\(run.runID)"
@@ -132,12 +145,7 @@ extension Scheduler {
             logger: logger,
             scheduler: self
         )
-        do {
-            let ttl = (job.timeout ?? job.lockAtMostFor) + self.configuration.shutdownGracePeriod
-            try await self.store.started(run, ttl: ttl)
-        } catch {
-            logger.debug("could not record the run's start", metadata: ["error": "\(error)"])
-        }
+        if !startRecorded { await self.recordStart(of: run, job: job, logger: logger) }
         logger.debug("job started")
         let start = ContinuousClock.now
         var outcome = JobOutcome.succeeded

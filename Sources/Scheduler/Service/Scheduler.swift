@@ -120,7 +120,7 @@ public final class Scheduler: Service, Sendable {
             // Ends when the stream is finished (shutdown); cancellation ends it too.
             for await manual in self.manualRuns {
                 group.addTask {
-                    await self.execute(manual.job, run: manual.run, lease: manual.lease)
+                    await self.execute(manual.job, run: manual.run, lease: manual.lease, startRecorded: true)
                 }
             }
             await group.waitForAll()
@@ -132,8 +132,10 @@ public final class Scheduler: Service, Sendable {
     /// Starts a run of `name` now on this instance, outside its schedule, if the job is not running anywhere.
     ///
     /// The run takes the same lock as scheduled runs (so it never overlaps one) but claims no tick: the next
-    /// scheduled tick still runs. It returns once the lock is taken; the work continues in the background
-    /// under this service (and its graceful shutdown).
+    /// scheduled tick still runs. It returns once the lock is taken and the run recorded as the job's current one
+    /// (so ``status(lastRuns:)`` on any instance shows it from then on, unless recording failed: then the run goes
+    /// on and the failure is logged); the work continues in the background under this service (and its graceful
+    /// shutdown).
     /// - Parameter name: The job's name.
     /// - Returns: The run as it started (its id, instance and start time).
     /// - Throws: ``SchedulerError/unknownJob(_:)``, ``SchedulerError/alreadyRunning(_:)``,
@@ -153,10 +155,17 @@ public final class Scheduler: Service, Sendable {
             instance: self.configuration.instance,
             startedAt: now
         )
+        await self.recordStart(of: run, job: job, logger: self.logger)
         switch self.manualContinuation.yield(ManualRun(job: job, run: run, lease: lease)) {
         case .enqueued:
             return run
         default:
+            // Stopping meanwhile: the run recorded above ends at once in the history.
+            var stopped = run
+            stopped.endedAt = self.clock.now()
+            stopped.outcome = .interrupted
+            stopped.error = "not started: the scheduler was stopping"
+            try? await self.store.finished(stopped)
             _ = try? await lease.release()
             throw SchedulerError.notRunning
         }

@@ -45,8 +45,15 @@ final class SchedulerInstance: Sendable {
 }
 
 enum SchedulerTestSupport {
+    /// The shared test Redis (`REDIS_URL`), with the 10 s command timeout the other suites' clients have: the 5 s
+    /// default was exceeded in full runs on a cluster (an instance's first command there also discovers the
+    /// topology and connects to a node, with 600 tests running beside it on two cores).
     static func redisConfiguration() throws -> RedisConfiguration {
-        try RedisConfiguration(url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0")
+        var configuration = try RedisConfiguration(
+            url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        )
+        configuration.commandTimeout = .seconds(10)
+        return configuration
     }
 
     static func prefix() -> String { "test:scheduler:\(UUID().uuidString.prefix(8)):" }

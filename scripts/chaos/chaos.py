@@ -197,6 +197,7 @@ class Harness:
         self.supervisor.stop.set()
         ctx = invariants.Context(self.postgres, self.redis, self.instances, self.workload, recorder,
                                  self.injector, self.supervisor, self.job_runs, self.initial_stock)
+        ctx.t0_wall = self.t0_wall
         quiesce_start = time.monotonic()
         self.quiesce(ctx)
         self.job_runs.finish()

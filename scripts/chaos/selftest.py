@@ -208,7 +208,9 @@ def cases(ctx):
         runs = [r for r in ctx.job_runs.snapshot() if r["job"] == "cleanup" and not r.get("manual")]
         if not runs:
             raise LookupError("no cleanup run was seen")
-        twin = dict(runs[0], runID=str(uuid.uuid4()), instance="self-test")
+        # Started an hour before the run: never inside a planned failover (where `scheduler.ticks` only notes it).
+        twin = dict(runs[0], runID=str(uuid.uuid4()), instance="self-test",
+                    startedAt=int((ctx.t0_wall - 3600) * 1000))
         state["twin"] = twin
         _redis(ctx, "LPUSH", history, json.dumps(twin))
         ctx.job_runs.poll()

@@ -8,16 +8,16 @@ extension RedisClient {
 
     /// Sends one command to the node that owns its slot; follows `MOVED` and `ASK`, and waits out `TRYAGAIN`,
     /// `CLUSTERDOWN` and a node that cannot be reached (a failover in progress) until the deadline. A command whose
-    /// connection closed after it was written is not sent again: it may have run. With
-    /// ``RedisConfiguration/ReadFrom/replicaPreferred`` and `mayUseReplica`, an allow-listed read is first tried on a
-    /// replica.
+    /// connection closed after it was written is not sent again: it may have run. With `readFrom` (the configuration's
+    /// ``RedisConfiguration/readFrom`` when nil) ``RedisConfiguration/ReadFrom/replicaPreferred``, an allow-listed read
+    /// is first tried on a replica.
     func send(
         _ command: RedisCommand,
         timeout: Duration?,
         on cluster: ClusterRouter,
         asking initialAsk: RedisEndpoint?,
         movedTo initialMove: RedisEndpoint? = nil,
-        mayUseReplica: Bool = true
+        readFrom: RedisConfiguration.ReadFrom? = nil
     ) async throws -> RESPValue {
         if command.keysSpanSlots { throw RedisError.crossSlot(command) }
         let deadline = ContinuousClock.now.advanced(by: timeout ?? self.configuration.commandTimeout ?? .seconds(5))
@@ -26,7 +26,7 @@ extension RedisClient {
         var movedTo = initialMove
         var redirections = 0
         var waits = 0
-        if mayUseReplica, initialAsk == nil, initialMove == nil, self.configuration.readFrom == .replicaPreferred,
+        if initialAsk == nil, initialMove == nil, (readFrom ?? self.configuration.readFrom) == .replicaPreferred,
             let slot = command.slot, command.isReadOnly,
             let reply = try await self.readFromReplica(command, slot: slot, until: deadline, on: cluster)
         {
@@ -190,7 +190,7 @@ extension RedisClient {
                         on: cluster,
                         asking: entry.asking,
                         movedTo: entry.movedTo,
-                        mayUseReplica: false  // a pipeline's commands all go to primaries
+                        readFrom: .primary  // a pipeline's commands all go to primaries
                     )
                 )
             } catch let error as RedisError where error.code == .server || error.code == .crossSlot {

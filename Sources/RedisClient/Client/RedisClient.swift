@@ -168,10 +168,19 @@ public final class RedisClient: Sendable, Service {
     ///   - timeout: How long to wait for the reply instead of the configured command timeout.
     /// - Returns: The reply.
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
+        try await self.send(command, timeout: timeout, readFrom: nil)
+    }
+
+    /// `send`, with the read preference of the call (nil: the configuration's).
+    private func send(
+        _ command: RedisCommand,
+        timeout: Duration?,
+        readFrom: RedisConfiguration.ReadFrom?
+    ) async throws -> RESPValue {
         let start = NIODeadline.now()
         do {
             if let cluster = self.cluster {
-                let reply = try await self.send(command, timeout: timeout, on: cluster, asking: nil)
+                let reply = try await self.send(command, timeout: timeout, on: cluster, asking: nil, readFrom: readFrom)
                 self.metrics.recordSuccess(command: command.name, since: start)
                 return reply
             }
@@ -184,6 +193,26 @@ public final class RedisClient: Sendable, Service {
             self.metrics.recordFailure(command: command.name, since: start, error: error)
             throw error
         }
+    }
+
+    /// Sends a command, choosing for this call whether a replica may serve it.
+    ///
+    /// On Redis Cluster, `.replicaPreferred` lets an allow-listed read (``RedisCommand/isReadOnly``) be served by a
+    /// replica of its slot's shard, falling back to the primary within the deadline, whatever
+    /// ``RedisConfiguration/readFrom`` says; `.primary` sends it to the primary even when the configuration prefers
+    /// replicas (a read that must see the caller's own latest write). On a single server and with Sentinel this is
+    /// ``send(_:timeout:)``.
+    /// - Parameters:
+    ///   - command: The command.
+    ///   - timeout: How long to wait for the reply instead of the configured command timeout.
+    ///   - readFrom: Where this read may be served.
+    /// - Returns: The reply.
+    public func send(
+        _ command: RedisCommand,
+        timeout: Duration? = nil,
+        readFrom: RedisConfiguration.ReadFrom
+    ) async throws -> RESPValue {
+        try await self.send(command, timeout: timeout, readFrom: Optional(readFrom))
     }
 
     /// Sends commands back to back in one write and returns each reply, error replies as `.failure`.

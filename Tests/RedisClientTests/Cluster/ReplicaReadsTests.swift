@@ -119,6 +119,16 @@ struct ReplicaReadsTests {
                 #expect(!readOnly.isEmpty, "no READONLY connection on replica \(replica)")
             }
 
+            // A read the caller wants from the primary (`send(_:readFrom: .primary)`) goes there despite the opt-in.
+            let ownBefore = try await Self.calls(cluster, primaries, "get")
+            for key in keys.prefix(30) {
+                let reply = try await redis.send(RedisCommand("GET", key: key), readFrom: .primary)
+                #expect(try reply.decode(as: String.self) == "v-\(key)")
+            }
+            let ownAfter = try await Self.calls(cluster, primaries, "get")
+            #expect(primaries.map { ownAfter[$0]! - ownBefore[$0]! }.reduce(0, +) == 30)
+            #expect(redis.cluster?.replicaReads.load(ordering: .relaxed) == keys.count)
+
             // A command not on the allow-list goes to the primary even when it only reads here (GETEX without
             // options): the primaries ran all 30.
             let getexBefore = try await Self.calls(cluster, primaries, "getex")
@@ -141,7 +151,7 @@ struct ReplicaReadsTests {
         }
     }
 
-    @Test("not opted in (the default): replicas serve no reads, the primaries serve all")
+    @Test("not opted in (the default): replicas serve no reads, the primaries serve all, but a call may opt in")
     func withoutTheOptInReplicasServeNoReads() async throws {
         try await RedisClusterFixture.withRedisCluster(basePorts: Self.ports) { cluster in
             let redis = try Self.client(cluster.url, readFrom: .primary)
@@ -159,6 +169,17 @@ struct ReplicaReadsTests {
             #expect(primaries.map { primaryGetsAfter[$0]! - primaryGetsBefore[$0]! }.reduce(0, +) == keys.count)
             for primary in primaries { #expect(primaryGetsAfter[primary]! > primaryGetsBefore[primary]!) }
             #expect(redis.cluster?.replicaReads.load(ordering: .relaxed) == 0)
+
+            // One call may opt in by itself (`send(_:readFrom: .replicaPreferred)`): the replicas serve those reads.
+            try await Self.awaitReplication(cluster, replicas)
+            let optedBefore = try await Self.calls(cluster, Array(replicas.keys), "get")
+            for key in keys.prefix(60) {
+                let reply = try await redis.send(RedisCommand("GET", key: key), readFrom: .replicaPreferred)
+                #expect(try reply.decode(as: String.self) == "v-\(key)")
+            }
+            let optedAfter = try await Self.calls(cluster, Array(replicas.keys), "get")
+            #expect(replicas.keys.map { optedAfter[$0]! - optedBefore[$0]! }.reduce(0, +) == 60)
+            #expect(redis.cluster?.replicaReads.load(ordering: .relaxed) == 60)
         }
     }
 

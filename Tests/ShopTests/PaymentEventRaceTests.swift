@@ -86,11 +86,11 @@ struct PaymentEventRaceTests {
     /// `PaymentRepository.setProviderID` running in a task of its own, as a retried pay request's.
     struct Recording: Sendable {
         let task: Task<Payment?, any Error>
-        let finished: Flag
+        let finished: DatabaseWaitTests.Flag
     }
 
     static func recordProviderID(_ providerID: String, of payment: UUID, in shop: OrdersFixture) -> Recording {
-        let finished = Flag()
+        let finished = DatabaseWaitTests.Flag()
         let task = Task {
             defer { finished.set() }
             return try await withClient(shop.database) { client in
@@ -177,13 +177,5 @@ struct PaymentEventRaceTests {
     struct RaceSetupFailed: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
-    }
-
-    /// A one-way flag other tasks can read.
-    final class Flag: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value = false
-        var isSet: Bool { self.lock.withLock { self.value } }
-        func set() { self.lock.withLock { self.value = true } }
     }
 }

@@ -71,6 +71,26 @@ def _cmdline(pid):
         return ""
 
 
+def _redis_pid(pid_file, port):
+    """The pid in a redis-server's pid file if that process is alive and is the redis-server on `port`, else None."""
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) and ("redis-server" in _cmdline(pid) and ":%d" % port in _cmdline(pid)) else None
+
+
+def _kill9_redis(pid, port, what):
+    """kill -9 of the redis-server `pid` (None: not running) on `port` of `what`; waits until it is gone."""
+    if pid is None:
+        raise RuntimeError("no live redis-server of this %s on port %d" % (what, port))
+    os.kill(pid, signal.SIGKILL)
+    if not wait_for(lambda: not _alive(pid), 10):
+        raise RuntimeError("redis-server %d (port %d) still alive 10 s after SIGKILL" % (pid, port))
+    return pid
+
+
 def _stop(popen, grace=3.0):
     """SIGTERM, then SIGKILL after `grace` seconds; only for a process this harness started."""
     if popen is None or popen.poll() is not None:
@@ -345,12 +365,7 @@ class PrivateCluster:
         return resp.Cluster(self.ports, timeout=timeout)
 
     def pid(self, port):
-        try:
-            with open(os.path.join(self.dir, "node-%d" % port, "redis.pid")) as handle:
-                pid = int(handle.read().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) and ("redis-server" in _cmdline(pid) and ":%d" % port in _cmdline(pid)) else None
+        return _redis_pid(os.path.join(self.dir, "node-%d" % port, "redis.pid"), port)
 
     def owner(self, slot, exclude=()):
         """The port of the node a live node names as the owner of `slot` (CLUSTER SLOTS), or None."""
@@ -423,13 +438,7 @@ class PrivateCluster:
 
     def kill9(self, port):
         """kill -9 of the node on `port` (its pid from the script's pid file); returns the pid."""
-        pid = self.pid(port)
-        if pid is None:
-            raise RuntimeError("no live redis-server of this cluster on port %d" % port)
-        os.kill(pid, signal.SIGKILL)
-        if not wait_for(lambda: not _alive(pid), 10):
-            raise RuntimeError("redis-server %d (port %d) still alive 10 s after SIGKILL" % (pid, port))
-        return pid
+        return _kill9_redis(self.pid(port), port, "cluster")
 
     def wait_promoted(self, slot, old, timeout):
         """Waits until a node other than `old` owns `slot` and says it is a primary; returns its port or None."""
@@ -594,22 +603,11 @@ class PrivateSentinel:
         return resp.Redis(self.primary() or self.ports[0], timeout=timeout)
 
     def pid(self, port):
-        try:
-            with open(os.path.join(self.dir, "redis-%d" % port, "redis.pid")) as handle:
-                pid = int(handle.read().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) and ("redis-server" in _cmdline(pid) and ":%d" % port in _cmdline(pid)) else None
+        return _redis_pid(os.path.join(self.dir, "redis-%d" % port, "redis.pid"), port)
 
     def kill9(self, port):
         """kill -9 of the server on `port` (its pid from the script's pid file); returns the pid."""
-        pid = self.pid(port)
-        if pid is None:
-            raise RuntimeError("no live redis-server of this setup on port %d" % port)
-        os.kill(pid, signal.SIGKILL)
-        if not wait_for(lambda: not _alive(pid), 10):
-            raise RuntimeError("redis-server %d (port %d) still alive 10 s after SIGKILL" % (pid, port))
-        return pid
+        return _kill9_redis(self.pid(port), port, "setup")
 
     def failover(self, sentinel):
         """SENTINEL FAILOVER shop on one Sentinel: "OK", or the error it answered (INPROG, NOGOODSLAVE)."""

@@ -285,7 +285,12 @@ status() {
     state=$(reply "$port" cluster info | sed -n 's/^cluster_state://p')
     role=$(reply "$port" role | sed -n 1p)
     [ "$role" = slave ] && role=replica
-    printf '127.0.0.1:%s  %-7s  cluster_state:%s\n' "$port" "$role" "${state:-unknown}"
+    # What cluster_healthy looks at, so a start that times out says which condition failed.
+    local shards replicas=""
+    shards=$(shards_summary "$port" | tr ' ' /)
+    [ "$role" = master ] && replicas="  $(reply "$port" info replication | grep -E '^(connected_slaves|slave0):' | tr -d '\r' | paste -sd ' ')"
+    printf '127.0.0.1:%s  %-7s  cluster_state:%s  slots/primaries/with-replica:%s%s\n' \
+      "$port" "$role" "${state:-unknown}" "$shards" "$replicas"
     [ "$state" = ok ] || bad=1
   done
   return "$bad"

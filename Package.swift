@@ -34,11 +34,15 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP export of the spans (OTLP/HTTP and OTLP/gRPC, its default traits); only the `shop` executable links it.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0"),
     ],
     targets: [
         .target(
             name: "RedisClient",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -52,6 +56,7 @@ let package = Package(
         .target(
             name: "RedisLock",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -64,6 +69,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "RedisClient",
                 "RedisLock",
                 .product(name: "Logging", package: "swift-log"),
@@ -87,6 +93,7 @@ let package = Package(
         .target(
             name: "RedisCache",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -98,6 +105,7 @@ let package = Package(
         .target(
             name: "StreamQueue",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -118,6 +126,7 @@ let package = Package(
         .target(
             name: "Shop",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "RedisClient",
                 "RedisCache",
                 "RedisLock",
@@ -157,6 +166,8 @@ let package = Package(
         .executableTarget(
             name: "shop",
             dependencies: [
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "Shop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -218,6 +229,7 @@ let package = Package(
         .testTarget(
             name: "StreamQueueTests",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "StreamQueue",
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),

@@ -60,7 +60,7 @@ public func buildApplication(
         backgroundLogger: logger
     )
     // Requests wait at most DATABASE_REQUEST_WAIT_MS for a connection (503 after that); background work waits.
-    let postgres = Database(client: pool)
+    let postgres = Database(client: pool, databaseName: configuration.database.database)
     var redisConfiguration = configuration.redis
     redisConfiguration.clientName = configuration.instanceID
     redisConfiguration.connectTimeout = min(configuration.healthTimeout, .seconds(2))
@@ -76,6 +76,9 @@ public func buildApplication(
     let router = Router(context: ShopRequestContext.self, options: .autoGenerateHeadEndpoints)
     // Order matters. Metrics sees the final status of every response (the problem middleware never
     // throws); the problem middleware sees every error thrown below it, including the router's not-found.
+    // The request's SERVER span (a no-op without a bootstrapped tracer), continuing an incoming `traceparent`;
+    // outermost, so it ends with the response the client gets.
+    router.add(middleware: TracingMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(registry: registry))
     router.add(middleware: LogRequestsMiddleware(.debug))

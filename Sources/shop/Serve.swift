@@ -1,8 +1,10 @@
 import ArgumentParser
+import Foundation
 import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 import Shop
 
 /// `shop serve`: run the HTTP service until SIGTERM or SIGINT.
@@ -20,6 +22,18 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        // Likewise the tracer: OTLP export when the OTEL_* environment asks for it, the no-op tracer otherwise.
+        let traceExport: (any Service)?
+        do {
+            traceExport = try TraceExport.bootstrap(
+                instanceID: configuration.instanceID,
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            printError("error: trace export: \(error)")
+            throw ExitCode.failure
+        }
+
         let logger = Logger(label: "shop")
         let app = buildApplication(
             configuration: configuration,
@@ -27,7 +41,16 @@ struct Serve: AsyncParsableCommand {
             options: ApplicationOptions(metricsRegistry: registry)
         )
         do {
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            // The exporter is listed first so that it stops last, after the application's final spans.
+            let services: [any Service] = (traceExport.map { [$0] } ?? []) + [app]
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
         } catch {
             printError("error: shop serve stopped: \(error)")
             throw ExitCode.failure

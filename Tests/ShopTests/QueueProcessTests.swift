@@ -27,10 +27,12 @@ struct QueueProcessTests {
             _ path: String,
             cookie: String? = nil,
             key: String? = nil,
-            body: String? = nil
+            body: String? = nil,
+            headers: [(String, String)] = []
         ) async throws -> (status: Int, body: String, headers: HTTPHeaders) {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
             request.method = method
+            request.headers.add(contentsOf: headers)
             if let cookie { request.headers.add(name: "Cookie", value: "\(sessionCookieName)=\(cookie)") }
             if let key { request.headers.add(name: "Idempotency-Key", value: key) }
             if let body {

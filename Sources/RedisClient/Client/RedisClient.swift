@@ -31,6 +31,7 @@ public final class RedisClient: Sendable, Service {
     /// The sharded (`SSUBSCRIBE`) subscribers, one per node, on a cluster; elsewhere ``subscriber`` serves those too.
     let shardedSubscriber: ShardedSubscriber?
     let metrics: RedisMetrics
+    let tracing: RedisTracing
     let logger: Logger
 
     /// Creates a client. No connection is opened until the first command.
@@ -46,6 +47,7 @@ public final class RedisClient: Sendable, Service {
         self.configuration = configuration
         self.logger = logger
         self.metrics = RedisMetrics()
+        self.tracing = RedisTracing(configuration: configuration)
         switch configuration.topology {
         case .standalone:
             self.cluster = nil
@@ -179,13 +181,13 @@ public final class RedisClient: Sendable, Service {
     ) async throws -> RESPValue {
         let start = NIODeadline.now()
         do {
-            if let cluster = self.cluster {
-                let reply = try await self.send(command, timeout: timeout, on: cluster, asking: nil, readFrom: readFrom)
-                self.metrics.recordSuccess(command: command.name, since: start)
-                return reply
-            }
-            let reply = try await self.onPrimary(timeout: timeout) { pool in
-                try await pool.sharedConnection().send(command, timeout: timeout)
+            let reply = try await self.tracing.withSpan(command.name) {
+                if let cluster = self.cluster {
+                    return try await self.send(command, timeout: timeout, on: cluster, asking: nil, readFrom: readFrom)
+                }
+                return try await self.onPrimary(timeout: timeout) { pool in
+                    try await pool.sharedConnection().send(command, timeout: timeout)
+                }
             }
             self.metrics.recordSuccess(command: command.name, since: start)
             return reply
@@ -230,16 +232,17 @@ public final class RedisClient: Sendable, Service {
         guard !commands.isEmpty else { return [] }
         let start = NIODeadline.now()
         do {
-            if let cluster = self.cluster {
-                let results = try await self.pipeline(commands, timeout: timeout, on: cluster)
-                self.metrics.recordSuccess(command: "PIPELINE", since: start)
-                return results
-            }
-            let replies = try await self.onPrimary(timeout: timeout) { pool in
-                try await pool.sharedConnection().pipeline(commands, timeout: timeout)
+            let results = try await self.tracing.withSpan("PIPELINE", batchSize: commands.count) {
+                if let cluster = self.cluster {
+                    return try await self.pipeline(commands, timeout: timeout, on: cluster)
+                }
+                let replies = try await self.onPrimary(timeout: timeout) { pool in
+                    try await pool.sharedConnection().pipeline(commands, timeout: timeout)
+                }
+                return replies.map { reply in RedisError.fromReply(reply).map { .failure($0) } ?? .success(reply) }
             }
             self.metrics.recordSuccess(command: "PIPELINE", since: start)
-            return replies.map { reply in RedisError.fromReply(reply).map { .failure($0) } ?? .success(reply) }
+            return results
         } catch {
             self.metrics.recordFailure(command: "PIPELINE", since: start, error: error)
             throw error
@@ -256,9 +259,11 @@ public final class RedisClient: Sendable, Service {
     /// - Throws: ``RedisError`` with `.transactionAborted` when Redis discarded the transaction; on a cluster,
     ///   `.crossSlot` when the commands' keys are in different slots.
     public func transaction(_ commands: [RedisCommand]) async throws -> [Result<RESPValue, RedisError>] {
-        if let cluster = self.cluster { return try await self.transaction(commands, on: cluster) }
-        return try await self.onPrimary(timeout: nil) { pool in
-            try await pool.sharedConnection().transaction(commands)
+        try await self.tracing.withSpan("MULTI", batchSize: commands.count) {
+            if let cluster = self.cluster { return try await self.transaction(commands, on: cluster) }
+            return try await self.onPrimary(timeout: nil) { pool in
+                try await pool.sharedConnection().transaction(commands)
+            }
         }
     }
 

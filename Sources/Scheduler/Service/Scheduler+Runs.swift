@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RedisLock
+import Tracing
 
 extension Scheduler {
     /// Why a run was stopped from outside its work.
@@ -130,7 +131,37 @@ extension Scheduler {
     /// period, and records the outcome.
     /// `startRecorded`: the run's start is in the store already (a manual run records it before ``runNow(_:)``
     /// returns).
+    ///
+    /// The run is a span, `job <name>` (a child of the current span for a manual run started by a traced request, a
+    /// root otherwise), with the job's name, run id, tick and outcome; the work's Redis and database calls are its
+    /// children.
     func execute(_ job: ScheduledJob, run: JobRun, lease: RedisLockLease, startRecorded: Bool = false) async {
+        let span = startSpan("job \(job.name)", ofKind: .internal)
+        if span.isRecording {
+            span.attributes["job.name"] = "\(job.name)"
+            span.attributes["job.run_id"] = run.runID
+            span.attributes["job.tick"] = Int(run.tick.timeIntervalSince1970)
+            span.attributes["job.manual"] = run.manual
+            span.attributes["job.instance"] = self.configuration.instance
+        }
+        let outcome = await ServiceContext.withValue(span.context) {
+            await self.executeTraced(job, run: run, lease: lease, startRecorded: startRecorded)
+        }
+        if span.isRecording {
+            span.attributes["job.outcome"] = outcome.outcome.rawValue
+            if outcome.outcome != .succeeded {
+                span.setStatus(SpanStatus(code: .error, message: outcome.error))
+            }
+        }
+        span.end()
+    }
+
+    private func executeTraced(
+        _ job: ScheduledJob,
+        run: JobRun,
+        lease: RedisLockLease,
+        startRecorded: Bool
+    ) async -> (outcome: JobOutcome, error: String?) {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(job.name)"
         logger[metadataKey: "run"] = "\(run.runID)"
@@ -191,6 +222,7 @@ extension Scheduler {
         } catch {
             logger.warning("could not record the run", metadata: ["error": "\(error)"])
         }
+        return (outcome, errorText)
     }
 
     /// The work, raced against the timeout and against shutdown plus the grace period.

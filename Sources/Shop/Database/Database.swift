@@ -26,6 +26,7 @@ public struct Database: Sendable {
     public let client: PostgresClient
     /// The wait for a connection of calls on tasks that set no bound of their own.
     public let backgroundWait: Duration
+    let tracing: DatabaseTracing
 
     /// How long a call whose connection closed under it may still take to end by itself (its query failing) before
     /// it is failed.
@@ -38,9 +39,11 @@ public struct Database: Sendable {
     /// - Parameters:
     ///   - client: The pool.
     ///   - backgroundWait: The wait for a connection of calls on tasks that set no bound.
-    public init(client: PostgresClient, backgroundWait: Duration = .seconds(30)) {
+    ///   - databaseName: The database's name, for the calls' spans (`db.namespace`).
+    public init(client: PostgresClient, backgroundWait: Duration = .seconds(30), databaseName: String? = nil) {
         self.client = client
         self.backgroundWait = backgroundWait
+        self.tracing = DatabaseTracing(databaseName: databaseName)
     }
 
     /// Runs `body` with calls on this task waiting at most `limit` for a connection.
@@ -94,12 +97,16 @@ public struct Database: Sendable {
         logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await self.withConnection { connection in
-            do {
-                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
-            } catch let error as PostgresTransactionError {
-                if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
-                throw error
+        try await self.tracing.withSpan("TRANSACTION") {
+            try await self.withConnection { connection in
+                do {
+                    return try await connection.withTransaction(logger: logger) { connection in
+                        try await body(connection)
+                    }
+                } catch let error as PostgresTransactionError {
+                    if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+                    throw error
+                }
             }
         }
     }
@@ -108,8 +115,10 @@ public struct Database: Sendable {
     /// bounded like every other call). For the small result sets of the shop's queries.
     @discardableResult
     public func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRows {
-        try await self.withConnection { connection in
-            PostgresRows(rows: try await connection.query(query, logger: logger).collect())
+        try await self.tracing.withSpan(DatabaseTracing.operation(of: query.sql), queryText: query.sql) {
+            try await self.withConnection { connection in
+                PostgresRows(rows: try await connection.query(query, logger: logger).collect())
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 public import Logging
 import PostgresNIO
+import StreamQueue
 
 #if canImport(FoundationEssentials)
     public import FoundationEssentials
@@ -227,7 +228,8 @@ public struct OrderService: Sendable {
         }
     }
 
-    /// The headers that carry the request's trace context to the order's event.
+    /// The headers that carry the request's trace context to the order's event: the request id, and the incoming
+    /// `traceparent` or, with a tracer bootstrapped, the context of the current span.
     static func trace(requestID: String, traceparent: String?) -> [String: String] {
         var headers = ["requestId": requestID]
         // `00-<32 hex>-<16 hex>-<2 hex>`; anything else is not passed on.
@@ -236,6 +238,8 @@ public struct OrderService: Sendable {
         {
             headers["traceparent"] = traceparent
         }
+        // With a tracer, the current span's context (the request's, continuing that traceparent) replaces it.
+        headers.merge(OutgoingMessage.traceHeaders()) { $1 }
         return headers
     }
 

@@ -41,13 +41,21 @@ extension ConsumerRun {
     }
 
     /// Acknowledges a failed delivery and puts the message in the delayed set, due after `delay` (one script).
-    func scheduleRetry(_ delivery: Delivery, attempt: Int, error: String, delay: Duration) async {
+    /// - Parameter previousAttempt: Header fields carrying the failed attempt's trace context (replacing an
+    ///   earlier attempt's), so the retry's span links it.
+    func scheduleRetry(
+        _ delivery: Delivery,
+        attempt: Int,
+        error: String,
+        delay: Duration,
+        previousAttempt: [String: String] = [:]
+    ) async {
         var arguments: [any RESPArgument] = [
             self.group, self.name, delivery.entry.id, Int(delay.milliseconds), delivery.kind == .retry ? 1 : 0,
         ]
-        arguments += delivery.entry.fieldArguments(
-            replacing: [MessageField.attempt: String(attempt + 1), MessageField.lastError: error]
-        )
+        var replacing = [MessageField.attempt: String(attempt + 1), MessageField.lastError: error]
+        replacing.merge(previousAttempt) { $1 }
+        arguments += delivery.entry.fieldArguments(replacing: replacing)
         do {
             let reply = try await self.client.eval(
                 QueueScripts.scheduleRetry,

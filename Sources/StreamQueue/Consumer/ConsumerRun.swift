@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import RedisClient
+import Tracing
 
 /// Everything of one ``QueueConsumer/run()``: the scheduler, the signals, and the tasks (reader, workers,
 /// promoter, reclaimer, heartbeat, gauges), all children of `run()`.
@@ -200,11 +201,14 @@ final class ConsumerRun: Sendable {
         while true {
             let start = NIODeadline.now()
             var failure: (any Error)?
+            let span = QueueTracing.startProcessing(message, group: self.group, consumer: self.name)
             do {
-                try await self.consumer.handler(message)
+                try await ServiceContext.withValue(span.context) { try await self.consumer.handler(message) }
             } catch {
                 failure = error
+                span.recordError(error)
             }
+            span.end()
             self.metrics.handling.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
             guard let failure else {
                 await self.acknowledge(delivery)
@@ -248,7 +252,8 @@ final class ConsumerRun: Sendable {
                     delivery,
                     attempt: message.attempt,
                     error: describeError(failure),
-                    delay: delay
+                    delay: delay,
+                    previousAttempt: QueueTracing.previousAttemptFields(span)
                 )
                 return
             }

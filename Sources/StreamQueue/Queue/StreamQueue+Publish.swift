@@ -1,5 +1,6 @@
 import Foundation
 public import RedisClient
+import Tracing
 
 extension StreamQueue {
     /// Publishes a message to a topic's stream, trimming the stream to the topic's retention.
@@ -23,18 +24,32 @@ extension StreamQueue {
     ) async throws -> PublishReceipt {
         try TopicKeys.validate(topic)
         try message.validate()
-        let command = self.publishCommand(message, topic: topic, deduplicationWindow: deduplicationWindow)
-        let reply: RESPValue
+        let (span, traced) = QueueTracing.startPublishing(message, topic: topic)
+        defer { span.end() }
         do {
-            reply = try await self.client.send(command)
-        } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
-            // The server lost its script cache (restart, SCRIPT FLUSH): load it; the command did not run.
-            try await self.client.scriptLoad(QueueScripts.publishOnce)
-            reply = try await self.client.send(command)
+            let command = self.publishCommand(traced, topic: topic, deduplicationWindow: deduplicationWindow)
+            let reply: RESPValue
+            do {
+                reply = try await ServiceContext.withValue(span.context) { try await self.client.send(command) }
+            } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
+                // The server lost its script cache (restart, SCRIPT FLUSH): load it; the command did not run.
+                try await self.client.scriptLoad(QueueScripts.publishOnce)
+                reply = try await ServiceContext.withValue(span.context) { try await self.client.send(command) }
+            }
+            let receipt = try Self.receipt(for: message, reply: reply)
+            self.metrics.published(topic: topic, duplicate: receipt.isDuplicate)
+            Self.annotate(span, with: receipt)
+            return receipt
+        } catch {
+            span.recordError(error)
+            throw error
         }
-        let receipt = try Self.receipt(for: message, reply: reply)
-        self.metrics.published(topic: topic, duplicate: receipt.isDuplicate)
-        return receipt
+    }
+
+    private static func annotate(_ span: any Span, with receipt: PublishReceipt) {
+        guard span.isRecording else { return }
+        span.attributes["messaging.redis_streams.entry_id"] = receipt.entryID
+        if receipt.isDuplicate { span.attributes["messaging.redis_streams.duplicate"] = true }
     }
 
     /// Publishes several messages to one topic in one pipeline (one round trip); each has its own result.
@@ -52,10 +67,21 @@ extension StreamQueue {
     ) async throws -> [Result<PublishReceipt, RedisError>] {
         try TopicKeys.validate(topic)
         for message in messages { try message.validate() }
-        let commands = messages.map {
-            self.publishCommand($0, topic: topic, deduplicationWindow: deduplicationWindow)
+        // One producer span per message: each may continue a different trace (a relay's batch).
+        let traced = messages.map { QueueTracing.startPublishing($0, topic: topic) }
+        let commands = traced.map {
+            self.publishCommand($0.message, topic: topic, deduplicationWindow: deduplicationWindow)
         }
-        var replies = try await self.client.pipeline(commands)
+        var replies: [Result<RESPValue, RedisError>]
+        do {
+            replies = try await self.client.pipeline(commands)
+        } catch {
+            for (span, _) in traced {
+                span.recordError(error)
+                span.end()
+            }
+            throw error
+        }
         let unknownScript = replies.indices.filter { index in
             if case .failure(let error) = replies[index], error.serverErrorPrefix == "NOSCRIPT" { return true }
             return false
@@ -68,19 +94,23 @@ extension StreamQueue {
         }
         var results: [Result<PublishReceipt, RedisError>] = []
         results.reserveCapacity(messages.count)
-        for (message, reply) in zip(messages, replies) {
+        for ((message, reply), (span, _)) in zip(zip(messages, replies), traced) {
             switch reply {
             case .success(let value):
                 do {
                     let receipt = try Self.receipt(for: message, reply: value)
                     self.metrics.published(topic: topic, duplicate: receipt.isDuplicate)
+                    Self.annotate(span, with: receipt)
                     results.append(.success(receipt))
                 } catch {
+                    span.recordError(error)
                     results.append(.failure(RedisError(.unexpectedReply, "\(error)")))
                 }
             case .failure(let error):
+                span.recordError(error)
                 results.append(.failure(error))
             }
+            span.end()
         }
         return results
     }

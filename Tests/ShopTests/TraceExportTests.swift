@@ -1,0 +1,120 @@
+import Testing
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Distributed tracing end to end: two real `shop serve` processes export their spans over OTLP/HTTP (JSON) to a
+/// collector the test runs, and one order is one trace from the HTTP request on one process, through the outbox
+/// relay and the stream, to the consumer's transaction and notification on the other.
+@Suite("Trace export across processes", .serialized)
+struct TraceExportTests {
+    /// The settings that turn export on, pointed at `endpoint`, with a short batch delay.
+    static func exporting(to endpoint: String) -> [String: String] {
+        [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        ]
+    }
+
+    static func randomHex(bytes: Int) -> String {
+        (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    @Test(.timeLimit(.minutes(10)))
+    func oneOrderIsOneTraceFromTheRequestOnOneProcessToTheNotificationOnAnother() async throws {
+        try await OTLPCollector.withRunning { collector, endpoint in
+            try await QueueProcessTests().withSetup { database, client, environment in
+                // The request's process takes orders and relays the outbox; the other consumes.
+                let api = try await ShopProcess(
+                    instance: "trace-api",
+                    environment: environment(
+                        Self.exporting(to: endpoint).merging(["QUEUE_CONSUMERS_ENABLED": "false"]) { $1 }
+                    )
+                )
+                let worker = try await ShopProcess(
+                    instance: "trace-worker",
+                    environment: environment(
+                        Self.exporting(to: endpoint).merging(["OUTBOX_RELAY_ENABLED": "false"]) { $1 }
+                    )
+                )
+                try await withShopProcesses([api, worker]) {
+                    let product = try await QueueProcessTests.insertProduct(database, price: "2.00")
+                    let cookie = try await client.signUp("traced@trace.test", port: api.port)
+                    // The caller's own trace: everything below must continue it.
+                    let traceID = Self.randomHex(bytes: 16)
+                    let callerSpan = Self.randomHex(bytes: 8)
+                    let body = #"{"items":[{"productId":"\#(product.uuidString.lowercased())","quantity":1}]}"#
+                    let placed = try await client.send(
+                        .POST,
+                        port: api.port,
+                        "/api/v1/orders",
+                        cookie: cookie,
+                        key: "traced-1",
+                        body: body,
+                        headers: [("traceparent", "00-\(traceID)-\(callerSpan)-01")]
+                    )
+                    #expect(placed.status == 201, "\(placed.body)")
+                    try await QueueProcessTests.waitUntilConfirmed(database, orders: 1)
+
+                    let spans = try await collector.waitForTrace(traceID) { spans in
+                        guard let process = spans.first(where: { $0.name == "process orders" }) else { return false }
+                        let children = spans.filter { $0.parentSpanID == process.spanID }.map(\.name)
+                        return children.contains("TRANSACTION") && children.contains("PUBLISH")
+                    }
+                    let listing = spans.map(\.description).joined(separator: "\n")
+                    func child(of parent: OTLPCollector.Span, named name: String) -> OTLPCollector.Span? {
+                        spans.first { $0.parentSpanID == parent.spanID && $0.name == name }
+                    }
+
+                    // HTTP: a SERVER span on the api process, the caller's span its parent.
+                    let server = try #require(
+                        spans.first { $0.kind == 2 && $0.parentSpanID == callerSpan },
+                        "no server span continues the caller's traceparent:\n\(listing)"
+                    )
+                    #expect(server.instance == "trace-api")
+                    #expect(server.name.contains("/api/v1/orders"), "\(server)")
+                    // Its transaction and its Redis calls are its children.
+                    let requestTransaction = try #require(child(of: server, named: "TRANSACTION"), "\(listing)")
+                    #expect(requestTransaction.attributes["db.system"] == "postgresql")
+                    #expect(requestTransaction.kind == 3)
+                    #expect(
+                        spans.contains { $0.parentSpanID == server.spanID && $0.attributes["db.system"] == "redis" },
+                        "\(listing)"
+                    )
+                    // The outbox relay's publish: a PRODUCER span whose parent is the request's span, although the
+                    // relay published after the request's transaction committed, from the stored row.
+                    let send = try #require(child(of: server, named: "send orders"), "\(listing)")
+                    #expect(send.kind == 4)
+                    #expect(send.instance == "trace-api")
+                    #expect(send.attributes["messaging.destination.name"] == "orders")
+                    // The consumer on the other process: a CONSUMER span whose parent is the producer span.
+                    let process = try #require(child(of: send, named: "process orders"), "\(listing)")
+                    #expect(process.kind == 5)
+                    #expect(process.instance == "trace-worker")
+                    #expect(process.attributes["messaging.consumer.group.name"] == "order-post-processing")
+                    #expect(process.links.isEmpty)
+                    // The post-processing transaction and the notification's PUBLISH are the consumer's children.
+                    let postProcessing = try #require(child(of: process, named: "TRANSACTION"), "\(listing)")
+                    #expect(postProcessing.instance == "trace-worker")
+                    let notification = try #require(child(of: process, named: "PUBLISH"), "\(listing)")
+                    #expect(notification.attributes["db.system"] == "redis")
+                    // One trace: every span's parent is in it, except the caller's.
+                    let ids = Set(spans.map(\.spanID))
+                    let orphans = spans.filter { span in
+                        span.parentSpanID.map { !ids.contains($0) && $0 != callerSpan } ?? true
+                    }
+                    #expect(orphans.isEmpty, "spans whose parent is not in the trace: \(orphans)")
+                    // No command argument reaches a span.
+                    #expect(
+                        !spans.contains { $0.attributes.values.contains { $0.contains("traced@trace.test") } },
+                        "\(listing)"
+                    )
+                }
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Configuration
 import Foundation
 import Logging
+import OTel
 import Shop
 
 /// The configuration flags every subcommand accepts; unset flags fall back to the environment.
@@ -55,6 +56,9 @@ struct ConfigurationOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (LOG_LEVEL).")
     var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text or json: one JSON object per line (LOG_FORMAT, default text).")
+    var logFormat: String?
 
     @Option(
         name: .customLong("health-timeout-ms"),
@@ -497,7 +501,8 @@ struct ConfigurationOptions: ParsableArguments {
             (.databaseStartupTimeoutMs, self.databaseStartupTimeoutMs),
             (.databaseRequestWaitMs, self.databaseRequestWaitMs),
             (.databaseIdleTransactionTimeoutMs, self.databaseIdleTransactionTimeoutMs), (.redisURL, self.redisURL),
-            (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.healthTimeoutMs, self.healthTimeoutMs),
+            (.instanceID, self.instanceID), (.logLevel, self.logLevel), (.logFormat, self.logFormat),
+            (.healthTimeoutMs, self.healthTimeoutMs),
             (.sessionIdleTimeoutSeconds, self.sessionIdleTimeoutSeconds),
             (.sessionAbsoluteLifetimeSeconds, self.sessionAbsoluteLifetimeSeconds),
             (.sessionTouchIntervalSeconds, self.sessionTouchIntervalSeconds),
@@ -594,11 +599,23 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// Sends log lines at or above `level` to standard output, once per process.
-func bootstrapLogging(level: Logger.Level) {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardOutput(label: label)
-        handler.logLevel = level
-        return handler
-    }
+/// Sends log lines at or above `level` to standard output in `format`, once per process. Every line carries the
+/// current span's `trace_id` and `span_id` when there is one (OpenTelemetry's metadata provider).
+func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
+    let provider = OTel.makeLoggingMetadataProvider()
+    LoggingSystem.bootstrap(
+        { label, provider in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label, metadataProvider: provider)
+                handler.logLevel = level
+                return handler
+            }
+        },
+        metadataProvider: provider
+    )
 }

@@ -13,7 +13,7 @@ struct Seed: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try self.options.load()
-        bootstrapLogging(level: configuration.logLevel)
+        bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "shop.seed")
         do {
             let report = try await PostgresClient.withRunningClient(url: configuration.database, logger: logger) {

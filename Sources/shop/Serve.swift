@@ -17,7 +17,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try self.options.load()
-        bootstrapLogging(level: configuration.logLevel)
+        bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
         // The global metrics system is bootstrapped here only: tests build many applications per process.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -20,6 +20,12 @@ struct TraceExportTests {
         ]
     }
 
+    /// The spans below `span` in `spans`, at any depth.
+    static func descendants(of span: OTLPCollector.Span, in spans: [OTLPCollector.Span]) -> [OTLPCollector.Span] {
+        let children = spans.filter { $0.parentSpanID == span.spanID }
+        return children + children.flatMap { Self.descendants(of: $0, in: spans) }
+    }
+
     static func randomHex(bytes: Int) -> String {
         (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
@@ -62,8 +68,8 @@ struct TraceExportTests {
 
                     let spans = try await collector.waitForTrace(traceID) { spans in
                         guard let process = spans.first(where: { $0.name == "process orders" }) else { return false }
-                        let children = spans.filter { $0.parentSpanID == process.spanID }.map(\.name)
-                        return children.contains("TRANSACTION") && children.contains("PUBLISH")
+                        let names = Self.descendants(of: process, in: spans).map(\.name)
+                        return names.contains("TRANSACTION") && names.contains("PUBLISH")
                     }
                     let listing = spans.map(\.description).joined(separator: "\n")
                     func child(of parent: OTLPCollector.Span, named name: String) -> OTLPCollector.Span? {
@@ -97,10 +103,14 @@ struct TraceExportTests {
                     #expect(process.instance == "trace-worker")
                     #expect(process.attributes["messaging.consumer.group.name"] == "order-post-processing")
                     #expect(process.links.isEmpty)
-                    // The post-processing transaction and the notification's PUBLISH are the consumer's children.
-                    let postProcessing = try #require(child(of: process, named: "TRANSACTION"), "\(listing)")
+                    // The consumer takes the user's lock (its acquisition, then the work under it, as spans); the
+                    // post-processing transaction and the notification's PUBLISH run under it.
+                    let acquire = try #require(child(of: process, named: "lock acquire"), "\(listing)")
+                    #expect(acquire.attributes["lock.fencing_token"] != nil)
+                    let hold = try #require(child(of: process, named: "lock hold"), "\(listing)")
+                    let postProcessing = try #require(child(of: hold, named: "TRANSACTION"), "\(listing)")
                     #expect(postProcessing.instance == "trace-worker")
-                    let notification = try #require(child(of: process, named: "PUBLISH"), "\(listing)")
+                    let notification = try #require(child(of: hold, named: "PUBLISH"), "\(listing)")
                     #expect(notification.attributes["db.system"] == "redis")
                     // One trace: every span's parent is in it, except the caller's.
                     let ids = Set(spans.map(\.spanID))

@@ -81,9 +81,14 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
     ) async throws -> Value? {
         let entry = self.layout.entry(key)
         let counters = self.counters
-        let joined = { counters.record(.coalesced) }
-        return try await self.flights.run(entry, onJoin: joined) {
-            try await self.fetch(entry: entry, ttl: ttl ?? self.options.ttl, load: load)
+        let joined = {
+            counters.record(.coalesced)
+            CacheTracing.outcome("coalesced")
+        }
+        return try await CacheTracing.withSpan(namespace: self.namespace) {
+            try await self.flights.run(entry, onJoin: joined) {
+                try await self.fetch(entry: entry, ttl: ttl ?? self.options.ttl, load: load)
+            }
         }
     }
 
@@ -270,21 +275,25 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
         load: @escaping @Sendable () async throws -> Value?
     ) async throws -> Outcome {
         guard case .done(let lookup) = try await self.look(entry) else {
+            CacheTracing.flag("cache.redis_error")
             return Outcome(value: try await self.loadCounted(load), shareable: false)
         }
         let epoch: String
         switch lookup {
         case .hit(let value):
             self.counters.record(.hit)
+            CacheTracing.outcome("hit")
             return Outcome(value: value, shareable: true)
         case .refreshSoon(let value, let refreshEpoch):
             self.counters.record(.hit)
+            CacheTracing.outcome("hit")
             self.scheduleRefresh(entry: entry, epoch: refreshEpoch, ttl: ttl, load: load)
             return Outcome(value: value, shareable: true)
         case .stale(let value, let staleEpoch):
             if self.scheduleRefresh(entry: entry, epoch: staleEpoch, ttl: ttl, load: load) {
                 self.counters.record(.hit)
                 self.counters.record(.staleServe)
+                CacheTracing.outcome("stale")
                 return Outcome(value: value, shareable: true)
             }
             epoch = staleEpoch
@@ -292,6 +301,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
             epoch = missEpoch
         }
         self.counters.record(.miss)
+        CacheTracing.outcome("miss")
         return try await self.fillOrWait(entry: entry, epoch: epoch, ttl: ttl, load: load)
     }
 
@@ -348,6 +358,7 @@ public struct RedisCache<Value: Sendable, Codec: CacheCodec>: Sendable where Cod
             if !waited {
                 waited = true
                 self.counters.record(.wait)
+                CacheTracing.flag("cache.waited")
             }
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else {

@@ -1,5 +1,6 @@
 public import Logging
 public import Metrics
+import Tracing
 
 /// Retries, timeouts, a circuit breaker and a bulkhead around one kind of outbound call, applied in a fixed
 /// order:
@@ -109,15 +110,30 @@ public struct ResiliencePipeline<C: Clock>: Sendable where C.Duration == Duratio
         let start = self.clock.now
         let timeout = timeout ?? self.timeout
         let deadline = timeout.map { start.advanced(by: $0) }
+        let span = startSpan(self.name, ofKind: .internal)
+        defer { span.end() }
         do {
-            let value = try await self.admit(deadline: deadline, timeout: timeout) {
-                try await self.attempts(idempotent: idempotent, deadline: deadline, timeout: timeout, operation)
+            let value = try await ServiceContext.withValue(span.context) {
+                try await self.admit(deadline: deadline, timeout: timeout) {
+                    try await self.attempts(
+                        idempotent: idempotent,
+                        deadline: deadline,
+                        timeout: timeout,
+                        span: span,
+                        operation
+                    )
+                }
             }
             self.metrics.finished(.success, duration: start.duration(to: self.clock.now))
             return value
         } catch {
             let outcome = Task.isCancelled ? .cancelled : PipelineOutcome(error: error)
             self.metrics.finished(outcome, duration: start.duration(to: self.clock.now))
+            if span.isRecording, let error = error as? ResilienceError {
+                // Decisions of the pipeline itself (breaker open, bulkhead full, deadline) as an event too.
+                span.addEvent(SpanEvent(name: "resilience.\(error.code)"))
+            }
+            span.recordError(error)
             throw error
         }
     }
@@ -145,11 +161,13 @@ public struct ResiliencePipeline<C: Clock>: Sendable where C.Duration == Duratio
         idempotent: Bool,
         deadline: C.Instant?,
         timeout: Duration?,
+        span: any Span,
         _ operation: @escaping @Sendable (_ attempt: Int) async throws -> T
     ) async throws -> T {
         var generator = self.random.generator
         var lastError: (any Error)?
         var attempt = 0
+        defer { if span.isRecording { span.attributes["resilience.attempts"] = attempt } }
         while true {
             attempt += 1
             if let deadline, self.clock.now >= deadline {
@@ -204,6 +222,14 @@ public struct ResiliencePipeline<C: Clock>: Sendable where C.Duration == Duratio
                 ]
             )
             self.metrics.retried()
+            if span.isRecording {
+                var attributes = SpanAttributes()
+                attributes["resilience.attempt"] = attempt
+                attributes["resilience.delay_ms"] =
+                    Int(delay.components.seconds * 1000) + Int(delay.components.attoseconds / 1_000_000_000_000_000)
+                attributes["error.type"] = String(reflecting: type(of: error))
+                span.addEvent(SpanEvent(name: "resilience.retry", attributes: attributes))
+            }
             try await self.clock.sleep(for: delay)
         }
     }

@@ -71,6 +71,9 @@ extension ShopConfiguration {
         public static let instanceID = Key("instance.id", "INSTANCE_ID", "--instance-id")
         /// `LOG_LEVEL`: trace, debug, info, notice, warning, error or critical. Default `info`.
         public static let logLevel = Key("log.level", "LOG_LEVEL", "--log-level")
+        /// `LOG_FORMAT`: `text` (one human-readable line per entry) or `json` (one JSON object per line, with the
+        /// current span's `trace_id`/`span_id`). Default `text`.
+        public static let logFormat = Key("log.format", "LOG_FORMAT", "--log-format")
         /// `HEALTH_TIMEOUT_MS`: milliseconds one readiness check may take, 1–60000. Default `1000`.
         public static let healthTimeoutMs = Key("health.timeoutMs", "HEALTH_TIMEOUT_MS", "--health-timeout-ms")
 
@@ -79,7 +82,7 @@ extension ShopConfiguration {
             [
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
                 .databaseStartupTimeoutMs, .databaseRequestWaitMs, .databaseIdleTransactionTimeoutMs, .redisURL,
-                .instanceID, .logLevel, .healthTimeoutMs,
+                .instanceID, .logLevel, .logFormat, .healthTimeoutMs,
             ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue + Key.rates
             + Key.payments
     }
@@ -157,6 +160,15 @@ extension ShopConfiguration {
                 )
             }
             self.logLevel = level
+        }
+        if let value = read(.logFormat) {
+            guard let format = LogFormat(rawValue: value.lowercased()) else {
+                throw ConfigurationError(
+                    variable: Key.logFormat.variable,
+                    problem: "\(Self.quoted(value)) is not a log format (text, json)"
+                )
+            }
+            self.logFormat = format
         }
         if let value = read(.healthTimeoutMs) {
             self.healthTimeout = .milliseconds(try Self.integer(value, in: 1...60_000, key: .healthTimeoutMs))
@@ -282,6 +294,6 @@ extension ShopConfiguration {
     /// The configuration as log metadata, with passwords masked.
     public var redactedDescription: String {
         "http=\(self.httpHost):\(self.httpPort) database=\(self.database.redacted) "
-            + "redis=\(self.redis) logLevel=\(self.logLevel) migrateOnStart=\(self.migrateOnStart)"
+            + "redis=\(self.redis) logLevel=\(self.logLevel) logFormat=\(self.logFormat.rawValue) migrateOnStart=\(self.migrateOnStart)"
     }
 }

@@ -18,6 +18,8 @@ public struct ShopConfiguration: Sendable {
     public var instanceID: String
     /// The minimum level of log lines written.
     public var logLevel: Logger.Level
+    /// How log lines are written.
+    public var logFormat: LogFormat
     /// The most connections the PostgreSQL pool opens.
     public var databaseMaxConnections: Int
     /// Whether `serve` applies pending migrations before it accepts requests.
@@ -60,6 +62,7 @@ public struct ShopConfiguration: Sendable {
         self.redis = try! RedisConfiguration(url: Self.defaultRedisURL)
         self.instanceID = Self.defaultInstanceID()
         self.logLevel = .info
+        self.logFormat = .text
         self.databaseMaxConnections = 10
         self.migrateOnStart = true
         self.databaseStartupTimeout = .seconds(15)
@@ -99,4 +102,12 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(self.variable): \(self.problem)" }
+}
+
+/// How the service writes its log lines (`LOG_FORMAT`).
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// One human-readable line per entry (swift-log's stream handler).
+    case text
+    /// One JSON object per line (``JSONLogHandler``).
+    case json
 }

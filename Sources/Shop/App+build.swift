@@ -113,7 +113,7 @@ public func buildApplication(
         .routes,
         atPath: "/health"
     )
-    MetricsController(registry: options.metricsRegistry).addRoutes(to: routes)
+    MetricsController(registry: options.metricsRegistry, redis: redis).addRoutes(to: routes)
     // The OpenAPI document of every route (docs/api/openapi.json).
     OpenAPIDocument.addRoutes(to: routes)
     // Orders: stock taken with the configured strategy; the lock manager wakes lock waiters on release.

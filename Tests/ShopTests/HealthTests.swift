@@ -169,6 +169,14 @@ struct HealthTests {
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
                 #expect(response.headers[.xRequestID] != nil)
+                // The Redis pool gauges are set on each scrape.
+                let text = String(buffer: response.body)
+                for gauge in [
+                    #"redis_pool_connections{kind="shared"}"#, #"redis_pool_connections{kind="dedicated"}"#,
+                    "redis_pool_idle_connections ", "redis_pool_waiters ", "redis_commands_in_flight ",
+                ] {
+                    #expect(text.contains(gauge), "\(gauge) missing")
+                }
             }
         }
     }

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 /// A Redis client: auto-pipelined shared connections, dedicated connections for blocking commands and
 /// `WATCH`, scripts, pub/sub, and typed helpers for the common commands.
@@ -32,6 +33,8 @@ public final class RedisClient: Sendable, Service {
     let shardedSubscriber: ShardedSubscriber?
     let metrics: RedisMetrics
     let tracing: RedisTracing
+    /// Calls sent and not yet answered (``poolStatistics()``).
+    private let inFlight = Atomic<Int>(0)
     let logger: Logger
 
     /// Creates a client. No connection is opened until the first command.
@@ -156,6 +159,34 @@ public final class RedisClient: Sendable, Service {
         }
     }
 
+    /// The client's connections, waiters and unanswered calls now, summed over every node on a cluster.
+    ///
+    /// Cheap (a lock per pool); read it when metrics are scraped rather than in a loop.
+    public func poolStatistics() -> RedisPoolStatistics {
+        let pools: [RedisConnectionPool]
+        if let cluster = self.cluster {
+            pools = cluster.allPools
+        } else if let sentinel = self.sentinel {
+            pools = sentinel.poolIfOpen.map { [$0] } ?? []
+        } else {
+            pools = [self.pool]
+        }
+        var statistics = pools.reduce(RedisPoolStatistics()) { $0 + $1.statistics }
+        statistics.inFlightCommands = self.inFlight.load(ordering: .relaxed)
+        return statistics
+    }
+
+    /// One logical call: counted in flight while it runs, inside its span.
+    private func tracked<Result>(
+        _ operation: String,
+        batchSize: Int? = nil,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        self.inFlight.add(1, ordering: .relaxed)
+        defer { self.inFlight.subtract(1, ordering: .relaxed) }
+        return try await self.tracing.withSpan(operation, batchSize: batchSize, body)
+    }
+
     /// Sends a command on a shared connection and returns its reply; an error reply is thrown.
     /// - Parameter command: The command.
     /// - Returns: The reply.
@@ -181,7 +212,7 @@ public final class RedisClient: Sendable, Service {
     ) async throws -> RESPValue {
         let start = NIODeadline.now()
         do {
-            let reply = try await self.tracing.withSpan(command.name) {
+            let reply = try await self.tracked(command.name) {
                 if let cluster = self.cluster {
                     return try await self.send(command, timeout: timeout, on: cluster, asking: nil, readFrom: readFrom)
                 }
@@ -232,7 +263,7 @@ public final class RedisClient: Sendable, Service {
         guard !commands.isEmpty else { return [] }
         let start = NIODeadline.now()
         do {
-            let results = try await self.tracing.withSpan("PIPELINE", batchSize: commands.count) {
+            let results = try await self.tracked("PIPELINE", batchSize: commands.count) {
                 if let cluster = self.cluster {
                     return try await self.pipeline(commands, timeout: timeout, on: cluster)
                 }
@@ -259,7 +290,7 @@ public final class RedisClient: Sendable, Service {
     /// - Throws: ``RedisError`` with `.transactionAborted` when Redis discarded the transaction; on a cluster,
     ///   `.crossSlot` when the commands' keys are in different slots.
     public func transaction(_ commands: [RedisCommand]) async throws -> [Result<RESPValue, RedisError>] {
-        try await self.tracing.withSpan("MULTI", batchSize: commands.count) {
+        try await self.tracked("MULTI", batchSize: commands.count) {
             if let cluster = self.cluster { return try await self.transaction(commands, on: cluster) }
             return try await self.onPrimary(timeout: nil) { pool in
                 try await pool.sharedConnection().transaction(commands)

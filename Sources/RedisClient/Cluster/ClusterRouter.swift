@@ -51,6 +51,11 @@ final class ClusterRouter: Sendable {
     // MARK: Routing
 
     /// The pool of one node, created on first use.
+    /// Every pool, of primaries and of replicas.
+    var allPools: [RedisConnectionPool] {
+        self.state.withLockedValue { Array($0.pools.values) + Array($0.replicaPools.values) }
+    }
+
     func pool(for endpoint: RedisEndpoint) -> RedisConnectionPool {
         self.state.withLockedValue { state in
             if let pool = state.pools[endpoint] { return pool }

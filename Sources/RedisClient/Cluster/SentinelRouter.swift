@@ -78,6 +78,9 @@ final class SentinelRouter: Sendable {
     // MARK: The primary
 
     /// The pool of the primary, asking the sentinels first when none is known.
+    /// The current primary's pool, if one was opened.
+    var poolIfOpen: RedisConnectionPool? { self.state.withLockedValue { $0.pool } }
+
     func currentPool() async throws -> RedisConnectionPool {
         self.startWatching()
         if let pool = self.knownPool { return pool }

@@ -87,6 +87,16 @@ struct ConnectionPoolStateMachine<Connection: AnyObject & Sendable, Waiter: Send
 
     var waitingLeases: Int { self.leaseWaiters.count }
 
+    /// The pool's connections and waiters now (``RedisPoolStatistics``; in-flight commands are the client's).
+    var statistics: RedisPoolStatistics {
+        var statistics = RedisPoolStatistics()
+        statistics.sharedConnections = self.shared.count { if case .connected = $0 { true } else { false } }
+        statistics.dedicatedConnections = self.dedicatedCount
+        statistics.idleDedicatedConnections = self.idle.count
+        statistics.waiters = self.sharedWaiters.count + self.leaseWaiters.count
+        return statistics
+    }
+
     private static var shutdownError: RedisError { RedisError(.shutdown, "the Redis client has shut down") }
 
     // MARK: Shared connections

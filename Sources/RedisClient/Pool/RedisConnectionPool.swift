@@ -72,6 +72,9 @@ final class RedisConnectionPool: Sendable {
     /// How many callers wait for a dedicated connection now.
     var waitingLeaseCount: Int { self.state.withLockedValue { $0.waitingLeases } }
 
+    /// Connections and waiters now.
+    var statistics: RedisPoolStatistics { self.state.withLockedValue { $0.statistics } }
+
     // MARK: Shared connections
 
     /// A shared connection for ordinary commands, opening one if needed.

@@ -135,8 +135,14 @@ extension Scheduler {
     /// The run is a span, `job <name>` (a child of the current span for a manual run started by a traced request, a
     /// root otherwise), with the job's name, run id, tick and outcome; the work's Redis and database calls are its
     /// children.
-    func execute(_ job: ScheduledJob, run: JobRun, lease: RedisLockLease, startRecorded: Bool = false) async {
-        let span = startSpan("job \(job.name)", ofKind: .internal)
+    func execute(
+        _ job: ScheduledJob,
+        run: JobRun,
+        lease: RedisLockLease,
+        startRecorded: Bool = false,
+        parent: ServiceContext? = nil
+    ) async {
+        let span = startSpan("job \(job.name)", context: parent ?? .topLevel, ofKind: .internal)
         if span.isRecording {
             span.attributes["job.name"] = "\(job.name)"
             span.attributes["job.run_id"] = run.runID

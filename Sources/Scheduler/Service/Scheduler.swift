@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import RedisClient
 public import RedisLock
+import Tracing
 public import ServiceLifecycle
 import Synchronization
 
@@ -43,6 +44,8 @@ public final class Scheduler: Service, Sendable {
         let job: ScheduledJob
         let run: JobRun
         let lease: RedisLockLease
+        /// The trace context of the caller of ``Scheduler/runNow(_:)``: the run's span is its child.
+        let context: ServiceContext?
     }
 
     /// Creates a scheduler. Nothing runs until ``run()``.
@@ -120,7 +123,13 @@ public final class Scheduler: Service, Sendable {
             // Ends when the stream is finished (shutdown); cancellation ends it too.
             for await manual in self.manualRuns {
                 group.addTask {
-                    await self.execute(manual.job, run: manual.run, lease: manual.lease, startRecorded: true)
+                    await self.execute(
+                        manual.job,
+                        run: manual.run,
+                        lease: manual.lease,
+                        startRecorded: true,
+                        parent: manual.context
+                    )
                 }
             }
             await group.waitForAll()
@@ -156,7 +165,7 @@ public final class Scheduler: Service, Sendable {
             startedAt: now
         )
         await self.recordStart(of: run, job: job, logger: self.logger)
-        switch self.manualContinuation.yield(ManualRun(job: job, run: run, lease: lease)) {
+        switch self.manualContinuation.yield(ManualRun(job: job, run: run, lease: lease, context: ServiceContext.current)) {
         case .enqueued:
             return run
         default:

@@ -2,9 +2,9 @@ public import Foundation
 public import Logging
 public import RedisClient
 public import RedisLock
-import Tracing
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Runs jobs on intervals or cron schedules so that, across every instance running the same jobs, each tick
 /// runs exactly once.
@@ -165,7 +165,9 @@ public final class Scheduler: Service, Sendable {
             startedAt: now
         )
         await self.recordStart(of: run, job: job, logger: self.logger)
-        switch self.manualContinuation.yield(ManualRun(job: job, run: run, lease: lease, context: ServiceContext.current)) {
+        switch self.manualContinuation.yield(
+            ManualRun(job: job, run: run, lease: lease, context: ServiceContext.current)
+        ) {
         case .enqueued:
             return run
         default:

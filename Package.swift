@@ -56,7 +56,6 @@ let package = Package(
         .target(
             name: "RedisLock",
             dependencies: [
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -12,18 +12,6 @@ extension RedisLocks {
         holdAtLeast: Duration = .zero,
         _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
     ) async throws -> Result {
-        try await LockTracing.withSpan("hold", lock: held.name) { span in
-            span?.attributes["lock.fencing_token"] = Int(held.fencingToken)
-            return try await self.holdTraced(held, lease: lease, holdAtLeast: holdAtLeast, body)
-        }
-    }
-
-    private func holdTraced<Result: Sendable>(
-        _ held: RedisLockLease,
-        lease: Duration,
-        holdAtLeast: Duration,
-        _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
-    ) async throws -> Result {
         let start = ContinuousClock.now
         defer { self.metrics.held(ContinuousClock.now - start) }
         let outcome: Swift.Result<Result, any Error>

@@ -3,7 +3,6 @@ import Metrics
 import NIOConcurrencyHelpers
 public import RedisClient
 public import ServiceLifecycle
-import Tracing
 
 /// Distributed locks on Redis: `SET NX PX` with a unique token, release and renewal only by the holder,
 /// fencing tokens, waiters woken by release notices, and a watchdog that keeps a lease alive while work runs.
@@ -93,28 +92,23 @@ public final class RedisLocks: Sendable, Service {
     /// - Returns: The lease, or nil when someone else holds the lock.
     public func tryAcquire(_ name: String, lease: Duration? = nil) async throws -> RedisLockLease? {
         try Self.validate(name)
-        return try await LockTracing.withSpan("try-acquire", lock: name) { span in
-            let token = self.makeToken()
-            let leaseDuration = lease ?? self.configuration.lease
-            let sentAt = ContinuousClock.now
-            switch try await self.attempt(name, token: token, lease: leaseDuration) {
-            case .acquired(let fence):
-                self.metrics.acquired(waited: .zero)
-                span?.attributes["lock.acquired"] = true
-                span?.attributes["lock.fencing_token"] = Int(fence)
-                return RedisLockLease(
-                    name: name,
-                    token: token,
-                    fencingToken: fence,
-                    locks: self,
-                    sentAt: sentAt,
-                    lease: leaseDuration
-                )
-            case .held:
-                self.metrics.busy()
-                span?.attributes["lock.acquired"] = false
-                return nil
-            }
+        let token = self.makeToken()
+        let leaseDuration = lease ?? self.configuration.lease
+        let sentAt = ContinuousClock.now
+        switch try await self.attempt(name, token: token, lease: leaseDuration) {
+        case .acquired(let fence):
+            self.metrics.acquired(waited: .zero)
+            return RedisLockLease(
+                name: name,
+                token: token,
+                fencingToken: fence,
+                locks: self,
+                sentAt: sentAt,
+                lease: leaseDuration
+            )
+        case .held:
+            self.metrics.busy()
+            return nil
         }
     }
 
@@ -132,21 +126,8 @@ public final class RedisLocks: Sendable, Service {
     /// - Throws: ``RedisLockError/timedOut(_:)`` when the wait ends first; `CancellationError` when cancelled.
     public func acquire(_ name: String, lease: Duration? = nil, wait: Duration? = nil) async throws -> RedisLockLease {
         try Self.validate(name)
-        return try await LockTracing.withSpan("acquire", lock: name) { span in
-            try await self.acquire(name, lease: lease, wait: wait, span: span)
-        }
-    }
-
-    private func acquire(
-        _ name: String,
-        lease: Duration?,
-        wait: Duration?,
-        span: (any Span)?
-    ) async throws -> RedisLockLease {
         let leaseDuration = lease ?? self.configuration.lease
         let start = ContinuousClock.now
-        var attempts = 0
-        defer { span?.attributes["lock.attempts"] = attempts }
         let deadline = start.advanced(by: wait ?? self.configuration.wait)
         let token = self.makeToken()
         let waiter = self.waiters.register(name)
@@ -155,12 +136,10 @@ public final class RedisLocks: Sendable, Service {
         while true {
             try Task.checkCancellation()
             let sentAt = ContinuousClock.now
-            attempts += 1
             switch try await self.attempt(name, token: token, lease: leaseDuration) {
             case .acquired(let fence):
                 acquired = true
                 self.metrics.acquired(waited: ContinuousClock.now - start)
-                span?.attributes["lock.fencing_token"] = Int(fence)
                 return RedisLockLease(
                     name: name,
                     token: token,

@@ -64,11 +64,14 @@ struct SessionStoreTests {
 
     @Test("a used session slides; an unused one expires after the idle timeout")
     func idleTimeout() async throws {
-        try await TestRedis.withStore(idle: .milliseconds(1200), lifetime: .seconds(60)) { store, _ in
+        try await TestRedis.withStore(idle: .milliseconds(1200), lifetime: .seconds(60)) { store, redis in
             // Redis stamped `used` after this instant: the first span starts here, not after the second create.
             var previousSent = ContinuousClock.now
             let used = try await store.create(Cart(items: ["a"]), userID: nil, client: self.client)
             let unused = try await store.create(Cart(items: ["b"]), userID: nil, client: self.client)
+            let unusedCreated = ContinuousClock.now
+            let unusedCreatedWall = Date()
+            var lastUseAnswered = Date()
             // Ten uses 200 ms apart: 2 s in all, longer than the idle timeout, but never 1.2 s idle.
             // Redis saw the previous use after that use was sent, and sees this one before its answer arrives:
             // the idle time Redis measured is at most the span from the previous send to this answer. Only a span
@@ -78,16 +81,46 @@ struct SessionStoreTests {
                 try await Task.sleep(for: .milliseconds(200))
                 let sent = ContinuousClock.now
                 let loaded = try await store.load(used.id) != nil
+                lastUseAnswered = Date()
                 let span = ContinuousClock.now - previousSent
                 previousSent = sent
                 guard loadedEveryTime else { break }
                 loadedEveryTime = loaded
                 if span < .milliseconds(1100) { #expect(loaded, "at most \(span) idle as Redis saw it") }
             }
-            #expect(try await store.load(unused.id) == nil)
+            // Redis expires keys on its wall clock, so the idle time is judged on that clock: at least this much
+            // wall-clock time has passed since Redis created the session. A step of this machine's clock (a time
+            // sync) moves expiry with it; a run where the wall clock fell behind this process's steady clock checks
+            // nothing it cannot see, and a failure reports both clocks and what Redis holds.
+            let unusedKey = store.configuration.keyPrefix + "session:{\(unused.id.storageHash)}"
+            let ttlBefore = try await redis.send(RedisCommand("PTTL", key: unusedKey)).decode(as: Int.self)
+            let wallIdle = Date().timeIntervalSince(unusedCreatedWall)
+            let steadyIdle = ContinuousClock.now - unusedCreated
+            let stillLoads = try await store.load(unused.id) != nil
+            let held = stillLoads ? try await Self.held(unusedKey, redis) : ""
+            if wallIdle > 1.3 {
+                #expect(
+                    !stillLoads,
+                    """
+                    the unused session still loads \(wallIdle) s (wall clock; \(steadyIdle) steady) after it was \
+                    created; PTTL before the load \(ttlBefore) ms, \(held)
+                    """
+                )
+            }
             try await Task.sleep(for: .milliseconds(1600))
-            #expect(try await store.load(used.id) == nil)
+            if Date().timeIntervalSince(lastUseAnswered) > 1.3 {
+                #expect(try await store.load(used.id) == nil)
+            }
         }
+    }
+
+    /// A session's created and last-seen stamps and the clock of the node that holds it, for failure messages.
+    static func held(_ key: String, _ redis: RedisClient) async throws -> String {
+        let stamps = try await redis.send(RedisCommand("HMGET", key: key, "c", "s")).decode(as: [String?].self)
+        var time = RedisCommand("TIME")
+        time.recordKey(key)
+        let seconds = try await redis.send(time).decode(as: [String].self)
+        return "created/last seen \(stamps.map { $0 ?? "-" }), server TIME \(seconds.joined(separator: "."))"
     }
 
     @Test("the absolute lifetime ends a session however active it is")

@@ -1,3 +1,5 @@
+import Tracing
+
 extension RedisLocks {
     /// Runs `body` under `held`, with the watchdog, then releases the lease (or keeps it until `holdAtLeast`).
     ///
@@ -13,7 +15,12 @@ extension RedisLocks {
         _ body: @escaping @Sendable (RedisLockLease) async throws -> Result
     ) async throws -> Result {
         let start = ContinuousClock.now
-        defer { self.metrics.held(ContinuousClock.now - start) }
+        let span = LockTracing.start("hold", lock: held.name)
+        span?.attributes["lock.fencing_token"] = Int(held.fencingToken)
+        defer {
+            self.metrics.held(ContinuousClock.now - start)
+            span?.end()
+        }
         let outcome: Swift.Result<Result, any Error>
         do {
             let value = try await withThrowingTaskGroup(of: Result?.self) { group in
@@ -63,6 +70,7 @@ extension RedisLocks {
         }
         if case .failure(let error) = outcome, (error as? RedisLockError)?.isLeaseLost == true {
             self.metrics.leaseLost()
+            span?.recordError(error)
         }
         return try outcome.get()
     }

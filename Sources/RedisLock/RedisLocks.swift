@@ -3,6 +3,7 @@ import Metrics
 import NIOConcurrencyHelpers
 public import RedisClient
 public import ServiceLifecycle
+import Tracing
 
 /// Distributed locks on Redis: `SET NX PX` with a unique token, release and renewal only by the holder,
 /// fencing tokens, waiters woken by release notices, and a watchdog that keeps a lease alive while work runs.
@@ -92,12 +93,23 @@ public final class RedisLocks: Sendable, Service {
     /// - Returns: The lease, or nil when someone else holds the lock.
     public func tryAcquire(_ name: String, lease: Duration? = nil) async throws -> RedisLockLease? {
         try Self.validate(name)
+        let span = LockTracing.start("try-acquire", lock: name)
+        defer { span?.end() }
         let token = self.makeToken()
         let leaseDuration = lease ?? self.configuration.lease
         let sentAt = ContinuousClock.now
-        switch try await self.attempt(name, token: token, lease: leaseDuration) {
+        let outcome: Attempt
+        do {
+            outcome = try await self.attempt(name, token: token, lease: leaseDuration)
+        } catch {
+            span?.recordError(error)
+            throw error
+        }
+        switch outcome {
         case .acquired(let fence):
             self.metrics.acquired(waited: .zero)
+            span?.attributes["lock.acquired"] = true
+            span?.attributes["lock.fencing_token"] = Int(fence)
             return RedisLockLease(
                 name: name,
                 token: token,
@@ -108,6 +120,7 @@ public final class RedisLocks: Sendable, Service {
             )
         case .held:
             self.metrics.busy()
+            span?.attributes["lock.acquired"] = false
             return nil
         }
     }
@@ -126,6 +139,12 @@ public final class RedisLocks: Sendable, Service {
     /// - Throws: ``RedisLockError/timedOut(_:)`` when the wait ends first; `CancellationError` when cancelled.
     public func acquire(_ name: String, lease: Duration? = nil, wait: Duration? = nil) async throws -> RedisLockLease {
         try Self.validate(name)
+        let span = LockTracing.start("acquire", lock: name)
+        var attempts = 0
+        defer {
+            span?.attributes["lock.attempts"] = attempts
+            span?.end()
+        }
         let leaseDuration = lease ?? self.configuration.lease
         let start = ContinuousClock.now
         let deadline = start.advanced(by: wait ?? self.configuration.wait)
@@ -136,10 +155,19 @@ public final class RedisLocks: Sendable, Service {
         while true {
             try Task.checkCancellation()
             let sentAt = ContinuousClock.now
-            switch try await self.attempt(name, token: token, lease: leaseDuration) {
+            attempts += 1
+            let outcome: Attempt
+            do {
+                outcome = try await self.attempt(name, token: token, lease: leaseDuration)
+            } catch {
+                span?.recordError(error)
+                throw error
+            }
+            switch outcome {
             case .acquired(let fence):
                 acquired = true
                 self.metrics.acquired(waited: ContinuousClock.now - start)
+                span?.attributes["lock.fencing_token"] = Int(fence)
                 return RedisLockLease(
                     name: name,
                     token: token,
@@ -152,6 +180,7 @@ public final class RedisLocks: Sendable, Service {
                 let remainingWait = deadline - ContinuousClock.now
                 guard remainingWait > .zero else {
                     self.metrics.timedOut()
+                    span?.recordError(RedisLockError.timedOut(name))
                     throw RedisLockError.timedOut(name)
                 }
                 // Sleep until a release notice, the holder's lease ends, or the wait ends.

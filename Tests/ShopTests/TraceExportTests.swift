@@ -103,6 +103,14 @@ struct TraceExportTests {
                     #expect(process.instance == "trace-worker")
                     #expect(process.attributes["messaging.consumer.group.name"] == "order-post-processing")
                     #expect(process.links.isEmpty)
+                    // The consumer takes the user's lock: its acquisition (with the fencing token it got) and the
+                    // hold until release are spans of their own beside the work done under the lock.
+                    let acquire = try #require(child(of: process, named: "lock acquire"), "\(listing)")
+                    #expect(Int(acquire.attributes["lock.fencing_token"] ?? "") ?? 0 > 0, "\(acquire)")
+                    #expect(Int(acquire.attributes["lock.attempts"] ?? "") ?? 0 >= 1, "\(acquire)")
+                    let hold = try #require(child(of: process, named: "lock hold"), "\(listing)")
+                    #expect(hold.attributes["lock.fencing_token"] == acquire.attributes["lock.fencing_token"])
+                    #expect(hold.attributes["lock.name"] == acquire.attributes["lock.name"])
                     // The post-processing transaction and the notification's PUBLISH are the consumer's children.
                     let postProcessing = try #require(child(of: process, named: "TRANSACTION"), "\(listing)")
                     #expect(postProcessing.instance == "trace-worker")

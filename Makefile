@@ -38,6 +38,7 @@ run: services build ## Start services, migrate, seed, start the simulated provid
 		&& bash scripts/run.sh "$(BIN_DIR)/shop"
 
 test: services ## Start services, run every test (then again on a Redis Cluster, the cluster and Sentinel suites apart), chaos (standalone, cluster, sentinel), API fuzzing
+	@bash scripts/test-python-deps.sh
 	$(SWIFT) build --build-tests
 	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build --skip '$(TOPOLOGY_TESTS)'
 	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build --filter '$(TOPOLOGY_TESTS)'
@@ -63,6 +64,7 @@ test-cluster: ## Cluster and Sentinel client suites, then the library and shop s
 	$(MAKE) test-on-cluster
 
 test-on-cluster: ## The suites of TEST_CLUSTER_FILTER (built already) with REDIS_URL on a local Redis Cluster (REDIS_CLUSTER_PORT)
+	@bash scripts/test-python-deps.sh
 	@port="$(REDIS_CLUSTER_PORT)"; log=$$(mktemp); keep=0; \
 	bash scripts/redis-cluster.sh status "$$port" >/dev/null 2>&1 && keep=1; \
 	stop() { rm -f "$$log"; [ "$$keep" = 1 ] || bash scripts/redis-cluster.sh stop "$$port"; }; \

@@ -6,18 +6,37 @@ import Testing
     import Foundation
 #endif
 
-/// Distributed tracing end to end: two real `shop serve` processes export their spans over OTLP/HTTP (JSON) to a
-/// collector the test runs, and one order is one trace from the HTTP request on one process, through the outbox
+/// Distributed tracing end to end: two real `shop serve` processes export their spans over each OTLP protocol
+/// (HTTP with JSON, HTTP with protobuf, gRPC) to a collector the test runs, and one order is one trace from the HTTP request on one process, through the outbox
 /// relay and the stream, to the consumer's transaction and notification on the other.
 @Suite("Trace export across processes", .serialized)
 struct TraceExportTests {
-    /// The settings that turn export on, pointed at `endpoint`, with a short batch delay.
-    static func exporting(to endpoint: String) -> [String: String] {
+    /// The settings that turn export on over `protocol`, pointed at `endpoint`, with a short batch delay.
+    static func exporting(to endpoint: String, protocol: String) -> [String: String] {
         [
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": `protocol`,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         ]
+    }
+
+    /// Runs `body` with the collector and the endpoint the service exports to over `protocol`: the collector
+    /// itself for OTLP/HTTP JSON, ``OTLPRelay`` (which forwards to it) for protobuf over HTTP and for gRPC.
+    static func withCollector<Result: Sendable>(
+        protocol: String,
+        _ body: @escaping @Sendable (OTLPCollector, _ endpoint: String) async throws -> Result
+    ) async throws -> Result {
+        try await OTLPCollector.withRunning { collector, collectorEndpoint in
+            switch `protocol` {
+            case "http/json":
+                return try await body(collector, collectorEndpoint)
+            default:
+                return try await OTLPRelay.withRunning(forwardingTo: collectorEndpoint) { relay in
+                    let port = `protocol` == "grpc" ? relay.grpcPort : relay.httpPort
+                    return try await body(collector, "http://127.0.0.1:\(port)")
+                }
+            }
+        }
     }
 
     /// The spans below `span` in `spans`, at any depth.
@@ -30,21 +49,24 @@ struct TraceExportTests {
         (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
-    @Test(.timeLimit(.minutes(10)))
-    func oneOrderIsOneTraceFromTheRequestOnOneProcessToTheNotificationOnAnother() async throws {
-        try await OTLPCollector.withRunning { collector, endpoint in
+    @Test(.timeLimit(.minutes(10)), arguments: ["http/json", "http/protobuf", "grpc"])
+    func oneOrderIsOneTraceFromTheRequestOnOneProcessToTheNotificationOnAnother(protocol: String) async throws {
+        try await Self.withCollector(protocol: `protocol`) { collector, endpoint in
             try await QueueProcessTests().withSetup { database, client, environment in
                 // The request's process takes orders and relays the outbox; the other consumes.
                 let api = try await ShopProcess(
                     instance: "trace-api",
                     environment: environment(
-                        Self.exporting(to: endpoint).merging(["QUEUE_CONSUMERS_ENABLED": "false"]) { $1 }
+                        Self.exporting(to: endpoint, protocol: `protocol`).merging(["QUEUE_CONSUMERS_ENABLED": "false"])
+                        { $1 }
                     )
                 )
                 let worker = try await ShopProcess(
                     instance: "trace-worker",
                     environment: environment(
-                        Self.exporting(to: endpoint).merging(["OUTBOX_RELAY_ENABLED": "false"]) { $1 }
+                        Self.exporting(to: endpoint, protocol: `protocol`).merging(["OUTBOX_RELAY_ENABLED": "false"]) {
+                            $1
+                        }
                     )
                 )
                 try await withShopProcesses([api, worker]) {

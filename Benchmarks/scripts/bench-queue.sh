@@ -20,6 +20,8 @@
 #   RATE              latency-phase publish rate, msgs/s    (default 5000)
 #   PEER_JOBS         RQ jobs                               (default 20000)
 #   PEER_WORKERS      RQ workers                            (default 4)
+#   TRACING           compare: each round also runs ours with spans exported over OTLP/HTTP (protobuf) to a
+#                     local collector that discards them, every publish sampled  (default off)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Benchmarks/scripts/common.sh
@@ -32,6 +34,7 @@ LATENCY_MESSAGES=${LATENCY_MESSAGES:-10000}
 RATE=${RATE:-5000}
 PEER_JOBS=${PEER_JOBS:-20000}
 PEER_WORKERS=${PEER_WORKERS:-4}
+TRACING=${TRACING:-off}
 
 command -v redis-server >/dev/null || bash scripts/services.sh >/dev/null
 
@@ -56,6 +59,30 @@ URL="redis://127.0.0.1:$PORT/0"
 
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
+# TRACING=compare: an OTLP/HTTP endpoint that accepts every export and keeps nothing (an empty protobuf body is an
+# empty ExportTraceServiceResponse).
+if [ "$TRACING" = compare ]; then
+  SINK_PORT=$(free_port)
+  python3 -c '
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+' "$SINK_PORT" &
+  SINK_PID=$!
+  trap 'kill "$SINK_PID" 2>/dev/null || true; redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
+fi
+traced=(); traced_p99s=()
+
 peers=(); mine=(); p50s=(); p99s=(); publishes=()
 for round in $(seq 1 "$ROUNDS"); do
   peer=$("$VENV/bin/python" Benchmarks/scripts/queue_peer.py --url "$URL" --jobs "$PEER_JOBS" --workers "$PEER_WORKERS" | grep '^RESULT')
@@ -68,6 +95,14 @@ for round in $(seq 1 "$ROUNDS"); do
   p50s+=("$(echo "$ours" | field e2e_p50_ms)")
   p99s+=("$(echo "$ours" | field e2e_p99_ms)")
   echo "  round $round: RQ ${peers[-1]} jobs/s, StreamQueue ${mine[-1]} msgs/s (e2e p50 ${p50s[-1]} ms, p99 ${p99s[-1]} ms)" >&2
+  if [ "$TRACING" = compare ]; then
+    on=$(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+      "$OURS" --url "$URL" --prefix "bench:queue:traced:$round:" --messages "$MESSAGES" --consumers "$CONSUMERS" \
+      --concurrency "$CONCURRENCY" --latency-messages "$LATENCY_MESSAGES" --rate "$RATE" --trace | grep '^RESULT')
+    traced+=("$(echo "$on" | field msgs_per_s)")
+    traced_p99s+=("$(echo "$on" | field e2e_p99_ms)")
+    echo "  round $round: StreamQueue with tracing exported ${traced[-1]} msgs/s (e2e p99 ${traced_p99s[-1]} ms)" >&2
+  fi
 done
 
 PEER=$(printf '%s\n' "${peers[@]}" | median)
@@ -80,6 +115,11 @@ RATIO=$(awk -v a="$MINE" -v b="$PEER" 'BEGIN { printf "%.1f", a / b }')
 printf '\n%-58s %12s %12s %12s\n' "queue (produce -> consume -> acknowledge, no-op handler)" "msgs/s" "e2e p50 ms" "e2e p99 ms"
 printf '%-58s %12.0f %12s %12s\n' "RQ $RQ_VERSION, $PEER_WORKERS SimpleWorkers, $PEER_JOBS jobs" "$PEER" "-" "-"
 printf '%-58s %12.0f %12.2f %12.2f\n' "StreamQueue, 1 producer, $CONSUMERS consumers x $CONCURRENCY, $MESSAGES msgs" "$MINE" "$P50" "$P99"
+if [ "$TRACING" = compare ]; then
+  TRACED=$(printf '%s\n' "${traced[@]}" | median)
+  TRACED_P99=$(printf '%s\n' "${traced_p99s[@]}" | median)
+  printf '%-58s %12.0f %12s %12.2f\n' "  the same, spans exported (OTLP/HTTP, every publish sampled)" "$TRACED" "-" "$TRACED_P99"
+fi
 echo
 echo "(medians of $ROUNDS rounds; our producer alone published $(printf '%.0f' "$PUBLISH") msgs/s; latency at $RATE msgs/s;"
 echo " machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB)"
@@ -87,3 +127,7 @@ echo
 echo "BENCH queue.throughput.msgs_per_s $(printf '%.0f' "$MINE") msgs/s"
 echo "BENCH queue.vs_python_peer.ratio $RATIO x"
 echo "BENCH queue.e2e.p99_ms $P99 ms"
+if [ "$TRACING" = compare ]; then
+  echo "BENCH queue.tracing_on.throughput_ratio $(awk -v a="$TRACED" -v b="$MINE" 'BEGIN { printf "%.2f", a / b }') x"
+  echo "BENCH queue.tracing_on.e2e.p99_ms $TRACED_P99 ms"
+fi

@@ -153,4 +153,70 @@ struct TraceExportTests {
             }
         }
     }
+
+    /// The external flow's consumer side: a provider's webhook is accepted on one process (verified, stored in the
+    /// inbox, queued through the outbox) and its event applied by the payment consumer on the other, in one trace.
+    @Test(.timeLimit(.minutes(10)))
+    func aWebhookAndThePaymentConsumerThatAppliesItsEventAreOneTrace() async throws {
+        try await Self.withCollector(protocol: "http/json") { collector, endpoint in
+            try await QueueProcessTests().withSetup { _, client, environment in
+                let exporting = Self.exporting(to: endpoint, protocol: "http/json")
+                let api = try await ShopProcess(
+                    instance: "hook-api",
+                    environment: environment(exporting.merging(["QUEUE_CONSUMERS_ENABLED": "false"]) { $1 })
+                )
+                let worker = try await ShopProcess(
+                    instance: "hook-worker",
+                    environment: environment(exporting.merging(["OUTBOX_RELAY_ENABLED": "false"]) { $1 })
+                )
+                try await withShopProcesses([api, worker]) {
+                    let traceID = Self.randomHex(bytes: 16)
+                    let callerSpan = Self.randomHex(bytes: 8)
+                    // An event for a payment the shop does not know yet: the consumer parks it (a transaction).
+                    let body = PaymentWebhookTests.event(
+                        "evt_traced",
+                        "payment.succeeded",
+                        payment: "pay_t",
+                        order: UUID()
+                    )
+                    let accepted = try await client.send(
+                        .POST,
+                        port: api.port,
+                        "/api/v1/webhooks/payments",
+                        body: body,
+                        headers: [
+                            ("X-Signature", PaymentWebhookTests.signed(body)),
+                            ("traceparent", "00-\(traceID)-\(callerSpan)-01"),
+                        ]
+                    )
+                    #expect(accepted.status == 202, "\(accepted.body)")
+                    let spans = try await collector.waitForTrace(traceID) { spans in
+                        guard let process = spans.first(where: { $0.name == "process payments" }) else { return false }
+                        return Self.descendants(of: process, in: spans).contains { $0.name == "TRANSACTION" }
+                    }
+                    let listing = spans.map(\.description).joined(separator: "\n")
+                    let server = try #require(
+                        spans.first { $0.kind == 2 && $0.parentSpanID == callerSpan },
+                        "no server span continues the provider's traceparent:\n\(listing)"
+                    )
+                    #expect(server.instance == "hook-api")
+                    #expect(server.name.contains("/api/v1/webhooks/payments"), "\(server)")
+                    let send = try #require(
+                        spans.first { $0.parentSpanID == server.spanID && $0.name == "send payments" },
+                        "\(listing)"
+                    )
+                    let process = try #require(
+                        spans.first { $0.parentSpanID == send.spanID && $0.name == "process payments" },
+                        "\(listing)"
+                    )
+                    #expect(process.instance == "hook-worker")
+                    #expect(process.kind == 5)
+                    #expect(
+                        Self.descendants(of: process, in: spans).contains { $0.name == "TRANSACTION" },
+                        "\(listing)"
+                    )
+                }
+            }
+        }
+    }
 }

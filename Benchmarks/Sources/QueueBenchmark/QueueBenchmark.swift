@@ -4,9 +4,11 @@ import Histogram
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import OTel
 import RedisClient
 import ServiceLifecycle
 import StreamQueue
+import Tracing
 
 /// The load generator behind `make bench-queue`: one producer and several consumer services (each with a Redis
 /// client of its own, as separate instances would have) on one topic and group.
@@ -16,6 +18,10 @@ import StreamQueue
 ///    acknowledged (nothing pending).
 /// 2. Latency: publish `--latency-messages` at a steady `--rate`, one at a time; end-to-end latency is the time
 ///    from just before `publish` (a wall-clock timestamp in the payload) to the handler's start.
+///
+/// With `--trace`, spans are exported over OTLP as `shop serve` exports them (swift-otel, configured by the
+/// `OTEL_*` environment; the script points it at a collector that discards them): each publish runs inside a
+/// sampled span of its own, so every message carries a trace context and is consumed in a CONSUMER span.
 ///
 /// Prints one `RESULT key=value ...` line.
 @main
@@ -28,6 +34,7 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Option(help: "Messages per producer pipeline in the throughput phase.") var batch = 100
     @Option(help: "Messages in the latency phase.") var latencyMessages = 10_000
     @Option(help: "Publish rate of the latency phase (messages per second).") var rate = 5_000
+    @Flag(help: "Export spans over OTLP (OTEL_* environment), every publish in a sampled trace.") var trace = false
 
     func run() async throws {
         var logger = Logger(label: "queue-bench")
@@ -43,6 +50,16 @@ struct QueueBenchmark: AsyncParsableCommand {
 
         let recorder = Recorder()
         var services: [any Service] = [producerClient]
+        if self.trace {
+            var otel = OTel.Configuration.default
+            otel.serviceName = "queue-bench"
+            otel.traces.enabled = true
+            otel.traces.exporter = .otlp
+            otel.metrics.enabled = false
+            otel.logs.enabled = false
+            services.insert(try OTel.bootstrap(configuration: otel), at: 0)
+        }
+        let traced = self.trace
         var clients: [RedisClient] = []
         for index in 0..<self.consumers {
             let client = RedisClient(configuration: configuration, logger: logger)
@@ -73,10 +90,12 @@ struct QueueBenchmark: AsyncParsableCommand {
             while sent < self.messages {
                 let count = min(self.batch, self.messages - sent)
                 let stamp = String(wallClockNanoseconds())
-                let results = try await producer.publish(
-                    (0..<count).map { _ in OutgoingMessage(type: "noop", payload: stamp) },
-                    to: topic
-                )
+                let results = try await traceIf(traced, "publish batch") {
+                    try await producer.publish(
+                        (0..<count).map { _ in OutgoingMessage(type: "noop", payload: stamp) },
+                        to: topic
+                    )
+                }
                 for case .failure(let error) in results { throw error }
                 sent += count
             }
@@ -93,10 +112,12 @@ struct QueueBenchmark: AsyncParsableCommand {
             for index in 0..<self.latencyMessages {
                 let due = paced + interval * index
                 if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
-                try await producer.publish(
-                    OutgoingMessage(type: "noop", payload: String(wallClockNanoseconds())),
-                    to: topic
-                )
+                try await traceIf(traced, "publish") {
+                    try await producer.publish(
+                        OutgoingMessage(type: "noop", payload: String(wallClockNanoseconds())),
+                        to: topic
+                    )
+                }
             }
             try await self.waitUntil(
                 handled: self.latencyMessages,
@@ -109,7 +130,7 @@ struct QueueBenchmark: AsyncParsableCommand {
                 "RESULT msgs_per_s=\(Int(throughput)) publish_per_s=\(Int(publishRate))"
                     + " e2e_p50_ms=\(histogram.milliseconds(50)) e2e_p99_ms=\(histogram.milliseconds(99))"
                     + " e2e_max_ms=\(Double(histogram.max) / 1e6) consumers=\(self.consumers)"
-                    + " concurrency=\(self.concurrency) messages=\(self.messages)"
+                    + " concurrency=\(self.concurrency) messages=\(self.messages) trace=\(self.trace)"
             )
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -157,6 +178,12 @@ final class Recorder: Sendable {
             }
         }
     }
+}
+
+/// Runs `body` in a root span of its own when `enabled` (the library's spans become its children), else as is.
+func traceIf<Result>(_ enabled: Bool, _ name: String, _ body: () async throws -> Result) async throws -> Result {
+    guard enabled else { return try await body() }
+    return try await withSpan(name, context: .topLevel, ofKind: .internal) { _ in try await body() }
 }
 
 func wallClockNanoseconds() -> Int64 {

@@ -234,6 +234,16 @@ public func buildApplication(
     )
     routes.addRoutes(payments.controller.orderRoutes, atPath: "/api/v1/orders")
     routes.addRoutes(payments.controller.webhookRoutes, atPath: "/api/v1/webhooks")
+    // The fleet's instance registry: a heartbeat per instance, listed for admins.
+    let instances = makeInstanceRegistry(configuration: configuration, redis: redis, listening: listening, logger: logger)
+    routes.addRoutes(
+        InstancesController(
+            registry: instances,
+            instanceID: configuration.instanceID,
+            liveness: ShopConfiguration.instanceLiveness
+        ).routes,
+        atPath: "/api/v1/admin/instances"
+    )
     options.extraRoutes?(routes)
 
     var app = Application(
@@ -251,6 +261,7 @@ public func buildApplication(
     if let catalogCache { app.addServices(catalogCache.manager) }
     app.addServices(locks, notifications.listeners)
     if let readCounter { app.addServices(readCounter) }
+    app.addServices(instances)
     if configuration.queue.relayEnabled { app.addServices(messaging.relay) }
     if configuration.queue.consumersEnabled {
         for consumer in messaging.consumers { app.addServices(consumer) }

@@ -10,7 +10,7 @@ import Synchronization
 final class ListeningAddress: Sendable {
     /// The host to reach the server on, or nil when it is bound to one non-loopback address only.
     let host: String?
-    private let port: Atomic<Int>
+    private let boundPort: Atomic<Int>
 
     /// - Parameters:
     ///   - httpHost: `HTTP_HOST`.
@@ -23,17 +23,20 @@ final class ListeningAddress: Sendable {
         } else {
             self.host = nil
         }
-        self.port = Atomic(httpPort)
+        self.boundPort = Atomic(httpPort)
     }
 
     /// Records the port the server bound (for `HTTP_PORT=0`); from `Application`'s `onServerRunning`.
     func serverRunning(_ channel: any Channel) {
-        if let port = channel.localAddress?.port, port > 0 { self.port.store(port, ordering: .releasing) }
+        if let port = channel.localAddress?.port, port > 0 { self.boundPort.store(port, ordering: .releasing) }
     }
+
+    /// The port the server listens on; 0 until it is bound when `HTTP_PORT` is 0.
+    var port: Int { self.boundPort.load(ordering: .acquiring) }
 
     /// `http://<host>:<port>`, or nil while the port is unknown or there is no loopback host.
     var loopbackURL: String? {
-        let port = self.port.load(ordering: .acquiring)
+        let port = self.port
         guard let host = self.host, port > 0 else { return nil }
         return "http://\(host):\(port)"
     }

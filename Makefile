@@ -16,7 +16,7 @@ FORMAT_PATHS := Package.swift Sources Tests
 BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
 .PHONY: help services build run migrate seed test test-cluster test-on-cluster cluster cluster-stop format lint chaos
-.PHONY: redis-cluster redis-cluster-stop redis-sentinel redis-sentinel-stop
+.PHONY: redis-cluster redis-cluster-stop redis-sentinel redis-sentinel-stop console-screenshots
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ run: services build ## Start services, migrate, seed, start the simulated provid
 		&& bash scripts/run.sh "$(BIN_DIR)/shop"
 
 test: services ## Start services, run every test (then again on a Redis Cluster, the cluster and Sentinel suites apart), chaos (standalone, cluster, sentinel), API fuzzing
-	@bash scripts/test-python-deps.sh
+	@bash scripts/test-deps.sh
 	$(SWIFT) build --build-tests
 	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build --skip '$(TOPOLOGY_TESTS)'
 	SWIFT="$(SWIFT)" python3 scripts/run-tests.py --skip-build --filter '$(TOPOLOGY_TESTS)'
@@ -64,7 +64,7 @@ test-cluster: ## Cluster and Sentinel client suites, then the library and shop s
 	$(MAKE) test-on-cluster
 
 test-on-cluster: ## The suites of TEST_CLUSTER_FILTER (built already) with REDIS_URL on a local Redis Cluster (REDIS_CLUSTER_PORT)
-	@bash scripts/test-python-deps.sh
+	@bash scripts/test-deps.sh
 	@port="$(REDIS_CLUSTER_PORT)"; log=$$(mktemp); keep=0; \
 	bash scripts/redis-cluster.sh status "$$port" >/dev/null 2>&1 && keep=1; \
 	stop() { rm -f "$$log"; [ "$$keep" = 1 ] || bash scripts/redis-cluster.sh stop "$$port"; }; \
@@ -171,6 +171,12 @@ bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk a
 
 bench-pubsub: ## Notification latency: broadcast on one release shop, SSE streams on another, at 1,000 events/s
 	bash Benchmarks/scripts/bench-pubsub.sh
+
+console-screenshots: services ## Screenshots of every console page (1280x800 and a phone's width) into CONSOLE_SCREENSHOTS (default .run/console-screenshots)
+	@bash scripts/test-deps.sh
+	$(SWIFT) build --build-tests
+	CONSOLE_SCREENSHOTS="$${CONSOLE_SCREENSHOTS:-$(CURDIR)/.run/console-screenshots}" SWIFT="$(SWIFT)" \
+		python3 scripts/run-tests.py --skip-build --filter 'ConsoleTests/theConsoleInARealBrowser'
 
 bench-queue: ## StreamQueue produce->consume->ack (1 producer, 4 consumers) and e2e latency vs RQ, same redis-server
 	bash Benchmarks/scripts/bench-queue.sh

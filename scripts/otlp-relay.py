@@ -5,7 +5,7 @@
 OTLP/JSON, to --forward (an OTLP/HTTP JSON collector such as the one TraceExportTests runs).
 
 Both listeners bind free loopback ports; the first line on standard output is
-`HTTP_PORT=<port> GRPC_PORT=<port>`. Needs grpcio and opentelemetry-proto (scripts/test-python-deps.sh).
+`HTTP_PORT=<port> GRPC_PORT=<port>`. Needs grpcio and opentelemetry-proto (scripts/test-deps.sh).
 An export that cannot be decoded or forwarded is answered with an error (400 / INVALID_ARGUMENT,
 502 / UNAVAILABLE), so the exporter's own error handling shows in the test instead of spans going missing.
 """

@@ -236,6 +236,7 @@ public func buildApplication(
     routes.addRoutes(payments.controller.webhookRoutes, atPath: "/api/v1/webhooks")
     // The fleet's instance registry: a heartbeat per instance, listed for admins.
     let instances = makeInstanceRegistry(configuration: configuration, redis: redis, listening: listening, logger: logger)
+    routes.addRoutes(ConsoleController().routes, atPath: "/admin")
     routes.addRoutes(
         InstancesController(
             registry: instances,

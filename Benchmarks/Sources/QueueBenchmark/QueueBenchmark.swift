@@ -112,7 +112,7 @@ struct QueueBenchmark: AsyncParsableCommand {
             for index in 0..<self.latencyMessages {
                 let due = paced + interval * index
                 if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
-                try await traceIf(traced, "publish") {
+                _ = try await traceIf(traced, "publish") {
                     try await producer.publish(
                         OutgoingMessage(type: "noop", payload: String(wallClockNanoseconds())),
                         to: topic

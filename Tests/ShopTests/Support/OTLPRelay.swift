@@ -3,7 +3,7 @@ import Testing
 
 /// `scripts/otlp-relay.py` as a child process: it takes OTLP/HTTP protobuf and OTLP/gRPC exports on loopback ports
 /// and forwards each, as OTLP/JSON, to an ``OTLPCollector``, so the same assertions cover every protocol
-/// `OTEL_EXPORTER_OTLP_PROTOCOL` offers. Needs grpcio and opentelemetry-proto (`scripts/test-python-deps.sh`, run
+/// `OTEL_EXPORTER_OTLP_PROTOCOL` offers. Needs grpcio and opentelemetry-proto (`scripts/test-deps.sh`, run
 /// by `make test`); without them the relay does not start and the test fails saying so.
 final class OTLPRelay: @unchecked Sendable {
     let httpPort: Int
@@ -58,7 +58,7 @@ final class OTLPRelay: @unchecked Sendable {
             if process.isRunning { process.terminate() }
             process.waitUntilExit()
             let reason = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw RelayFailed(description: "otlp-relay.py did not start (run scripts/test-python-deps.sh): \(reason)")
+            throw RelayFailed(description: "otlp-relay.py did not start (run scripts/test-deps.sh): \(reason)")
         }
         return OTLPRelay(process: process, input: input, httpPort: httpPort, grpcPort: grpcPort)
     }

@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import RedisClient
+import StreamQueue
+import Testing
+
+/// The operations console (`/admin`): who gets which page, and the console in a real headless Chromium.
+@Suite("Operations console", .serialized)
+struct ConsoleTests {
+    static let queueTweak = ConfigurationTweak.with { configuration in
+        configuration.queue.keyPrefix = configuration.accounts.sessionKeyPrefix + "queue:"
+        configuration.queue.maxAttempts = 2
+    }
+
+    @Test("anonymous callers get the sign-in page, users a 403 page, admins the console; every page forbids framing")
+    func whoSeesWhat() async throws {
+        try await withOrderInstances(count: 1, configure: Self.queueTweak) { shop in
+            let admin = try await shop.signIn("admin@console.test", role: .admin)
+            let user = try await shop.signIn("user@console.test")
+            let anonymous = try await shop.send(.GET, "/admin")
+            #expect(anonymous.status == 200)
+            #expect(anonymous.body.contains(#"id="sign-in""#))
+            #expect(!anonymous.body.contains("Instances</a>"), "no console for anonymous callers")
+            let forbidden = try await shop.send(.GET, "/admin/jobs", cookie: user)
+            #expect(forbidden.status == 403)
+            #expect(forbidden.body.contains("user@console.test") && forbidden.body.contains("needs the admin role"))
+            for page in ["", "/instances", "/jobs", "/queues"] {
+                let reply = try await shop.send(.GET, "/admin" + page, cookie: admin)
+                #expect(reply.status == 200, "\(page)")
+                #expect(reply.body.contains(#"<nav aria-label="Console pages">"#), "\(page)")
+                #expect(reply.headers["content-type"].first == "text/html; charset=utf-8")
+                let policy = try #require(reply.headers["content-security-policy"].first)
+                #expect(policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"))
+                #expect(!reply.body.contains("<script>"), "no inline script")
+            }
+            let missing = try await shop.send(.GET, "/admin/nothing-here", cookie: admin)
+            #expect(missing.status == 404 && missing.body.contains("no such page"))
+            let script = try await shop.send(.GET, "/admin/assets/console.js")
+            #expect(script.status == 200 && script.headers["content-type"].first == "text/javascript; charset=utf-8")
+            #expect(!script.body.contains("innerHTML"), "the script never parses API data as HTML")
+            let style = try await shop.send(.GET, "/admin/assets/console.css")
+            #expect(style.status == 200 && style.headers["content-type"].first == "text/css; charset=utf-8")
+            // Characters that mean something in HTML are shown as text.
+            let quoting = try await shop.signIn("o'brien&co@console.test")
+            let page = try await shop.send(.GET, "/admin", cookie: quoting)
+            #expect(page.status == 403 && page.body.contains("o&#39;brien&amp;co@console.test"), "\(page.body)")
+        }
+    }
+
+    /// Headless Chromium through Selenium (`scripts/console-browser.py`), against a live service with real data: a
+    /// dead letter of its own and the scheduler running. `CONSOLE_SCREENSHOTS=<dir>` keeps the screenshots
+    /// (`make console-screenshots`); otherwise they go to a temporary folder, removed afterwards.
+    @Test(.timeLimit(.minutes(5)))
+    func theConsoleInARealBrowser() async throws {
+        try await withOrderInstances(count: 1, configure: Self.queueTweak) { shop in
+            _ = try await shop.signIn("admin@browser.test", role: .admin)
+            _ = try await shop.signIn("user@browser.test")
+            let admin = try await shop.signIn("admin2@browser.test", role: .admin)
+            // A poison message: the post-processing cannot decode it, so it ends in the dead letters.
+            var settings = StreamQueueConfiguration()
+            settings.keyPrefix = shop.configuration.queue.keyPrefix
+            let queue = StreamQueue(client: shop.redis, configuration: settings, logger: Logger(label: "test"))
+            _ = try await queue.publish(
+                OutgoingMessage(id: "poison-console", type: "order.placed", payload: "not json"),
+                to: "orders"
+            )
+            var deadLetter: String?
+            for _ in 0..<300 where deadLetter == nil {
+                let reply = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+                if let range = reply.body.range(of: #""id":""#) {
+                    deadLetter = String(reply.body[range.upperBound...].prefix { $0 != "\"" })
+                } else {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            let letter = try #require(deadLetter)
+
+            let kept = ProcessInfo.processInfo.environment["CONSOLE_SCREENSHOTS"].flatMap { $0.isEmpty ? nil : $0 }
+            let folder =
+                kept
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "console-\(UUID().uuidString.prefix(8))"
+                ).path
+            defer { if kept == nil { try? FileManager.default.removeItem(atPath: folder) } }
+            let script = OpenAPIConformance.root.appendingPathComponent("scripts/console-browser.py")
+            let (status, output) = try await Self.run(
+                [
+                    "python3", script.path, "--base", "http://127.0.0.1:\(shop.ports[0])",
+                    "--admin", "admin@browser.test", "--user", "user@browser.test",
+                    "--password", "correct horse battery", "--instance", "orders-1",
+                    "--dead-letter", letter, "--screenshots", folder,
+                ]
+            )
+            #expect(status == 0, "\(output)")
+            let shots = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            #expect(
+                Set(shots).isSuperset(of: ["sign-in.png", "forbidden.png", "instances.png", "jobs.png", "queues.png"]),
+                "\(shots)"
+            )
+            // What the browser did happened: the manual run is recorded, the dead letter left the list.
+            let jobs = try await shop.send(.GET, "/api/v1/admin/jobs", cookie: admin)
+            #expect(jobs.body.contains(#""manual":true"#), "\(jobs.body)")
+            let letters = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+            #expect(!letters.body.contains(#""id":"\#(letter)""#))
+        }
+    }
+
+    /// Runs a command off the cooperative pool; its exit status and what it wrote.
+    static func run(_ arguments: [String]) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = await catalogOffPool { output.fileHandleForReading.readDataToEndOfFile() }
+        await catalogOffPool { process.waitUntilExit() }
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Drives the operations console (/admin) in a real headless Chromium (Debian's chromium + chromium-driver, through
+Selenium), the way a person uses it, against a running service with real data. Run by ConsoleBrowserTests.
+
+  console-browser.py --base http://127.0.0.1:PORT --admin EMAIL --user EMAIL --password PW \
+      --instance ID --dead-letter ID [--screenshots DIR]
+
+Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
+in and sees this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
+letter on Queues (accepting the confirmation) and sees its row go; every page also at a phone's width. Fails on any
+error the page's JavaScript raised or logged. Screenshots of every page (1280x800 and 390x844) go to --screenshots.
+Exit status 0 when every step passed; otherwise 1 and the step that failed.
+"""
+import argparse
+import os
+import shutil
+import sys
+import time
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    sys.exit("console-browser: selenium is missing (scripts/test-deps.sh installs it)")
+
+
+class StepFailed(Exception):
+    pass
+
+
+def browser():
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(driver_path) or not os.path.exists(chromium):
+        sys.exit("console-browser: chromium and chromium-driver are missing (scripts/test-deps.sh installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,800", "--lang=en-US"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+class Console:
+    def __init__(self, driver, base, screenshots):
+        self.driver = driver
+        self.base = base.rstrip("/")
+        self.screenshots = screenshots
+        self.wait = WebDriverWait(driver, 20)
+
+    def open(self, path):
+        self.driver.get(self.base + path)
+
+    def until(self, what, condition):
+        try:
+            return self.wait.until(condition)
+        except TimeoutException:
+            raise StepFailed(f"{what} (page {self.driver.current_url}):\n{self.text()[:2000]}")
+
+    def text(self):
+        # The page may be between two documents (a reload after signing in): no text yet.
+        try:
+            return self.driver.find_element(By.TAG_NAME, "body").text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return ""
+
+    def loaded(self, what):
+        def done(driver):
+            try:
+                return driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true"
+            except (NoSuchElementException, StaleElementReferenceException):
+                return False
+
+        self.until(what, done)
+
+    def errors(self):
+        # Errors of the page's JavaScript (exceptions, console.error). Answers the steps expect (the 403 page, the
+        # refused password) show as network entries and are not errors of the page.
+        return [entry for entry in self.driver.get_log("browser")
+                if entry.get("level") == "SEVERE" and entry.get("source") != "network"]
+
+    def shot(self, name):
+        if not self.screenshots:
+            return
+        os.makedirs(self.screenshots, exist_ok=True)
+        self.driver.set_window_size(1280, 800)
+        self.driver.save_screenshot(os.path.join(self.screenshots, f"{name}.png"))
+        self.driver.set_window_size(390, 844)
+        time.sleep(0.2)
+        # A phone's width: nothing may need a horizontal scroll outside the tables' own scrolling boxes.
+        overflow = self.driver.execute_script(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth")
+        self.driver.save_screenshot(os.path.join(self.screenshots, f"{name}-phone.png"))
+        self.driver.set_window_size(1280, 800)
+        if overflow:
+            raise StepFailed(f"{name}: the page is wider than a phone's screen")
+
+    def sign_in(self, email, password):
+        form = self.until("the sign-in form", conditions.presence_of_element_located((By.ID, "sign-in")))
+        form.find_element(By.ID, "email").send_keys(email)
+        form.find_element(By.ID, "password").send_keys(password)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    def sign_out(self):
+        self.until("a sign-out button", conditions.element_to_be_clickable((By.ID, "sign-out"))).click()
+        self.until("the sign-in page after signing out", conditions.presence_of_element_located((By.ID, "sign-in")))
+
+
+def run(arguments):
+    driver = browser()
+    console = Console(driver, arguments.base, arguments.screenshots)
+    try:
+        step = "anonymous visitors get the sign-in page"
+        console.open("/admin/jobs")
+        console.until(step, conditions.presence_of_element_located((By.ID, "sign-in")))
+        console.shot("sign-in")
+
+        step = "a user without the admin role gets the 403 page"
+        console.sign_in(arguments.user, arguments.password)
+        console.until(step, lambda d: "needs the admin role" in console.text())
+        console.shot("forbidden")
+        console.sign_out()
+
+        step = "a wrong password is refused on the page"
+        console.sign_in(arguments.admin, arguments.password + "-wrong")
+        console.until(step, conditions.visibility_of_element_located((By.ID, "sign-in-error")))
+
+        step = "the admin signs in and sees this instance live"
+        console.open("/admin")
+        console.driver.find_element(By.ID, "email").clear()
+        console.sign_in(arguments.admin, arguments.password)
+        console.until(step, lambda d: arguments.instance in console.text() and "live" in console.text())
+        console.loaded(step)
+        console.shot("instances")
+
+        step = "keyboard: the navigation is reachable with Tab and leads to Jobs"
+        jobs_link = driver.find_element(By.CSS_SELECTOR, 'nav a[href="/admin/jobs"]')
+        body = driver.find_element(By.TAG_NAME, "body")
+        reached = False
+        for _ in range(10):
+            body = driver.switch_to.active_element
+            body.send_keys("\ue004")  # Tab
+            if driver.switch_to.active_element == jobs_link:
+                reached = True
+                break
+        if not reached:
+            raise StepFailed(step)
+        driver.switch_to.active_element.send_keys("\ue007")  # Enter
+
+        step = "Run now starts a job and its run appears"
+        console.until(step, lambda d: "/admin/jobs" in d.current_url)
+        console.loaded(step)
+        button = console.until(step, conditions.element_to_be_clickable(
+            (By.CSS_SELECTOR, 'button.run[data-job="daily-sales"]')))
+        button.click()
+        console.until(step, lambda d: "Started daily-sales." in console.text())
+        console.until(step, lambda d: "(manual)" in console.text())
+        console.shot("jobs")
+
+        step = "the dead letter is listed on Queues"
+        console.open("/admin/queues")
+        console.loaded(step)
+        row = f'tr[data-dead-letter="{arguments.dead_letter}"]'
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, row)))
+        console.shot("queues")
+
+        step = "Replay asks for confirmation, and the dead letter leaves the list"
+        driver.find_element(By.CSS_SELECTOR, row + " button.replay").click()
+        console.until(step, conditions.alert_is_present()).accept()
+        console.until(step, lambda d: f"Replayed {arguments.dead_letter}." in console.text())
+        console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, row))
+
+        step = "no JavaScript errors"
+        errors = console.errors()
+        if errors:
+            raise StepFailed(step + ":\n" + "\n".join(entry["message"] for entry in errors))
+        print("console-browser: every step passed")
+        return 0
+    except StepFailed as failure:
+        print(f"console-browser: step failed: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        driver.quit()
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Drive /admin in headless Chromium")
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--admin", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--dead-letter", required=True)
+    parser.add_argument("--screenshots")
+    sys.exit(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -235,7 +235,12 @@ public func buildApplication(
     routes.addRoutes(payments.controller.orderRoutes, atPath: "/api/v1/orders")
     routes.addRoutes(payments.controller.webhookRoutes, atPath: "/api/v1/webhooks")
     // The fleet's instance registry: a heartbeat per instance, listed for admins.
-    let instances = makeInstanceRegistry(configuration: configuration, redis: redis, listening: listening, logger: logger)
+    let instances = makeInstanceRegistry(
+        configuration: configuration,
+        redis: redis,
+        listening: listening,
+        logger: logger
+    )
     routes.addRoutes(ConsoleController().routes, atPath: "/admin")
     routes.addRoutes(
         InstancesController(

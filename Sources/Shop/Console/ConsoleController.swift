@@ -1,5 +1,5 @@
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 import NIOCore
 
 /// The operations console (`/admin`): a page per concern, rendered in the browser by a small script of our own from

@@ -35,13 +35,11 @@ struct InstancesTests {
     @Test("every running instance is listed live with what it runs; users get 403, anonymous callers 401")
     func runningInstancesAreListed() async throws {
         let prefix = Mutex("")
-        try await withCatalogApps(
-            instances: 2,
-            configure: { configuration in
-                configuration.queue.relayEnabled = false
-                prefix.withLock { $0 = configuration.jobs.keyPrefix }
-            }
-        ) { clients, _ in
+        let configure: @Sendable (inout ShopConfiguration) throws -> Void = { configuration in
+            configuration.queue.relayEnabled = false
+            prefix.withLock { $0 = configuration.jobs.keyPrefix }
+        }
+        try await withCatalogApps(instances: 2, configure: configure) { clients, _ in
             let admin = try await clients[1].adminCookie()
             // The first heartbeat is written when the service starts; wait (bounded) until both are in.
             var listing: Listing?
@@ -94,21 +92,22 @@ struct InstancesTests {
                 keyPrefix: prefix,
                 liveness: liveness,
                 logger: TestServers.logger,
-                now: { clock.load(ordering: .relaxed) }
-            ) {
-                InstanceRecord(
-                    id: id,
-                    version: "t",
-                    host: "h",
-                    pid: 1,
-                    httpPort: 0,
-                    redisMode: "standalone",
-                    scheduler: false,
-                    queueConsumers: false,
-                    outboxRelay: false,
-                    startedAtMilliseconds: 0
-                )
-            }
+                now: { clock.load(ordering: .relaxed) },
+                record: {
+                    InstanceRecord(
+                        id: id,
+                        version: "t",
+                        host: "h",
+                        pid: 1,
+                        httpPort: 0,
+                        redisMode: "standalone",
+                        scheduler: false,
+                        queueConsumers: false,
+                        outboxRelay: false,
+                        startedAtMilliseconds: 0
+                    )
+                }
+            )
         }
         let killed = registry("a-killed")
         let running = registry("b-running")

@@ -7,7 +7,7 @@ Selenium), the way a person uses it, against a running service with real data. R
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
 in and sees this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
-letter on Queues (accepting the confirmation) and sees its row go; every page also at a phone's width. Fails on any
+letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; every page also at a phone's width. Fails on any
 error the page's JavaScript raised or logged. Screenshots of every page (1280x800 and 390x844) go to --screenshots.
 Exit status 0 when every step passed; otherwise 1 and the step that failed.
 """
@@ -161,6 +161,13 @@ def run(arguments):
         console.until(step, lambda d: "Started daily-sales." in console.text())
         console.until(step, lambda d: "(manual)" in console.text())
         console.shot("jobs")
+
+        step = "Caches shows the breaker closed and the products namespace"
+        console.open("/admin/caches")
+        console.loaded(step)
+        console.until(step, lambda d: "closed: Redis in use" in console.text())
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-namespace="products"]')))
+        console.shot("caches")
 
         step = "the dead letter is listed on Queues"
         console.open("/admin/queues")

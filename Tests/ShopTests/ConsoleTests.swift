@@ -24,7 +24,7 @@ struct ConsoleTests {
             let forbidden = try await shop.send(.GET, "/admin/jobs", cookie: user)
             #expect(forbidden.status == 403)
             #expect(forbidden.body.contains("user@console.test") && forbidden.body.contains("needs the admin role"))
-            for page in ["", "/instances", "/jobs", "/queues"] {
+            for page in ["", "/instances", "/jobs", "/queues", "/caches"] {
                 let reply = try await shop.send(.GET, "/admin" + page, cookie: admin)
                 #expect(reply.status == 200, "\(page)")
                 #expect(reply.body.contains(#"<nav aria-label="Console pages">"#), "\(page)")
@@ -94,7 +94,9 @@ struct ConsoleTests {
             #expect(status == 0, "\(output)")
             let shots = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             #expect(
-                Set(shots).isSuperset(of: ["sign-in.png", "forbidden.png", "instances.png", "jobs.png", "queues.png"]),
+                Set(shots).isSuperset(of: [
+                    "sign-in.png", "forbidden.png", "instances.png", "jobs.png", "queues.png", "caches.png",
+                ]),
                 "\(shots)"
             )
             // What the browser did happened: the manual run is recorded, the dead letter left the list.

@@ -156,6 +156,36 @@ enum ConsoleAssets {
               }
               return sections.length ? el("div", {}, sections) : el("p", { class: "empty" }, "No topics.");
             },
+
+            async caches() {
+              const body = await api("GET", "/api/v1/admin/cache/stats");
+              const stats = body.data;
+              if (!stats.enabled) {
+                return el("p", { class: "empty" }, "The catalog cache is off on this instance (CACHE_ENABLED=false): every read goes to PostgreSQL.");
+              }
+              const circuit = { closed: ["closed: Redis in use", "ok"], open: ["open: Redis bypassed", "bad"],
+                halfOpen: ["half open: one read is probing Redis", "info"] }[stats.circuit] || [stats.circuit, "info"];
+              const ratio = (value) => value === null ? el("span", { class: "muted" }, "no reads yet")
+                : (value * 100).toFixed(1) + " %";
+              const row = (counts, name) => el("tr", { "data-namespace": counts.namespace },
+                el("th", { scope: "row" }, name || counts.namespace),
+                el("td", {}, ratio(counts.hitRatio)),
+                el("td", {}, count(counts.hits, "hit")),
+                el("td", {}, count(counts.misses, "miss", "misses")),
+                el("td", {}, count(counts.loads, "load")),
+                el("td", {}, count(counts.coalesced)),
+                el("td", {}, count(counts.waits, "wait")),
+                el("td", {}, count(counts.staleServes)),
+                el("td", {}, count(counts.errors, "error")));
+              return el("div", {},
+                el("p", {}, "Counted by ", el("strong", {}, stats.instance),
+                  " since it started (each instance counts its own reads). Circuit breaker: ",
+                  badge(circuit[0], circuit[1]), " · opened ", count(stats.circuitOpenings, "time"),
+                  " · ", count(stats.deferredEvictions, "eviction", "evictions"), " waiting for Redis"),
+                table(["Namespace", "Hit ratio", "Hits", "Misses", "Loads", "Coalesced", "Waits", "Stale serves", "Errors"],
+                  [...stats.namespaces.map((counts) => row(counts)), row(stats.totals, "all namespaces")],
+                  "No cache namespaces."));
+            },
           };
 
           let refreshing = false;

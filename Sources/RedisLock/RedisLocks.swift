@@ -98,14 +98,7 @@ public final class RedisLocks: Sendable, Service {
         let token = self.makeToken()
         let leaseDuration = lease ?? self.configuration.lease
         let sentAt = ContinuousClock.now
-        let outcome: Attempt
-        do {
-            outcome = try await self.attempt(name, token: token, lease: leaseDuration)
-        } catch {
-            span?.recordError(error)
-            throw error
-        }
-        switch outcome {
+        switch try await self.attempt(name, token: token, lease: leaseDuration, span: span) {
         case .acquired(let fence):
             self.metrics.acquired(waited: .zero)
             span?.attributes["lock.acquired"] = true
@@ -156,14 +149,7 @@ public final class RedisLocks: Sendable, Service {
             try Task.checkCancellation()
             let sentAt = ContinuousClock.now
             attempts += 1
-            let outcome: Attempt
-            do {
-                outcome = try await self.attempt(name, token: token, lease: leaseDuration)
-            } catch {
-                span?.recordError(error)
-                throw error
-            }
-            switch outcome {
+            switch try await self.attempt(name, token: token, lease: leaseDuration, span: span) {
             case .acquired(let fence):
                 acquired = true
                 self.metrics.acquired(waited: ContinuousClock.now - start)
@@ -263,12 +249,19 @@ public final class RedisLocks: Sendable, Service {
         case held(remaining: Duration?)
     }
 
-    private func attempt(_ name: String, token: String, lease: Duration) async throws -> Attempt {
-        let reply = try await self.client.eval(
-            RedisLockScripts.acquire,
-            keys: [self.key(name), self.fenceKey(name)],
-            arguments: [token, lease.leaseMilliseconds]
-        ).decode(as: [Int].self)
+    /// One acquisition script call; a Redis error is also recorded on the operation's span.
+    private func attempt(_ name: String, token: String, lease: Duration, span: (any Span)?) async throws -> Attempt {
+        let reply: [Int]
+        do {
+            reply = try await self.client.eval(
+                RedisLockScripts.acquire,
+                keys: [self.key(name), self.fenceKey(name)],
+                arguments: [token, lease.leaseMilliseconds]
+            ).decode(as: [Int].self)
+        } catch {
+            span?.recordError(error)
+            throw error
+        }
         guard reply.count == 2 else {
             throw RedisError(.unexpectedReply, "lock acquire script returned \(reply.count) values")
         }

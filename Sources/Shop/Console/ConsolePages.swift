@@ -60,45 +60,51 @@ enum ConsolePages {
         )
     }
 
-    /// Signed in without the admin role.
-    static func forbidden(email: String) -> String {
+    /// A short page with a heading and paragraphs (already HTML) in the narrow column.
+    static func notice(title: String, page: String, heading: String, paragraphs: [String]) -> String {
         Self.document(
-            title: "Not allowed",
-            page: "forbidden",
+            title: title,
+            page: page,
             body: """
                 <main class="narrow">
-                <h1>403: the console needs the admin role</h1>
-                <p>You are signed in as <strong>\(escape(email))</strong>, which does not have it.</p>
-                <p><button type="button" id="sign-out">Sign out</button> and sign in with an admin account.</p>
+                <h1>\(escape(heading))</h1>
+                \(paragraphs.map { "<p>\($0)</p>" }.joined(separator: "\n"))
                 </main>
                 """
+        )
+    }
+
+    /// Signed in without the admin role.
+    static func forbidden(email: String) -> String {
+        Self.notice(
+            title: "Not allowed",
+            page: "forbidden",
+            heading: "403: the console needs the admin role",
+            paragraphs: [
+                "You are signed in as <strong>\(escape(email))</strong>, which does not have it.",
+                #"<button type="button" id="sign-out">Sign out</button> and sign in with an admin account."#,
+            ]
         )
     }
 
     /// The session store does not answer.
     static func unavailable() -> String {
-        Self.document(
+        Self.notice(
             title: "Unavailable",
             page: "unavailable",
-            body: """
-                <main class="narrow">
-                <h1>503: Redis does not answer</h1>
-                <p>The console cannot check your session while Redis is down. This page tries again every few seconds.</p>
-                </main>
-                """
+            heading: "503: Redis does not answer",
+            paragraphs: [
+                "The console cannot check your session while Redis is down. This page tries again every few seconds."
+            ]
         )
     }
 
     static func notFound() -> String {
-        Self.document(
+        Self.notice(
             title: "Not found",
             page: "not-found",
-            body: """
-                <main class="narrow">
-                <h1>404: no such page</h1>
-                <p><a href="/admin">Back to the console</a></p>
-                </main>
-                """
+            heading: "404: no such page",
+            paragraphs: [#"<a href="/admin">Back to the console</a>"#]
         )
     }
 

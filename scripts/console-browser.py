@@ -6,7 +6,7 @@ Selenium), the way a person uses it, against a running service with real data. R
       --instance ID --dead-letter ID [--screenshots DIR]
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
-in and sees this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
+in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
 letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; every page also at a phone's width. Fails on any
 error the page's JavaScript raised or logged. Screenshots of every page (1280x800 and 390x844) go to --screenshots.
 Exit status 0 when every step passed; otherwise 1 and the step that failed.
@@ -130,10 +130,28 @@ def run(arguments):
         console.sign_in(arguments.admin, arguments.password + "-wrong")
         console.until(step, conditions.visibility_of_element_located((By.ID, "sign-in-error")))
 
-        step = "the admin signs in and sees this instance live"
+        step = "the admin signs in and sees the dashboard's charts drawn with the fleet's figures, pushed live"
         console.open("/admin")
         console.driver.find_element(By.ID, "email").clear()
         console.sign_in(arguments.admin, arguments.password)
+        console.loaded(step)
+        for chart in ("orders", "queue", "cache", "latency", "requests"):
+            console.until(f"{step}: the {chart} chart", conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, f"#chart-{chart} svg path.series")))
+        # The order placed before the browser came, the dead letter, the requests' latency: lines above zero. The
+        # snapshot is pushed again every few seconds, so wait for one that has them all.
+        def charted(selector, attribute):
+            def check(driver):
+                return any(float(path.get_attribute(attribute) or 0) >= 1
+                           for path in driver.find_elements(By.CSS_SELECTOR, selector))
+            return check
+        console.until(f"{step}: an order charted", charted("#chart-orders path.series.a", "data-max"))
+        console.until(f"{step}: the dead letter charted", charted("#chart-queue path.series.c", "data-max"))
+        console.until(f"{step}: latency charted", charted("#chart-latency path.series.b", "data-points"))
+        console.shot("dashboard")
+
+        step = "Instances shows this instance live"
+        console.open("/admin/instances")
         console.until(step, lambda d: arguments.instance in console.text() and "live" in console.text())
         console.loaded(step)
         console.shot("instances")

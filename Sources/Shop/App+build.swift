@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import Hummingbird
 public import Logging
+import Metrics
 import PostgresNIO
 public import Prometheus
 import RedisCache
@@ -80,6 +81,9 @@ public func buildApplication(
     // outermost, so it ends with the response the client gets.
     router.add(middleware: TracingMiddleware())
     router.add(middleware: MetricsMiddleware())
+    // The console dashboard's per-minute figures, written to Redis by the recorder (a service, below).
+    let dashboard = DashboardSeries()
+    router.add(middleware: DashboardMiddleware(series: dashboard))
     router.add(middleware: ProblemMiddleware(registry: registry))
     router.add(middleware: LogRequestsMiddleware(.debug))
     // A request waits at most DATABASE_REQUEST_WAIT_MS for a database connection, then answers 503.
@@ -141,6 +145,7 @@ public func buildApplication(
         points: points,
         lowStockThreshold: configuration.notifications.lowStockThreshold,
         productChanged: { id in await catalogCache?.stockChanged(id: id) ?? true },
+        metricsFactory: DashboardMetricsFactory(series: dashboard, forward: MetricsSystem.factory),
         logger: logger
     )
     let orders = Orders(
@@ -151,6 +156,7 @@ public func buildApplication(
         catalogCache: catalogCache,
         logger: logger,
         orderPlaced: { _, _ in
+            dashboard.orderPlaced()
             // The order's event is in the outbox: publish it now rather than at the relay's next pass.
             messaging.relay.nudge()
         }
@@ -241,6 +247,37 @@ public func buildApplication(
         listening: listening,
         logger: logger
     )
+    let dashboardRecorder = DashboardRecorder(
+        redis: redis,
+        keyPrefix: configuration.jobs.keyPrefix,
+        instanceID: configuration.instanceID,
+        series: dashboard,
+        interval: configuration.dashboardWriteInterval,
+        cacheTotals: catalogCache.map { cache in
+            { @Sendable () -> (hits: Int, misses: Int) in
+                var totals = (hits: 0, misses: 0)
+                for statistics in cache.manager.statistics {
+                    totals.hits += statistics.hits
+                    totals.misses += statistics.misses
+                }
+                return totals
+            }
+        },
+        logger: logger
+    )
+    let sessions = accounts.service.sessions
+    routes.addRoutes(
+        DashboardController(
+            reader: DashboardReader(
+                redis: redis,
+                keys: dashboardRecorder.keys,
+                writeInterval: dashboardRecorder.interval
+            ),
+            series: dashboard,
+            sessionIsLive: { id in (try? await sessions.exists(id)) ?? true }
+        ).routes,
+        atPath: "/api/v1/admin/dashboard"
+    )
     routes.addRoutes(ConsoleController().routes, atPath: "/admin")
     routes.addRoutes(
         InstancesController(
@@ -267,7 +304,7 @@ public func buildApplication(
     if let catalogCache { app.addServices(catalogCache.manager) }
     app.addServices(locks, notifications.listeners)
     if let readCounter { app.addServices(readCounter) }
-    app.addServices(instances)
+    app.addServices(instances, dashboardRecorder)
     if configuration.queue.relayEnabled { app.addServices(messaging.relay) }
     if configuration.queue.consumersEnabled {
         for consumer in messaging.consumers { app.addServices(consumer) }

@@ -4,12 +4,16 @@ import RedisClient
 import StreamQueue
 import Testing
 
+@testable import Shop
+
 /// The operations console (`/admin`): who gets which page, and the console in a real headless Chromium.
 @Suite("Operations console", .serialized)
 struct ConsoleTests {
     static let queueTweak = ConfigurationTweak.with { configuration in
         configuration.queue.keyPrefix = configuration.accounts.sessionKeyPrefix + "queue:"
         configuration.queue.maxAttempts = 2
+        // The dashboard's figures reach Redis within half a second, not ten.
+        configuration.dashboardWriteInterval = .milliseconds(500)
     }
 
     @Test("anonymous callers get the sign-in page, users a 403 page, admins the console; every page forbids framing")
@@ -74,6 +78,10 @@ struct ConsoleTests {
                 }
             }
             let letter = try #require(deadLetter)
+            // An order, so the dashboard has one to chart.
+            let buyer = try await shop.signIn("buyer@browser.test")
+            let product = try await shop.insertProduct(stock: 5)
+            #expect(try await shop.order(product, cookie: buyer, key: "console-order").status == 201)
 
             let kept = ProcessInfo.processInfo.environment["CONSOLE_SCREENSHOTS"].flatMap { $0.isEmpty ? nil : $0 }
             let folder =
@@ -95,7 +103,8 @@ struct ConsoleTests {
             let shots = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             #expect(
                 Set(shots).isSuperset(of: [
-                    "sign-in.png", "forbidden.png", "instances.png", "jobs.png", "queues.png", "caches.png",
+                    "sign-in.png", "forbidden.png", "dashboard.png", "instances.png", "jobs.png", "queues.png",
+                    "caches.png",
                 ]),
                 "\(shots)"
             )
@@ -104,6 +113,16 @@ struct ConsoleTests {
             #expect(jobs.body.contains(#""manual":true"#), "\(jobs.body)")
             let letters = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
             #expect(!letters.body.contains(#""id":"\#(letter)""#))
+            // The figures the charts drew are the fleet's, from Redis: the order, the dead letter, the requests.
+            let snapshot = try await shop.send(.GET, "/api/v1/admin/dashboard?minutes=10", cookie: admin)
+            struct Answer: Decodable { var data: DashboardSnapshot }
+            let minutes = try JSONCoding.decoder.decode(Answer.self, from: Data(snapshot.body.utf8)).data.minutes
+            #expect(minutes.count == 10)
+            #expect(minutes.map(\.ordersPlaced).reduce(0, +) == 1, "\(snapshot.body)")
+            // Once before the replay, and maybe again after it (the poison still cannot be decoded).
+            #expect(minutes.map(\.deadLettered).reduce(0, +) >= 1, "\(snapshot.body)")
+            #expect(minutes.map(\.requests).reduce(0, +) > 5, "\(snapshot.body)")
+            #expect(minutes.contains { $0.p99Milliseconds != nil && $0.instances == 1 }, "\(snapshot.body)")
         }
     }
 

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Shop
+import Synchronization
 import Testing
 
 /// The brief's stock-decrement safety experiment, for every strategy: three instances, one product with 1,000
@@ -23,12 +24,25 @@ struct StockDecrementTests {
 
             let attempts = 10_000
             let concurrency = 200
+            // A run that stalls (it did, rarely, in CI) says where: the attempts still waiting for an answer and
+            // what PostgreSQL's sessions are doing.
+            let progress = AttemptProgress()
+            let watchdog = Task {
+                while true {
+                    try await Task.sleep(for: .seconds(150))
+                    print("StockDecrementTests(\(strategy)): \(progress.report(olderThan: .seconds(60)))")
+                    print(try await shop.databaseActivity())
+                }
+            }
+            defer { watchdog.cancel() }
             let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for worker in 0..<concurrency {
                     group.addTask {
                         var seen: [Int] = []
                         var attempt = worker
                         while attempt < attempts {
+                            progress.started(attempt, instance: attempt % 3)
+                            defer { progress.ended(attempt) }
                             var reply = try await shop.order(
                                 product,
                                 cookie: cookieList[attempt % cookieList.count],
@@ -66,6 +80,35 @@ struct StockDecrementTests {
                     "SELECT coalesce(sum(quantity), 0)::int FROM order_items WHERE product_id = \(product)"
                 ) == 1_000
             )
+        }
+    }
+}
+
+/// The attempts of ``StockDecrementTests`` waiting for an answer, for a report when a run stalls.
+final class AttemptProgress: Sendable {
+    private let state = Mutex((finished: 0, inFlight: [Int: (instance: Int, since: ContinuousClock.Instant)]()))
+
+    func started(_ attempt: Int, instance: Int) {
+        self.state.withLock { $0.inFlight[attempt] = (instance, .now) }
+    }
+
+    func ended(_ attempt: Int) {
+        self.state.withLock {
+            $0.inFlight[attempt] = nil
+            $0.finished += 1
+        }
+    }
+
+    func report(olderThan age: Duration) -> String {
+        self.state.withLock { state in
+            let now = ContinuousClock.now
+            let old = state.inFlight.filter { now - $0.value.since > age }.sorted { $0.key < $1.key }
+            let listed = old.prefix(20).map {
+                "#\($0.key) on instance \($0.value.instance) for \(now - $0.value.since)"
+            }
+            return
+                "\(state.finished) attempts answered, \(state.inFlight.count) waiting, \(old.count) for over \(age): "
+                + listed.joined(separator: "; ")
         }
     }
 }

@@ -75,6 +75,13 @@ struct TraceExportTests {
         return children + children.flatMap { Self.descendants(of: $0, in: spans) }
     }
 
+    /// The spans whose parent is neither in `spans` nor the caller's span. Each process exports in batches of its
+    /// own, so a trace is complete only when there are none: a consumer's span can arrive before its producer's.
+    static func orphans(in spans: [OTLPCollector.Span], caller: String) -> [OTLPCollector.Span] {
+        let ids = Set(spans.map(\.spanID))
+        return spans.filter { span in span.parentSpanID.map { !ids.contains($0) && $0 != caller } ?? true }
+    }
+
     static func randomHex(bytes: Int) -> String {
         (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
@@ -109,6 +116,7 @@ struct TraceExportTests {
                 guard let process = spans.first(where: { $0.name == "process orders" }) else { return false }
                 let names = Self.descendants(of: process, in: spans).map(\.name)
                 return names.contains("TRANSACTION") && names.contains("PUBLISH")
+                    && Self.orphans(in: spans, caller: callerSpan).isEmpty
             }
             let listing = spans.map(\.description).joined(separator: "\n")
             func child(of parent: OTLPCollector.Span, named name: String) -> OTLPCollector.Span? {
@@ -156,10 +164,7 @@ struct TraceExportTests {
             let notification = try #require(child(of: process, named: "PUBLISH"), "\(listing)")
             #expect(notification.attributes["db.system"] == "redis")
             // One trace: every span's parent is in it, except the caller's.
-            let ids = Set(spans.map(\.spanID))
-            let orphans = spans.filter { span in
-                span.parentSpanID.map { !ids.contains($0) && $0 != callerSpan } ?? true
-            }
+            let orphans = Self.orphans(in: spans, caller: callerSpan)
             #expect(orphans.isEmpty, "spans whose parent is not in the trace: \(orphans)")
             // No command argument reaches a span.
             #expect(
@@ -202,6 +207,7 @@ struct TraceExportTests {
             let spans = try await collector.waitForTrace(traceID) { spans in
                 guard let process = spans.first(where: { $0.name == "process payments" }) else { return false }
                 return Self.descendants(of: process, in: spans).contains { $0.name == "TRANSACTION" }
+                    && Self.orphans(in: spans, caller: callerSpan).isEmpty
             }
             let listing = spans.map(\.description).joined(separator: "\n")
             let server = try #require(

@@ -76,13 +76,20 @@ extension ShopConfiguration {
         public static let logFormat = Key("log.format", "LOG_FORMAT", "--log-format")
         /// `HEALTH_TIMEOUT_MS`: milliseconds one readiness check may take, 1–60000. Default `1000`.
         public static let healthTimeoutMs = Key("health.timeoutMs", "HEALTH_TIMEOUT_MS", "--health-timeout-ms")
+        /// `DASHBOARD_WRITE_INTERVAL_MS`: milliseconds between two writes of this instance's dashboard figures to
+        /// Redis, 100–60000. Default `10000`.
+        public static let dashboardWriteIntervalMs = Key(
+            "dashboard.writeIntervalMs",
+            "DASHBOARD_WRITE_INTERVAL_MS",
+            "--dashboard-write-interval-ms"
+        )
 
         /// Every key, in the order `docs/operations.md` lists them.
         public static let all: [Key] =
             [
                 .httpHost, .httpPort, .databaseURL, .databaseMaxConnections, .databaseMigrateOnStart,
                 .databaseStartupTimeoutMs, .databaseRequestWaitMs, .databaseIdleTransactionTimeoutMs, .redisURL,
-                .instanceID, .logLevel, .logFormat, .healthTimeoutMs,
+                .instanceID, .logLevel, .logFormat, .healthTimeoutMs, .dashboardWriteIntervalMs,
             ] + Key.accounts + Key.cache + Key.orders + Key.jobs + Key.notifications + Key.queue + Key.rates
             + Key.payments
     }
@@ -172,6 +179,11 @@ extension ShopConfiguration {
         }
         if let value = read(.healthTimeoutMs) {
             self.healthTimeout = .milliseconds(try Self.integer(value, in: 1...60_000, key: .healthTimeoutMs))
+        }
+        if let value = read(.dashboardWriteIntervalMs) {
+            self.dashboardWriteInterval = .milliseconds(
+                try Self.integer(value, in: 100...60_000, key: .dashboardWriteIntervalMs)
+            )
         }
         try self.accounts.read(from: reader)
         try self.cache.read(from: reader)

@@ -35,6 +35,8 @@ public struct ShopConfiguration: Sendable {
     public var databaseIdleTransactionTimeout: Duration
     /// How long one readiness check may take before it counts as down.
     public var healthTimeout: Duration
+    /// How often this instance writes its figures for the console's dashboard to Redis.
+    public var dashboardWriteInterval: Duration
     /// Sessions, sign-in limits and password hashing (`SESSION_*`, `LOGIN_*`, `TRUST_PROXY`, ...).
     public var accounts: AccountsConfiguration
     /// The catalog cache (`CACHE_*`).
@@ -69,6 +71,7 @@ public struct ShopConfiguration: Sendable {
         self.databaseRequestWait = .milliseconds(2000)
         self.databaseIdleTransactionTimeout = .seconds(60)
         self.healthTimeout = .milliseconds(1000)
+        self.dashboardWriteInterval = .seconds(10)
         self.accounts = AccountsConfiguration()
         self.cache = CatalogCacheConfiguration()
         self.orders = OrdersConfiguration()

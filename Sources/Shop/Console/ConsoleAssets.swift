@@ -16,7 +16,7 @@ enum ConsoleAssets {
               if (name === "onclick") node.addEventListener("click", value);
               else node.setAttribute(name, value === true ? "" : String(value));
             }
-            for (const child of children.flat()) {
+            for (const child of children.flat(Infinity)) {
               if (child === null || child === undefined) continue;
               node.append(child instanceof Node ? child : document.createTextNode(String(child)));
             }
@@ -67,6 +67,111 @@ enum ConsoleAssets {
             if (!line) return;
             line.textContent = text;
             line.className = "status " + (kind || "");
+          }
+
+          // Charts: inline SVG drawn here, one line per figure, the minutes along the bottom in the browser's zone.
+          const SVG = "http://www.w3.org/2000/svg";
+          function svg(tag, attributes, ...children) {
+            const node = document.createElementNS(SVG, tag);
+            for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
+            for (const child of children.flat(Infinity)) {
+              if (child === null || child === undefined) continue;
+              node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+            }
+            return node;
+          }
+          function roundUp(value) {
+            if (!(value > 0)) return 1;
+            const power = Math.pow(10, Math.floor(Math.log10(value)));
+            for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
+            return 10 * power;
+          }
+          function figure(value, digits) {
+            return value === null || value === undefined ? "—" : Number(value).toLocaleString(undefined, { maximumFractionDigits: digits });
+          }
+          function chart(id, title, unit, minutes, lines, fixedMax) {
+            const width = 560, height = 150, left = 46, right = 10, top = 10, bottom = 26;
+            const values = lines.flatMap((line) => line.values).filter((value) => value !== null && value !== undefined);
+            const max = fixedMax || roundUp(Math.max(0, ...values));
+            const count = minutes.length;
+            const x = (index) => left + (count <= 1 ? 0 : index * (width - left - right) / (count - 1));
+            const y = (value) => top + (height - top - bottom) * (1 - Math.min(value, max) / max);
+            const grid = [0, max / 2, max].map((value) => [
+              svg("line", { class: "grid", x1: left, x2: width - right, y1: y(value), y2: y(value) }),
+              svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end" }, figure(value, 2)),
+            ]);
+            const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+            const ticks = count === 0 ? [] : [0, Math.floor((count - 1) / 2), count - 1].map((index) =>
+              svg("text", { x: x(index), y: height - 8, "text-anchor": index === 0 ? "start" : index === count - 1 ? "end" : "middle" },
+                clock(minutes[index].start)));
+            const paths = lines.map((line) => {
+              let d = "", pen = "M";
+              line.values.forEach((value, index) => {
+                if (value === null || value === undefined) { pen = "M"; return; }
+                d += pen + x(index).toFixed(1) + " " + y(value).toFixed(1) + " ";
+                pen = "L";
+              });
+              const known = line.values.filter((value) => value !== null && value !== undefined);
+              return svg("path", { class: "series " + line.kind, d: d.trim(), "data-points": known.length,
+                "data-max": Math.max(0, ...known) });
+            });
+            const lastIndex = (line) => { for (let i = line.values.length - 1; i >= 0; i--) if (line.values[i] !== null) return i; return -1; };
+            const latest = (line) => lastIndex(line) < 0 ? null : line.values[lastIndex(line)];
+            // The newest point of each line as a dot: a figure known for one minute only is not an invisible line.
+            const dots = lines.filter((line) => lastIndex(line) >= 0).map((line) =>
+              svg("circle", { class: "dot " + line.kind, cx: x(lastIndex(line)), cy: y(latest(line)), r: 3 }));
+            const summary = lines.map((line) => line.name + " " + figure(latest(line), 2) + " " + unit).join(", ");
+            const from = count ? new Date(minutes[0].start).toISOString().slice(0, 16) + "Z" : "";
+            return el("figure", { class: "chart", id },
+              el("figcaption", {}, title, " ", el("span", { class: "muted" }, "(" + unit + ")")),
+              svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": title + " now: " + summary },
+                svg("title", {}, title + ", per minute since " + from + " (UTC)"), grid, ticks, paths, dots),
+              el("ul", { class: "legend" }, lines.map((line) =>
+                el("li", {}, el("span", { class: "swatch " + line.kind }), line.name + ": ",
+                  el("strong", {}, figure(latest(line), 2)), " " + unit + " now"))));
+          }
+          function dashboard(snapshot) {
+            const minutes = snapshot.minutes;
+            // Absent figures (no requests: no latency; no reads: no hit ratio) are gaps in the line.
+            const pick = (name) => minutes.map((minute) => minute[name] ?? null);
+            const instances = Math.max(0, ...minutes.map((minute) => minute.instances));
+            const active = minutes.some((minute) => minute.requests || minute.ordersPlaced || minute.queueHandled);
+            const lastMinute = minutes[minutes.length - 1];
+            return el("div", {},
+              el("p", {}, "The fleet's last ", count(minutes.length, "minute"), ", per minute, from ", count(instances, "instance"),
+                " · updated ", el("time", { datetime: new Date().toISOString(), title: new Date().toISOString() + " (UTC)" }, new Date().toLocaleTimeString()),
+                " · each instance writes its figures every ", count(snapshot.writeIntervalMilliseconds / 1000, "second"),
+                ", so the current minute (since ", lastMinute ? time(lastMinute.start) : "—", ") is still filling."),
+              active ? null : el("p", { class: "empty" }, "Nothing has happened in this window yet: figures appear once instances answer requests, take orders or handle messages."),
+              el("div", { class: "charts" },
+                chart("chart-orders", "Orders placed", "orders/min", minutes, [{ name: "placed", kind: "a", values: pick("ordersPlaced") }]),
+                chart("chart-queue", "Queue throughput", "messages/min", minutes, [
+                  { name: "handled", kind: "a", values: pick("queueHandled") },
+                  { name: "failed", kind: "b", values: pick("queueFailed") },
+                  { name: "dead-lettered", kind: "c", values: pick("deadLettered") }]),
+                chart("chart-cache", "Catalog cache hit ratio", "%", minutes, [
+                  { name: "hit ratio", kind: "a", values: pick("cacheHitRatio").map((ratio) => ratio === null ? null : ratio * 100) }], 100),
+                chart("chart-latency", "HTTP latency", "ms", minutes, [
+                  { name: "p50", kind: "a", values: pick("p50Milliseconds") },
+                  { name: "p99", kind: "b", values: pick("p99Milliseconds") }]),
+                chart("chart-requests", "HTTP requests", "requests/min", minutes, [
+                  { name: "all", kind: "a", values: pick("requests") },
+                  { name: "5xx", kind: "b", values: pick("serverErrors") }])));
+          }
+          // The dashboard is pushed (server-sent events), not polled.
+          function startDashboard() {
+            const source = new EventSource("/api/v1/admin/dashboard/stream?minutes=60");
+            source.addEventListener("snapshot", (event) => {
+              content().replaceChildren(dashboard(JSON.parse(event.data)));
+              say("", "");
+              document.body.dataset.loaded = "true";
+            });
+            source.addEventListener("unavailable", () => say("Redis does not answer: the charts show the last figures read.", "bad"));
+            source.addEventListener("error", () => {
+              // Closed for good (the session ended: the reconnect was refused): show the sign-in page.
+              if (source.readyState === EventSource.CLOSED) { location.reload(); return; }
+              say("Live updates interrupted; reconnecting…", "bad");
+            });
           }
 
           const renderers = {
@@ -243,6 +348,7 @@ enum ConsoleAssets {
             document.getElementById("sign-in")?.addEventListener("submit", signIn);
             document.getElementById("sign-out")?.addEventListener("click", signOut);
             if (page === "unavailable") { setTimeout(() => location.reload(), 5000); return; }
+            if (page === "dashboard") { startDashboard(); return; }
             if (renderers[page]) {
               refresh();
               setInterval(refresh, 5000);
@@ -292,6 +398,19 @@ enum ConsoleAssets {
         .status:empty { display: none; }
         .runs { margin: 0; padding-left: 1rem; }
         pre { white-space: pre-wrap; word-break: break-all; max-width: 40rem; margin: .3rem 0; }
+        .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 26rem), 1fr)); gap: 1rem 1.5rem; }
+        .chart { margin: 0; min-width: 0; }
+        .chart figcaption { font-weight: 600; margin-bottom: .2rem; }
+        .chart svg { width: 100%; height: auto; display: block; }
+        .chart .grid { stroke: var(--line); stroke-width: 1; }
+        .chart text { fill: var(--muted); font-size: 11px; }
+        .chart .series { fill: none; stroke-width: 2; stroke-linejoin: round; }
+        .series.a { stroke: var(--accent); } .series.b { stroke: var(--bad); } .series.c { stroke: var(--info); }
+        .dot.a { fill: var(--accent); } .dot.b { fill: var(--bad); } .dot.c { fill: var(--info); }
+        .legend { display: flex; flex-wrap: wrap; gap: .2rem 1rem; list-style: none; margin: .2rem 0 0; padding: 0;
+          font-size: .9rem; }
+        .swatch { display: inline-block; width: .8rem; height: .25rem; margin-right: .35rem; vertical-align: middle; }
+        .swatch.a { background: var(--accent); } .swatch.b { background: var(--bad); } .swatch.c { background: var(--info); }
         @media (max-width: 640px) {
           .who { margin-left: 0; width: 100%; }
           th, td { padding: .35rem .4rem; }

@@ -13,7 +13,8 @@ import NIOCore
 public struct ConsoleController: Sendable {
     /// The console's pages, in the navigation's order.
     static let pages: [(path: String, title: String)] = [
-        ("instances", "Instances"), ("jobs", "Jobs"), ("queues", "Queues"), ("caches", "Caches"),
+        ("dashboard", "Dashboard"), ("instances", "Instances"), ("jobs", "Jobs"), ("queues", "Queues"),
+        ("caches", "Caches"),
     ]
 
     /// Creates the controller.

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import PostgresNIO
 import RedisClient
 import RedisLock
@@ -21,6 +22,7 @@ struct Messaging: Sendable {
     let consumers: [QueueConsumer]
     let controller: QueuesAdminController
     let consumerSettings: QueueConsumerConfiguration
+    let metricsFactory: any MetricsFactory
     let logger: Logger
 
     init(
@@ -33,6 +35,7 @@ struct Messaging: Sendable {
         points: PointsReader,
         lowStockThreshold: Int,
         productChanged: @escaping @Sendable (UUID) async -> Bool,
+        metricsFactory: any MetricsFactory,
         logger: Logger
     ) {
         var settings = StreamQueueConfiguration()
@@ -58,6 +61,7 @@ struct Messaging: Sendable {
         consumerSettings.shutdownGracePeriod = configuration.shutdownGracePeriod
         consumerSettings.consumerName = instanceID
         self.consumerSettings = consumerSettings
+        self.metricsFactory = metricsFactory
         self.logger = logger
         let processor = OrderPostProcessor(
             postgres: postgres,
@@ -82,7 +86,8 @@ struct Messaging: Sendable {
                 topic: "orders",
                 group: OrderPostProcessor.consumer,
                 configuration: consumerSettings,
-                logger: logger
+                logger: logger,
+                metricsFactory: metricsFactory
             ) { message in try await processor.handle(message) }
         ]
         self.controller = QueuesAdminController(queue: queue, topics: Self.topics)
@@ -103,6 +108,7 @@ struct Messaging: Sendable {
             group: group,
             configuration: settings,
             logger: self.logger,
+            metricsFactory: self.metricsFactory,
             handler: handler
         )
     }

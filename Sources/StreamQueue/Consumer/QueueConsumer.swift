@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import Metrics
 import NIOConcurrencyHelpers
 public import ServiceLifecycle
 
@@ -48,6 +49,7 @@ public final class QueueConsumer: Service, Sendable {
     ///   - group: The consumer group, one per handler: every group gets every message.
     ///   - configuration: Concurrency, retries, timeouts.
     ///   - logger: Where to log; defaults to the queue's logger. Payloads are never logged.
+    ///   - metricsFactory: Where its metrics go; defaults to the bootstrapped `MetricsSystem`.
     ///   - handler: Handles one message.
     public init(
         queue: StreamQueue,
@@ -55,6 +57,7 @@ public final class QueueConsumer: Service, Sendable {
         group: String,
         configuration: QueueConsumerConfiguration = .init(),
         logger: Logger? = nil,
+        metricsFactory: (any MetricsFactory)? = nil,
         handler: @escaping Handler
     ) {
         self.queue = queue
@@ -68,7 +71,7 @@ public final class QueueConsumer: Service, Sendable {
         logger[metadataKey: "queue.topic"] = .string(topic)
         logger[metadataKey: "queue.group"] = .string(group)
         self.logger = logger
-        self.metrics = ConsumerMetrics(topic: topic, group: group)
+        self.metrics = ConsumerMetrics(topic: topic, group: group, factory: metricsFactory ?? MetricsSystem.factory)
     }
 
     /// Consumes until graceful shutdown (then drains as configured) or cancellation (then stops at once, leaving

@@ -42,30 +42,30 @@ struct ConsumerMetrics: Sendable {
     let delayed: Gauge
     let deadLetters: Gauge
 
-    init(topic: String, group: String) {
+    init(topic: String, group: String, factory: any MetricsFactory) {
         let base = [("topic", topic), ("group", group)]
         func handled(_ outcome: String) -> Counter {
-            Counter(label: "queue_handled_total", dimensions: base + [("outcome", outcome)])
+            Counter(label: "queue_handled_total", dimensions: base + [("outcome", outcome)], factory: factory)
         }
         func dead(_ reason: String) -> Counter {
-            Counter(label: "queue_dead_lettered_total", dimensions: base + [("reason", reason)])
+            Counter(label: "queue_dead_lettered_total", dimensions: base + [("reason", reason)], factory: factory)
         }
         self.succeeded = handled("success")
         self.retried = handled("retry")
         self.deadLettered = handled("dead_letter")
         self.abandoned = handled("abandoned")
-        self.retries = Counter(label: "queue_retries_total", dimensions: base)
-        self.transientFailures = Counter(label: "queue_transient_failures_total", dimensions: base)
+        self.retries = Counter(label: "queue_retries_total", dimensions: base, factory: factory)
+        self.transientFailures = Counter(label: "queue_transient_failures_total", dimensions: base, factory: factory)
         self.deadHandlerFailed = dead(DeadLetterReason.handlerFailed.rawValue)
         self.deadDeliveryLimit = dead(DeadLetterReason.deliveryLimit.rawValue)
         self.deadMalformed = dead(DeadLetterReason.malformed.rawValue)
-        self.reclaimed = Counter(label: "queue_reclaimed_total", dimensions: base)
-        self.handling = Timer(label: "queue_handling_duration_seconds", dimensions: base)
-        self.latency = Timer(label: "queue_delivery_latency_seconds", dimensions: base)
-        self.lag = Gauge(label: "queue_lag", dimensions: base)
-        self.pending = Gauge(label: "queue_pending", dimensions: base)
-        self.delayed = Gauge(label: "queue_delayed", dimensions: base)
-        self.deadLetters = Gauge(label: "queue_dead_letters", dimensions: base)
+        self.reclaimed = Counter(label: "queue_reclaimed_total", dimensions: base, factory: factory)
+        self.handling = Timer(label: "queue_handling_duration_seconds", dimensions: base, factory: factory)
+        self.latency = Timer(label: "queue_delivery_latency_seconds", dimensions: base, factory: factory)
+        self.lag = Gauge(label: "queue_lag", dimensions: base, factory: factory)
+        self.pending = Gauge(label: "queue_pending", dimensions: base, factory: factory)
+        self.delayed = Gauge(label: "queue_delayed", dimensions: base, factory: factory)
+        self.deadLetters = Gauge(label: "queue_dead_letters", dimensions: base, factory: factory)
     }
 
     func deadLettered(_ reason: DeadLetterReason, count: Int = 1) {

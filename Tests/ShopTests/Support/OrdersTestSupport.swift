@@ -38,6 +38,25 @@ struct OrdersFixture: Sendable {
         return id
     }
 
+    /// What this database's PostgreSQL sessions are doing (those not idle), for a report when a test stalls.
+    func databaseActivity() async throws -> String {
+        try await withClient(self.database) { client in
+            let rows = try await client.query(
+                """
+                SELECT pid, coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, ''),
+                    coalesce(extract(epoch FROM now() - query_start)::int, 0), left(query, 120)
+                FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+                """
+            )
+            var lines: [String] = []
+            for try await (pid, state, wait, seconds, query) in rows.decode((Int, String, String, Int, String).self) {
+                lines.append("pid \(pid) \(state) wait=\(wait) for \(seconds) s: \(query)")
+            }
+            return "PostgreSQL sessions not idle: \(lines.count)\n" + lines.joined(separator: "\n")
+        }
+    }
+
     func scalar(_ query: PostgresQuery) async throws -> Int {
         try await withClient(self.database) { client in
             for try await value in try await client.query(query).decode(Int.self) { return value }

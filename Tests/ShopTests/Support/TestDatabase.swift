@@ -26,9 +26,12 @@ enum TestServers {
         }
     }
 
+    /// The services' logger in tests: silent (critical only) unless `TEST_LOG_LEVEL` names a level, for looking into
+    /// a test that hangs or fails (`TEST_LOG_LEVEL=debug` shows each service starting and stopping).
     static var logger: Logger {
         var logger = Logger(label: "shop-tests")
-        logger.logLevel = .critical
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         return logger
     }
 }

@@ -1,0 +1,122 @@
+import RedisClient
+
+#if canImport(FoundationEssentials)
+    public import FoundationEssentials
+#else
+    public import Foundation
+#endif
+
+/// One minute of the fleet's figures, added up over every instance that wrote them.
+public struct DashboardMinute: Codable, Sendable, Equatable {
+    /// When the minute began.
+    public var start: Date
+    /// How many instances wrote figures for it.
+    public var instances: Int
+    public var requests: Int
+    /// Answers with a status of 500 or more.
+    public var serverErrors: Int
+    /// The median and 99th percentile of the HTTP latency, in milliseconds (nil without requests).
+    public var p50Milliseconds: Double?
+    public var p99Milliseconds: Double?
+    public var ordersPlaced: Int
+    /// Queue handler runs that succeeded, failed (to be retried or dead-lettered), and messages dead-lettered.
+    public var queueHandled: Int
+    public var queueFailed: Int
+    public var deadLettered: Int
+    public var cacheHits: Int
+    public var cacheMisses: Int
+    /// Hits ÷ reads (nil without reads).
+    public var cacheHitRatio: Double?
+
+    private enum CodingKeys: String, CodingKey {
+        case start, instances, requests, serverErrors, p50Milliseconds, p99Milliseconds, ordersPlaced, queueHandled
+        case queueFailed, deadLettered, cacheHits, cacheMisses, cacheHitRatio
+    }
+
+    /// Every field, figures that are not known as `null` (not left out).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.start, forKey: .start)
+        try container.encode(self.instances, forKey: .instances)
+        try container.encode(self.requests, forKey: .requests)
+        try container.encode(self.serverErrors, forKey: .serverErrors)
+        try container.encode(self.p50Milliseconds, forKey: .p50Milliseconds)
+        try container.encode(self.p99Milliseconds, forKey: .p99Milliseconds)
+        try container.encode(self.ordersPlaced, forKey: .ordersPlaced)
+        try container.encode(self.queueHandled, forKey: .queueHandled)
+        try container.encode(self.queueFailed, forKey: .queueFailed)
+        try container.encode(self.deadLettered, forKey: .deadLettered)
+        try container.encode(self.cacheHits, forKey: .cacheHits)
+        try container.encode(self.cacheMisses, forKey: .cacheMisses)
+        try container.encode(self.cacheHitRatio, forKey: .cacheHitRatio)
+    }
+}
+
+/// The answer of `GET /api/v1/admin/dashboard`: the last minutes, oldest first, the current (partial) one last.
+public struct DashboardSnapshot: Codable, Sendable, Equatable {
+    public var minutes: [DashboardMinute]
+    /// How often each instance writes its figures, in milliseconds: the current minute is at most this far behind.
+    public var writeIntervalMilliseconds: Int
+}
+
+/// Reads the fleet's figures from Redis (what every instance's ``DashboardRecorder`` wrote).
+struct DashboardReader: Sendable {
+    let redis: RedisClient
+    let keys: DashboardKeys
+    let writeInterval: Duration
+
+    /// The last `count` minutes up to and including `currentMinute`: one pipeline of `HGETALL`s.
+    func snapshot(minutes count: Int, currentMinute: Int64) async throws -> DashboardSnapshot {
+        let minutes = Array((currentMinute - Int64(count) + 1)...currentMinute)
+        let metrics = DashboardMetric.allCases
+        let commands = minutes.flatMap { minute in
+            metrics.map { RedisCommand("HGETALL", key: self.keys.key(minute: minute, metric: $0)) }
+        }
+        let replies = try await self.redis.pipeline(commands)
+        var points: [DashboardMinute] = []
+        for (index, minute) in minutes.enumerated() {
+            var fields: [DashboardMetric: [String: Int]] = [:]
+            var instances = Set<Substring>()
+            for (offset, metric) in metrics.enumerated() {
+                let hash = try replies[index * metrics.count + offset].get().decode(as: [String: String].self)
+                for (name, value) in hash {
+                    guard let bar = name.lastIndex(of: "|"), let total = Int(value) else { continue }
+                    instances.insert(name[..<bar])
+                    fields[metric, default: [:]][String(name[name.index(after: bar)...]), default: 0] += total
+                }
+            }
+            points.append(Self.point(minute: minute, fields: fields, instances: instances.count))
+        }
+        return DashboardSnapshot(
+            minutes: points,
+            writeIntervalMilliseconds: Int(self.writeInterval / .milliseconds(1))
+        )
+    }
+
+    static func point(minute: Int64, fields: [DashboardMetric: [String: Int]], instances: Int) -> DashboardMinute {
+        let http = fields[.http] ?? [:]
+        let queue = fields[.queue] ?? [:]
+        let cache = fields[.cache] ?? [:]
+        let latency = (0..<LatencyBuckets.count).map { http["b\($0)"] ?? 0 }
+        func sum(_ prefix: String) -> Int {
+            queue.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +)
+        }
+        let hits = cache["hits"] ?? 0
+        let misses = cache["misses"] ?? 0
+        return DashboardMinute(
+            start: Date(timeIntervalSince1970: TimeInterval(minute * 60)),
+            instances: instances,
+            requests: http["requests"] ?? 0,
+            serverErrors: http["errors"] ?? 0,
+            p50Milliseconds: LatencyBuckets.percentile(0.5, of: latency),
+            p99Milliseconds: LatencyBuckets.percentile(0.99, of: latency),
+            ordersPlaced: fields[.orders]?["placed"] ?? 0,
+            queueHandled: sum("handled:"),
+            queueFailed: sum("failed:"),
+            deadLettered: sum("dead:"),
+            cacheHits: hits,
+            cacheMisses: misses,
+            cacheHitRatio: hits + misses == 0 ? nil : Double(hits) / Double(hits + misses)
+        )
+    }
+}

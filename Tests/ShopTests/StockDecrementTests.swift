@@ -14,7 +14,22 @@ struct StockDecrementTests {
         // (200 callers on pools of 10) answers 503 with Retry-After, nothing ordered; a client retries it with the
         // same key, as this one does. A long lock wait keeps those rare on a loaded machine.
         let configure = ConfigurationTweak.with { $0.orders.lockWait = .seconds(30) }
+        // A run that stalls (it did, rarely, in CI) says where: the attempts still waiting for an answer, what
+        // PostgreSQL's sessions are doing, and whether the attempts were over (the instances' shutdown stalled).
+        // The watchdog outlives the test's body, so it reports a stall in the instances' shutdown too.
+        let progress = AttemptProgress()
+        let watchdog = Mutex<Task<Void, any Error>?>(nil)
+        defer { watchdog.withLock { $0?.cancel() } }
         try await withOrderInstances(count: 3, strategy: strategy, configure: configure) { shop in
+            watchdog.withLock { task in
+                task = Task {
+                    while true {
+                        try await Task.sleep(for: .seconds(150))
+                        print("StockDecrementTests(\(strategy)): \(progress.report(olderThan: .seconds(60)))")
+                        print((try? await shop.databaseActivity()) ?? "PostgreSQL activity unavailable")
+                    }
+                }
+            }
             let product = try await shop.insertProduct(stock: 1_000, price: "1.00")
             var cookies: [String] = []
             for index in 0..<20 {
@@ -24,17 +39,6 @@ struct StockDecrementTests {
 
             let attempts = 10_000
             let concurrency = 200
-            // A run that stalls (it did, rarely, in CI) says where: the attempts still waiting for an answer and
-            // what PostgreSQL's sessions are doing.
-            let progress = AttemptProgress()
-            let watchdog = Task {
-                while true {
-                    try await Task.sleep(for: .seconds(150))
-                    print("StockDecrementTests(\(strategy)): \(progress.report(olderThan: .seconds(60)))")
-                    print(try await shop.databaseActivity())
-                }
-            }
-            defer { watchdog.cancel() }
             let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for worker in 0..<concurrency {
                     group.addTask {
@@ -70,6 +74,7 @@ struct StockDecrementTests {
                 }
                 return try await group.reduce(into: []) { $0.append(contentsOf: $1) }
             }
+            progress.bodyEnded()
             #expect(statuses.count == attempts)
             #expect(statuses.filter { $0 == 201 }.count == 1_000, "\(strategy)")
             #expect(statuses.filter { $0 == 409 }.count == 9_000, "\(strategy): \(Set(statuses))")
@@ -86,7 +91,13 @@ struct StockDecrementTests {
 
 /// The attempts of ``StockDecrementTests`` waiting for an answer, for a report when a run stalls.
 final class AttemptProgress: Sendable {
-    private let state = Mutex((finished: 0, inFlight: [Int: (instance: Int, since: ContinuousClock.Instant)]()))
+    private let state = Mutex(
+        (finished: 0, inFlight: [Int: (instance: Int, since: ContinuousClock.Instant)](), bodyEnded: false)
+    )
+
+    func bodyEnded() {
+        self.state.withLock { $0.bodyEnded = true }
+    }
 
     func started(_ attempt: Int, instance: Int) {
         self.state.withLock { $0.inFlight[attempt] = (instance, .now) }
@@ -106,8 +117,8 @@ final class AttemptProgress: Sendable {
             let listed = old.prefix(20).map {
                 "#\($0.key) on instance \($0.value.instance) for \(now - $0.value.since)"
             }
-            return
-                "\(state.finished) attempts answered, \(state.inFlight.count) waiting, \(old.count) for over \(age): "
+            return (state.bodyEnded ? "every attempt answered; the instances are shutting down. " : "")
+                + "\(state.finished) attempts answered, \(state.inFlight.count) waiting, \(old.count) for over \(age): "
                 + listed.joined(separator: "; ")
         }
     }

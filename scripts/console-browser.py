@@ -7,7 +7,8 @@ Selenium), the way a person uses it, against a running service with real data. R
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
 in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
-letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; every page also at a phone's width. Fails on any
+letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; looks a user up on Sessions and revokes their session; every page also at a
+phone's width. Fails on any
 error the page's JavaScript raised or logged. Screenshots of every page (1280x800 and 390x844) go to --screenshots.
 Exit status 0 when every step passed; otherwise 1 and the step that failed.
 """
@@ -199,6 +200,22 @@ def run(arguments):
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Replayed {arguments.dead_letter}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, row))
+
+        step = "Sessions: look the user up by e-mail and revoke their session"
+        console.open("/admin/sessions")
+        console.loaded(step)
+        console.until(step, lambda d: "active session" in console.text())
+        field = console.until(step, conditions.element_to_be_clickable((By.ID, "session-email")))
+        field.send_keys(arguments.user)
+        field.send_keys("\ue007")  # Enter submits the look-up
+        session_row = "tr[data-session]"
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, session_row)))
+        console.shot("sessions")
+        handle = driver.find_element(By.CSS_SELECTOR, session_row).get_attribute("data-session")
+        driver.find_element(By.CSS_SELECTOR, f'tr[data-session="{handle}"] button.revoke').click()
+        console.until(step, conditions.alert_is_present()).accept()
+        console.until(step, lambda d: f"Revoked session {handle}." in console.text())
+        console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-session="{handle}"]'))
 
         step = "no JavaScript errors"
         errors = console.errors()

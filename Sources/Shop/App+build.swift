@@ -197,6 +197,7 @@ public func buildApplication(
     routes.addRoutes(orders.controller.routes, atPath: "/api/v1/orders")
     routes.addRoutes(accounts.controller.authRoutes, atPath: "/api/v1/auth")
     routes.addRoutes(accounts.controller.meRoutes, atPath: "/api/v1/me")
+    routes.addRoutes(SessionsAdminController(service: accounts.service).routes, atPath: "/api/v1/admin/sessions")
     // Scheduled jobs: every instance registers them; each tick runs on one instance (job lock + tick claim).
     let scheduler = makeScheduler(
         configuration: configuration,

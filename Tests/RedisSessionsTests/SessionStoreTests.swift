@@ -22,6 +22,20 @@ struct SessionStoreTests {
         }
     }
 
+    @Test("countSessions counts the live sessions of every user, on every primary, and nothing else")
+    func countSessions() async throws {
+        try await TestRedis.withStore { store, _ in
+            #expect(try await store.countSessions() == 0)
+            let first = try await store.create(Cart(items: []), userID: "u1", client: self.client)
+            _ = try await store.create(Cart(items: []), userID: "u1", client: self.client)
+            _ = try await store.create(Cart(items: []), userID: "u2", client: self.client)
+            // The users' indexes are keys too, under the same prefix: not counted.
+            #expect(try await store.countSessions() == 3)
+            try await store.revoke(first)
+            #expect(try await store.countSessions() == 2)
+        }
+    }
+
     @Test("Redis holds the SHA-256 of the id, never the id itself")
     func hashedKeys() async throws {
         try await TestRedis.withStore { store, redis in

@@ -58,7 +58,7 @@ struct ConsoleTests {
     func theConsoleInARealBrowser() async throws {
         try await withOrderInstances(count: 1, configure: Self.queueTweak) { shop in
             _ = try await shop.signIn("admin@browser.test", role: .admin)
-            _ = try await shop.signIn("user@browser.test")
+            let user = try await shop.signIn("user@browser.test")
             let admin = try await shop.signIn("admin2@browser.test", role: .admin)
             // A poison message: the post-processing cannot decode it, so it ends in the dead letters.
             var settings = StreamQueueConfiguration()
@@ -104,7 +104,7 @@ struct ConsoleTests {
             #expect(
                 Set(shots).isSuperset(of: [
                     "sign-in.png", "forbidden.png", "dashboard.png", "instances.png", "jobs.png", "queues.png",
-                    "caches.png",
+                    "caches.png", "sessions.png",
                 ]),
                 "\(shots)"
             )
@@ -113,6 +113,8 @@ struct ConsoleTests {
             #expect(jobs.body.contains(#""manual":true"#), "\(jobs.body)")
             let letters = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
             #expect(!letters.body.contains(#""id":"\#(letter)""#))
+            // The session the browser revoked no longer signs the user in.
+            #expect(try await shop.send(.GET, "/api/v1/me", cookie: user).status == 401)
             // The figures the charts drew are the fleet's, from Redis: the order, the dead letter, the requests.
             let snapshot = try await shop.send(.GET, "/api/v1/admin/dashboard?minutes=10", cookie: admin)
             struct Answer: Decodable { var data: DashboardSnapshot }

@@ -283,6 +283,29 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
         return ended
     }
 
+    /// How many sessions exist now, of every user (sessions past their idle timeout or lifetime have expired in
+    /// Redis and are not counted).
+    ///
+    /// Every primary is scanned (`SCAN MATCH <prefix>session:{*}`), so the cost grows with the number of keys in
+    /// Redis: for an operator's page, not for a request path.
+    public func countSessions() async throws -> Int {
+        var count = 0
+        try await self.redis.scanKeys(matching: Self.globEscaped(self.keys.prefix) + "session:{*}") {
+            count += $0.count
+        }
+        return count
+    }
+
+    /// `text` with the characters `SCAN`'s pattern gives a meaning (`*`, `?`, `[`, `]`, `\`) escaped.
+    static func globEscaped(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if "*?[]\\".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
     /// A user's live sessions, newest first, without identifiers or values.
     ///
     /// Entries whose session has ended (idle timeout, revoked) are skipped and removed from the index.

@@ -262,6 +262,52 @@ enum ConsoleAssets {
               return sections.length ? el("div", {}, sections) : el("p", { class: "empty" }, "No topics.");
             },
 
+            async sessions() {
+              const query = sessionLookup ? "?email=" + encodeURIComponent(sessionLookup) : "";
+              let body, missing = null;
+              try {
+                body = (await api("GET", "/api/v1/admin/sessions" + query)).data;
+              } catch (error) {
+                if (!sessionLookup) throw error;
+                missing = error.message;
+                body = (await api("GET", "/api/v1/admin/sessions")).data;
+              }
+              const form = el("form", { id: "session-lookup", class: "inline" },
+                el("label", { for: "session-email" }, "Look up a user's sessions by e-mail"),
+                el("input", { id: "session-email", name: "email", type: "email", required: true, value: sessionLookup || "",
+                  autocomplete: "off" }),
+                el("button", { type: "submit" }, "Look up"));
+              form.addEventListener("submit", (event) => {
+                event.preventDefault();
+                sessionLookup = form.email.value.trim();
+                refresh();
+              });
+              const user = body.user;
+              const result = missing ? el("p", { class: "error" }, missing)
+                : !user ? el("p", { class: "empty" }, "Enter an e-mail address to see that user's sessions and end one.")
+                : el("section", { "aria-labelledby": "user-sessions" },
+                  el("h2", { id: "user-sessions" }, user.email, " ", el("span", { class: "muted" }, "(" + user.role + ")")),
+                  table(["Session", "Started", "Last seen", "Expires", "Client", ""],
+                    user.sessions.map((session) => el("tr", { "data-session": session.id },
+                      el("th", { scope: "row" }, el("code", {}, session.id), session.current ? " (yours)" : ""),
+                      el("td", {}, time(session.createdAt)),
+                      el("td", {}, ago(session.lastSeenAt)),
+                      el("td", {}, time(session.expiresAt)),
+                      el("td", {}, (session.userAgent || "unknown client") + (session.ipAddress ? " from " + session.ipAddress : "")),
+                      el("td", {}, el("button", {
+                        type: "button", class: "revoke",
+                        onclick: () => {
+                          if (!confirm("End session " + session.id + " of " + user.email + "? Its cookie stops working on every instance.")) return;
+                          act("DELETE", "/api/v1/admin/sessions/" + encodeURIComponent(user.id) + "/" + encodeURIComponent(session.id),
+                            "Revoked session " + session.id + ".");
+                        },
+                      }, "Revoke")))),
+                    "This user has no live session."));
+              return el("div", {},
+                el("p", {}, el("strong", {}, count(body.active, "active session")), " across the fleet, of every user (counted in Redis now)."),
+                form, result);
+            },
+
             async caches() {
               const body = await api("GET", "/api/v1/admin/cache/stats");
               const stats = body.data;
@@ -293,6 +339,11 @@ enum ConsoleAssets {
             },
           };
 
+          // The e-mail the Sessions page looked up (kept across its refreshes).
+          let sessionLookup = "";
+          // Pages with a form are drawn again after an action or a look-up, not every 5 s (that would reset what is
+          // being typed).
+          const manualPages = new Set(["sessions"]);
           let refreshing = false;
           async function refresh() {
             const render = renderers[page];
@@ -351,7 +402,7 @@ enum ConsoleAssets {
             if (page === "dashboard") { startDashboard(); return; }
             if (renderers[page]) {
               refresh();
-              setInterval(refresh, 5000);
+              if (!manualPages.has(page)) setInterval(refresh, 5000);
             }
           });
         })();
@@ -411,6 +462,8 @@ enum ConsoleAssets {
           font-size: .9rem; }
         .swatch { display: inline-block; width: .8rem; height: .25rem; margin-right: .35rem; vertical-align: middle; }
         .swatch.a { background: var(--accent); } .swatch.b { background: var(--bad); } .swatch.c { background: var(--info); }
+        .inline { display: flex; flex-wrap: wrap; gap: .4rem .6rem; align-items: center; margin: .6rem 0 1rem; }
+        .inline input { min-width: min(100%, 18rem); }
         @media (max-width: 640px) {
           .who { margin-left: 0; width: 100%; }
           th, td { padding: .35rem .4rem; }

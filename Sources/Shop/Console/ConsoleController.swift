@@ -14,7 +14,7 @@ public struct ConsoleController: Sendable {
     /// The console's pages, in the navigation's order.
     static let pages: [(path: String, title: String)] = [
         ("dashboard", "Dashboard"), ("instances", "Instances"), ("jobs", "Jobs"), ("queues", "Queues"),
-        ("caches", "Caches"),
+        ("caches", "Caches"), ("sessions", "Sessions"),
     ]
 
     /// Creates the controller.

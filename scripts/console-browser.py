@@ -3,11 +3,11 @@
 Selenium), the way a person uses it, against a running service with real data. Run by ConsoleBrowserTests.
 
   console-browser.py --base http://127.0.0.1:PORT --admin EMAIL --user EMAIL --password PW \
-      --instance ID --dead-letter ID [--screenshots DIR]
+      --instance ID --dead-letter ID --lock NAME --lock-holder OWNER [--screenshots DIR]
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
 in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
-letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; looks a user up on Sessions and revokes their session; every page also at a
+letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their session; every page also at a
 phone's width. Fails on any
 error the page's JavaScript raised or logged. Screenshots of every page (1280x800 and 390x844) go to --screenshots.
 Exit status 0 when every step passed; otherwise 1 and the step that failed.
@@ -201,6 +201,15 @@ def run(arguments):
         console.until(step, lambda d: f"Replayed {arguments.dead_letter}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, row))
 
+        step = "Locks shows the held lock, its holder and its fencing token"
+        console.open("/admin/locks")
+        console.loaded(step)
+        lock_row = f'tr[data-lock="{arguments.lock}"]'
+        row_element = console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, lock_row)))
+        if arguments.lock_holder not in row_element.text:
+            raise StepFailed(f"{step}: the row says {row_element.text!r}")
+        console.shot("locks")
+
         step = "Sessions: look the user up by e-mail and revoke their session"
         console.open("/admin/sessions")
         console.loaded(step)
@@ -238,6 +247,8 @@ def main():
     parser.add_argument("--password", required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--dead-letter", required=True)
+    parser.add_argument("--lock", required=True)
+    parser.add_argument("--lock-holder", required=True)
     parser.add_argument("--screenshots")
     sys.exit(run(parser.parse_args()))
 

@@ -77,6 +77,18 @@ final class LockWaiters<Timer: LockWaitTimer>: Sendable {
         for resumption in resumptions { self.resume(resumption) }
     }
 
+    /// How many waiters of each lock are suspended in ``wait(_:name:timeout:)`` now (none: left out).
+    func waitingCounts() -> [String: Int] {
+        self.state.withLockedValue { table in
+            var counts: [String: Int] = [:]
+            for name in table.names {
+                let count = table.waitingCount(name)
+                if count > 0 { counts[name] = count }
+            }
+            return counts
+        }
+    }
+
     /// How many waiters of `name` are suspended in ``wait(_:name:timeout:)`` now.
     func waitingCount(_ name: String) -> Int {
         self.state.withLockedValue { $0.waitingCount(name) }

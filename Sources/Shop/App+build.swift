@@ -246,6 +246,7 @@ public func buildApplication(
         configuration: configuration,
         redis: redis,
         listening: listening,
+        locks: locks,
         logger: logger
     )
     let dashboardRecorder = DashboardRecorder(
@@ -278,6 +279,16 @@ public func buildApplication(
             sessionIsLive: { id in (try? await sessions.exists(id)) ?? true }
         ).routes,
         atPath: "/api/v1/admin/dashboard"
+    )
+    routes.addRoutes(
+        LocksAdminController(
+            managers: [
+                ("orders", locks), ("jobs", makeJobLocks(configuration: configuration, redis: redis, logger: logger)),
+            ],
+            registry: instances,
+            instanceID: configuration.instanceID
+        ).routes,
+        atPath: "/api/v1/admin/locks"
     )
     routes.addRoutes(ConsoleController().routes, atPath: "/admin")
     routes.addRoutes(
@@ -326,6 +337,14 @@ public func buildApplication(
     return app
 }
 
+/// The scheduler's lock manager. Jobs only try their lock once per tick, so it needs no release listener (no service).
+func makeJobLocks(configuration: ShopConfiguration, redis: RedisClient, logger: Logger) -> RedisLocks {
+    var lockConfiguration = RedisLockConfiguration()
+    lockConfiguration.keyPrefix = configuration.jobs.keyPrefix + "lock:"
+    lockConfiguration.owner = configuration.instanceID
+    return RedisLocks(client: redis, configuration: lockConfiguration, logger: logger)
+}
+
 /// The scheduler with the reference service's jobs (``ShopJobs``); run it only when `JOBS_ENABLED`.
 func makeScheduler(
     configuration: ShopConfiguration,
@@ -336,11 +355,7 @@ func makeScheduler(
     accounts: Accounts,
     logger: Logger
 ) -> Scheduler {
-    var lockConfiguration = RedisLockConfiguration()
-    lockConfiguration.keyPrefix = configuration.jobs.keyPrefix + "lock:"
-    lockConfiguration.owner = configuration.instanceID
-    // Jobs only try their lock once per tick, so this lock manager needs no release listener (no service).
-    let locks = RedisLocks(client: redis, configuration: lockConfiguration, logger: logger)
+    let locks = makeJobLocks(configuration: configuration, redis: redis, logger: logger)
     var settings = SchedulerConfiguration()
     settings.keyPrefix = configuration.jobs.keyPrefix
     settings.instance = configuration.instanceID

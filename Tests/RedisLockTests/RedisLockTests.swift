@@ -63,6 +63,36 @@ private actor FencedResource {
 }
 
 @Suite struct RedisLockTests {
+    @Test func heldLocksListsEachHeldLockWithItsHolderLeaseAndFenceAndWaitingCountsItsWaiters() async throws {
+        try await withLocks(lease: .seconds(60)) { locks, _ in
+            #expect(try await locks.heldLocks().isEmpty)
+            let first = try #require(try await locks.tryAcquire("report:a"))
+            let second = try #require(try await locks.tryAcquire("report:b", lease: .seconds(30)))
+            let listed = try await locks.heldLocks()
+            try #require(listed.map(\.name) == ["report:a", "report:b"])
+            #expect(listed.allSatisfy { $0.holder == locks.configuration.owner })
+            #expect(listed[0].fencingToken == first.fencingToken && listed[1].fencingToken == second.fencingToken)
+            #expect(listed[0].leaseRemainingMilliseconds.map { $0 > 0 && $0 <= 60_000 } == true)
+            #expect(listed[1].leaseRemainingMilliseconds.map { $0 > 0 && $0 <= 30_000 } == true)
+            // A waiter for a held lock is counted while it waits, and not after.
+            #expect(locks.waitingCounts().isEmpty)
+            let waiter = Task { try await locks.acquire("report:a", wait: .seconds(10)) }
+            var counted = false
+            for _ in 0..<200 where !counted {
+                counted = locks.waitingCounts() == ["report:a": 1]
+                if !counted { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(counted)
+            try await first.release()
+            let taken = try await waiter.value
+            #expect(locks.waitingCounts().isEmpty)
+            #expect(try await locks.heldLocks().map(\.fencingToken) == [taken.fencingToken, second.fencingToken])
+            try await taken.release()
+            try await second.release()
+            #expect(try await locks.heldLocks().isEmpty)
+        }
+    }
+
     @Test func tryAcquireIsExclusiveAndReleaseFreesIt() async throws {
         try await withLocks { locks, _ in
             let first = try #require(try await locks.tryAcquire("job"))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RedisClient
+import RedisLock
 import StreamQueue
 import Testing
 
@@ -78,6 +79,12 @@ struct ConsoleTests {
                 }
             }
             let letter = try #require(deadLetter)
+            // A stock lock held by someone else, for the Locks page.
+            var lockSettings = RedisLockConfiguration()
+            lockSettings.keyPrefix = shop.configuration.orders.keyPrefix + "lock:"
+            lockSettings.owner = "console-test"
+            let locks = RedisLocks(client: shop.redis, configuration: lockSettings, logger: Logger(label: "test"))
+            let held = try #require(try await locks.tryAcquire("stock:console", lease: .seconds(300)))
             // An order, so the dashboard has one to chart.
             let buyer = try await shop.signIn("buyer@browser.test")
             let product = try await shop.insertProduct(stock: 5)
@@ -96,7 +103,8 @@ struct ConsoleTests {
                     "python3", script.path, "--base", "http://127.0.0.1:\(shop.ports[0])",
                     "--admin", "admin@browser.test", "--user", "user@browser.test",
                     "--password", "correct horse battery", "--instance", "orders-1",
-                    "--dead-letter", letter, "--screenshots", folder,
+                    "--dead-letter", letter, "--lock", "stock:console", "--lock-holder", "console-test",
+                    "--screenshots", folder,
                 ]
             )
             #expect(status == 0, "\(output)")
@@ -104,7 +112,7 @@ struct ConsoleTests {
             #expect(
                 Set(shots).isSuperset(of: [
                     "sign-in.png", "forbidden.png", "dashboard.png", "instances.png", "jobs.png", "queues.png",
-                    "caches.png", "sessions.png",
+                    "caches.png", "locks.png", "sessions.png",
                 ]),
                 "\(shots)"
             )
@@ -113,6 +121,7 @@ struct ConsoleTests {
             #expect(jobs.body.contains(#""manual":true"#), "\(jobs.body)")
             let letters = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
             #expect(!letters.body.contains(#""id":"\#(letter)""#))
+            try await held.release()
             // The session the browser revoked no longer signs the user in.
             #expect(try await shop.send(.GET, "/api/v1/me", cookie: user).status == 401)
             // The figures the charts drew are the fleet's, from Redis: the order, the dead letter, the requests.

@@ -1,3 +1,5 @@
+import RedisClient
+
 /// Where one namespace keeps its keys in Redis.
 ///
 /// ```
@@ -31,23 +33,12 @@ struct CacheKeyLayout: Sendable, Hashable {
 
     /// A `SCAN MATCH` pattern for every entry and lease of the namespace.
     var scanPattern: String {
-        Self.escapingGlob(self.prefix) + "{" + self.namespace + ":*"
+        RedisGlob.escaping(self.prefix) + "{" + self.namespace + ":*"
     }
 
     /// The channel fills are announced on (one per prefix, shared by every namespace).
     static func fillChannel(prefix: String) -> String {
         prefix + "fills"
-    }
-
-    /// `text` with the glob metacharacters of `SCAN MATCH` escaped.
-    static func escapingGlob(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            if "*?[]\\".contains(character) { escaped.append("\\") }
-            escaped.append(character)
-        }
-        return escaped
     }
 
     /// Whether `namespace` is 1–64 characters of `A-Z a-z 0-9 . _ -`.

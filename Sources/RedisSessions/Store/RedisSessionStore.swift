@@ -290,20 +290,10 @@ public struct RedisSessionStore<Value: Codable & Sendable>: Sendable {
     /// Redis: for an operator's page, not for a request path.
     public func countSessions() async throws -> Int {
         var count = 0
-        try await self.redis.scanKeys(matching: Self.globEscaped(self.keys.prefix) + "session:{*}") {
+        try await self.redis.scanKeys(matching: RedisGlob.escaping(self.keys.prefix) + "session:{*}") {
             count += $0.count
         }
         return count
-    }
-
-    /// `text` with the characters `SCAN`'s pattern gives a meaning (`*`, `?`, `[`, `]`, `\`) escaped.
-    static func globEscaped(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if "*?[]\\".contains(character) { escaped.append("\\") }
-            escaped.append(character)
-        }
-        return escaped
     }
 
     /// A user's live sessions, newest first, without identifiers or values.

@@ -262,6 +262,24 @@ enum ConsoleAssets {
               return sections.length ? el("div", {}, sections) : el("p", { class: "empty" }, "No topics.");
             },
 
+            async locks() {
+              const body = await api("GET", "/api/v1/admin/locks");
+              const lease = (ms) => ms === undefined || ms === null ? el("span", { class: "muted" }, "no expiry")
+                : ms < 10000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms / 1000) + " s";
+              return el("div", {},
+                el("p", {}, "Locks held now in Redis, by any instance. Waiters are counted by each instance at its heartbeat (every ",
+                  count(body.meta.waitersAsOfMs / 1000, "second"), ")."),
+                table(["Lock", "Kind", "Holder", "Lease left", "Fencing token", "Waiting"],
+                  body.data.map((lock) => el("tr", { "data-lock": lock.name },
+                    el("th", { scope: "row" }, el("code", {}, lock.name)),
+                    el("td", {}, lock.manager === "jobs" ? "scheduled job" : "orders (stock, users)"),
+                    el("td", {}, lock.holder, lock.holder === body.meta.instance ? " (this one)" : ""),
+                    el("td", {}, lease(lock.leaseRemainingMs)),
+                    el("td", {}, lock.fencingToken === undefined ? el("span", { class: "muted" }, "—") : count(lock.fencingToken)),
+                    el("td", {}, count(lock.waiters, "task")))),
+                  "No lock is held right now. Locks are taken for a moment by each order (lock strategy), each order's post-processing and each job run."));
+            },
+
             async sessions() {
               const query = sessionLookup ? "?email=" + encodeURIComponent(sessionLookup) : "";
               let body, missing = null;

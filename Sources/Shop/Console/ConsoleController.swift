@@ -14,7 +14,8 @@ public struct ConsoleController: Sendable {
     /// The console's pages, in the navigation's order.
     static let pages: [(path: String, title: String)] = [
         ("dashboard", "Dashboard"), ("instances", "Instances"), ("jobs", "Jobs"), ("queues", "Queues"),
-        ("caches", "Caches"), ("sessions", "Sessions"),
+        ("caches", "Caches"), ("locks", "Locks"),
+        ("sessions", "Sessions"),
     ]
 
     /// Creates the controller.

@@ -25,6 +25,9 @@ public struct InstanceRecord: Codable, Sendable, Equatable {
     public var outboxRelay: Bool
     /// When it started, milliseconds since the Unix epoch.
     public var startedAtMilliseconds: Int64
+    /// How many of its tasks wait for each lock, at its last heartbeat (locks nobody waits for are left out; nil from
+    /// an instance of a build that did not report them).
+    public var lockWaiters: [String: Int]?
 
     /// The version this build reports.
     public static let buildVersion = "0.1.0"
@@ -40,7 +43,8 @@ public struct InstanceRecord: Codable, Sendable, Equatable {
         scheduler: Bool,
         queueConsumers: Bool,
         outboxRelay: Bool,
-        startedAtMilliseconds: Int64
+        startedAtMilliseconds: Int64,
+        lockWaiters: [String: Int]? = nil
     ) {
         self.id = id
         self.version = version
@@ -52,6 +56,7 @@ public struct InstanceRecord: Codable, Sendable, Equatable {
         self.queueConsumers = queueConsumers
         self.outboxRelay = outboxRelay
         self.startedAtMilliseconds = startedAtMilliseconds
+        self.lockWaiters = lockWaiters
     }
 }
 

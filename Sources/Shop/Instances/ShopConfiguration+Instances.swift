@@ -1,5 +1,6 @@
 public import Logging
 public import RedisClient
+public import RedisLock
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -28,6 +29,7 @@ func makeInstanceRegistry(
     configuration: ShopConfiguration,
     redis: RedisClient,
     listening: ListeningAddress,
+    locks: RedisLocks,
     logger: Logger
 ) -> InstanceRegistry {
     let startedAt = Int64(Date().timeIntervalSince1970 * 1000)
@@ -50,7 +52,8 @@ func makeInstanceRegistry(
             scheduler: configuration.jobs.enabled,
             queueConsumers: configuration.queue.consumersEnabled,
             outboxRelay: configuration.queue.relayEnabled,
-            startedAtMilliseconds: startedAt
+            startedAtMilliseconds: startedAt,
+            lockWaiters: locks.waitingCounts()
         )
     }
 }

@@ -65,7 +65,7 @@ struct NamespaceTests {
             try await Self.readAll(cache, count: count, source: source)
             #expect(try await other.get("x") { "kept" } == "kept")
             let client = managers[0].client
-            let pattern = CacheKeyLayout.escapingGlob(managers[0].configuration.keyPrefix) + "{purged:*"
+            let pattern = RedisGlob.escaping(managers[0].configuration.keyPrefix) + "{purged:*"
             var before = 0
             try await client.scanKeys(matching: pattern) { before += $0.count }
             #expect(before == count)

@@ -76,7 +76,7 @@ func withManagers<Result: Sendable>(
 
 /// Deletes every key of `prefix`.
 func deleteKeys(prefix: String, client: RedisClient) async throws {
-    try await client.scanKeys(matching: CacheKeyLayout.escapingGlob(prefix) + "*") { keys in
+    try await client.scanKeys(matching: RedisGlob.escaping(prefix) + "*") { keys in
         _ = try await client.pipeline(keys.map { RedisCommand("UNLINK", key: $0) })
     }
 }

@@ -6,10 +6,12 @@ Selenium), the way a person uses it, against a running service with real data. R
       --instance ID --dead-letter ID --lock NAME --lock-holder OWNER [--screenshots DIR]
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
-in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on Instances; runs a job with "Run now" and sees the manual run appear; replays a dead
-letter on Queues (accepting the confirmation) and sees its row go; sees the cache's breaker and namespaces; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their session; every page also at a
-phone's width. Fails on any
-error the page's JavaScript raised or logged. Screenshots of every page (1280x800 and 390x844) go to --screenshots.
+in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on
+Instances; runs a job with "Run now" and sees the manual run appear; sees the cache's breaker and namespaces;
+replays a dead letter on Queues (accepting the confirmation) and sees its row go, then deletes the new dead letter
+the poison message becomes; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their
+session; every page also at a phone's width. Fails on any error the page's JavaScript raised or logged. Screenshots
+of every page (1280x800 and 390x844) go to --screenshots.
 Exit status 0 when every step passed; otherwise 1 and the step that failed.
 """
 import argparse
@@ -200,6 +202,14 @@ def run(arguments):
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Replayed {arguments.dead_letter}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, row))
+
+        step = "the poison message comes back as a new dead letter, and Delete removes it after a confirmation"
+        again = console.until(step, lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "tr[data-dead-letter]")), None))
+        again_id = again.get_attribute("data-dead-letter")
+        driver.find_element(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"] button.delete').click()
+        console.until(step, conditions.alert_is_present()).accept()
+        console.until(step, lambda d: f"Deleted {again_id}." in console.text())
+        console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"]'))
 
         step = "Locks shows the held lock, its holder and its fencing token"
         console.open("/admin/locks")

@@ -87,6 +87,52 @@ struct QueuesAdminTests {
             )
             #expect(missing.status == 404 && missing.body.contains(#""code":"NOT_FOUND""#))
 
+            // Replay all: a second poison message joins the first's new dead letter; both are replayed in one call,
+            // and neither goes round again within it (they come back later as new dead letters).
+            _ = try await queue.publish(
+                OutgoingMessage(id: "poison-2", type: "order.placed", payload: "still not json"),
+                to: "orders"
+            )
+            var both: [Letters.Letter] = []
+            for _ in 0..<300 {
+                let reply = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+                both = try JSONDecoder().decode(Letters.self, from: Data(reply.body.utf8)).data
+                if both.count == 2 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(Set(both.compactMap(\.messageId)) == ["poison-1", "poison-2"])
+            let all = try await shop.send(.POST, "/api/v1/admin/queues/orders/dead-letters/replay", cookie: admin)
+            #expect(all.status == 200 && all.body.contains(#""replayed":2"#), "\(all.body)")
+            let tooMany = try await shop.send(
+                .POST,
+                "/api/v1/admin/queues/orders/dead-letters/replay?limit=1001",
+                cookie: admin
+            )
+            #expect(tooMany.status == 400)
+
+            // Delete: once they are dead letters again, each can be removed for good.
+            var back: [Letters.Letter] = []
+            for _ in 0..<300 {
+                let reply = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+                back = try JSONDecoder().decode(Letters.self, from: Data(reply.body.utf8)).data
+                if back.count == 2 && Set(back.map(\.id)).isDisjoint(with: both.map(\.id)) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(back.count == 2)
+            for letter in back {
+                let path = "/api/v1/admin/queues/orders/dead-letters/\(letter.id)"
+                #expect(try await shop.send(.DELETE, path, cookie: admin).status == 204)
+                #expect(try await shop.send(.DELETE, path, cookie: admin).status == 404)
+            }
+            let emptied = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+            #expect(emptied.body.contains(#""data":[]"#), "\(emptied.body)")
+            let badDelete = try await shop.send(
+                .DELETE,
+                "/api/v1/admin/queues/orders/dead-letters/12-ab",
+                cookie: admin
+            )
+            #expect(badDelete.status == 400)
+
             // Errors of the routes.
             #expect(try await shop.send(.GET, "/api/v1/admin/queues/nope/dead-letters", cookie: admin).status == 404)
             let badID = try await shop.send(.POST, "/api/v1/admin/queues/orders/dead-letters/x-y/replay", cookie: admin)

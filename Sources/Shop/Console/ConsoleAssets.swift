@@ -239,6 +239,19 @@ enum ConsoleAssets {
                       el("td", {}, count(group.redeliveries)))),
                     "No consumer group reads this topic yet."),
                   el("h3", {}, "Dead letters"),
+                  topic.deadLetters > 0 ? el("p", {}, el("button", {
+                    type: "button", class: "replay-all",
+                    onclick: async () => {
+                      if (!confirm("Replay all " + topic.deadLetters + " dead letters of " + topic.topic + "? Each goes back to its group's queue.")) return;
+                      try {
+                        const result = (await api("POST", "/api/v1/admin/queues/" + encodeURIComponent(topic.topic) + "/dead-letters/replay")).data;
+                        say("Replayed " + count(result.replayed, "dead letter") + (result.more ? "; more are left, replay again." : "."), "ok");
+                      } catch (error) {
+                        say(error.message, "bad");
+                      }
+                      await refresh();
+                    },
+                  }, "Replay all")) : null,
                   table(["Id", "Group", "Reason", "Error", "Attempts", "Failed", "Message", ""],
                     letters.data.map((letter) => el("tr", { "data-dead-letter": letter.id },
                       el("th", { scope: "row" }, el("code", {}, letter.id)),
@@ -256,7 +269,14 @@ enum ConsoleAssets {
                           act("POST", "/api/v1/admin/queues/" + encodeURIComponent(topic.topic) + "/dead-letters/"
                             + encodeURIComponent(letter.id) + "/replay", "Replayed " + letter.id + ".");
                         },
-                      }, "Replay")))),
+                      }, "Replay"), " ", el("button", {
+                        type: "button", class: "delete secondary",
+                        onclick: () => {
+                          if (!confirm("Delete dead letter " + letter.id + " for good? Its message is not handled.")) return;
+                          act("DELETE", "/api/v1/admin/queues/" + encodeURIComponent(topic.topic) + "/dead-letters/"
+                            + encodeURIComponent(letter.id), "Deleted " + letter.id + ".");
+                        },
+                      }, "Delete")))),
                     "No dead letters: every message was handled or is still being retried.")));
               }
               return sections.length ? el("div", {}, sections) : el("p", { class: "empty" }, "No topics.");
@@ -454,6 +474,7 @@ enum ConsoleAssets {
         button { font: inherit; padding: .35rem .8rem; border: 1px solid var(--accent); border-radius: 4px;
           background: var(--accent); color: var(--bg); cursor: pointer; }
         .who button { background: transparent; color: var(--accent); }
+        button.secondary { background: transparent; color: var(--accent); }
         .scroll { overflow-x: auto; }
         table { border-collapse: collapse; width: 100%; }
         th, td { text-align: left; vertical-align: top; padding: .4rem .6rem; border-bottom: 1px solid var(--line); }

@@ -8,7 +8,8 @@ import StreamQueue
 #endif
 
 /// `GET /api/v1/admin/queues`, `GET /api/v1/admin/queues/{topic}/dead-letters`,
-/// `POST /api/v1/admin/queues/{topic}/dead-letters/{id}/replay` (admins).
+/// `POST /api/v1/admin/queues/{topic}/dead-letters/{id}/replay`, `DELETE /api/v1/admin/queues/{topic}/dead-letters/{id}`
+/// and `POST /api/v1/admin/queues/{topic}/dead-letters/replay` (all of them, oldest first; admins).
 struct QueuesAdminController: Sendable {
     let queue: StreamQueue
     let topics: [String]
@@ -19,6 +20,8 @@ struct QueuesAdminController: Sendable {
         routes.get(use: self.list)
         routes.get(":topic/dead-letters", use: self.deadLetters)
         routes.post(":topic/dead-letters/:id/replay", use: self.replay)
+        routes.delete(":topic/dead-letters/:id", use: self.delete)
+        routes.post(":topic/dead-letters/replay", use: self.replayAll)
         return routes
     }
 
@@ -71,6 +74,60 @@ struct QueuesAdminController: Sendable {
             throw APIError.notFound("No dead letter \(id) in \(topic).")
         }
         return Envelope(data: ReplayResult(deadLetter: id, requeuedAs: entry))
+    }
+
+    @Sendable func delete(_ request: Request, context: ShopRequestContext) async throws -> Response {
+        let topic = try self.topic(context)
+        let id = try Self.deadLetterID(context)
+        guard try await self.queue.deleteDeadLetter(topic: topic, id: id) else {
+            throw APIError.notFound("No dead letter \(id) in \(topic).")
+        }
+        return Response(status: .noContent)
+    }
+
+    /// Replays the topic's dead letters, oldest first, at most `?limit=` (1–1000, 1000 when absent) per call: a
+    /// dead letter that arrives while this runs waits for the next call.
+    @Sendable func replayAll(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        ReplayAllResult, EmptyMeta
+    > {
+        let topic = try self.topic(context)
+        var limit = 1_000
+        if let text = request.uri.queryParameters["limit"] {
+            guard let value = Int(text), (1...1_000).contains(value) else {
+                throw APIError.invalidParameters([
+                    FieldError(field: "limit", code: .outOfRange, message: "must be between 1 and 1000")
+                ])
+            }
+            limit = value
+        }
+        // The dead letters there are now, listed first: one that a replayed message turns into again (it still
+        // fails) comes after them and waits for the next call, instead of going round within this one.
+        var ids: [String] = []
+        while ids.count < limit {
+            let page = try await self.queue.deadLetters(
+                topic: topic,
+                after: ids.last,
+                limit: min(100, limit - ids.count)
+            )
+            if page.isEmpty { break }
+            ids += page.map(\.id)
+        }
+        var replayed = 0
+        for id in ids where try await self.queue.replayDeadLetter(topic: topic, id: id) != nil {
+            replayed += 1
+        }
+        let more = try await !self.queue.deadLetters(topic: topic, after: ids.last, limit: 1).isEmpty
+        return Envelope(data: ReplayAllResult(replayed: replayed, more: more))
+    }
+
+    private static func deadLetterID(_ context: ShopRequestContext) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        guard Self.isEntryID(id) else {
+            throw APIError.invalidParameters([
+                FieldError(field: "id", code: .invalidFormat, message: "must be a dead letter id like 1700000000000-0")
+            ])
+        }
+        return id
     }
 
     private func topic(_ context: ShopRequestContext) throws -> String {
@@ -132,6 +189,13 @@ struct DeadLetterView: Codable, Sendable, Equatable {
         try container.encode(self.type, forKey: .type)
         try container.encode(self.payload, forKey: .payload)
     }
+}
+
+/// The answer of a replay of every dead letter.
+struct ReplayAllResult: Codable, Sendable, Equatable {
+    var replayed: Int
+    /// Whether dead letters past the limit are left (call again).
+    var more: Bool
 }
 
 /// The answer of a replay.

@@ -7,7 +7,8 @@ Selenium), the way a person uses it, against a running service with real data. R
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
 in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on
-Instances; runs a job with "Run now" and sees the manual run appear; sees the cache's breaker and namespaces;
+Instances; runs a job with "Run now" and sees the manual run appear; sees the cache's breaker and namespaces, evicts
+a key and then the products namespace;
 replays a dead letter on Queues (accepting the confirmation) and sees its row go, then deletes the new dead letter
 the poison message becomes; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their
 session; every page also at a phone's width. Fails on any error the page's JavaScript raised or logged. Screenshots
@@ -189,6 +190,15 @@ def run(arguments):
         console.until(step, lambda d: "closed: Redis in use" in console.text())
         console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-namespace="products"]')))
         console.shot("caches")
+
+        step = "Caches: evict one key, then the products namespace after a confirmation"
+        field = console.until(step, conditions.element_to_be_clickable((By.ID, "evict-key")))
+        field.send_keys("console-key")
+        field.send_keys("\ue007")  # Enter submits
+        console.until(step, lambda d: "Evicted console-key from products." in console.text())
+        driver.find_element(By.CSS_SELECTOR, 'button.evict-namespace[data-namespace="products"]').click()
+        console.until(step, conditions.alert_is_present()).accept()
+        console.until(step, lambda d: "Evicted the products namespace." in console.text())
 
         step = "the dead letter is listed on Queues"
         console.open("/admin/queues")

@@ -177,13 +177,14 @@ public func buildApplication(
         reads: readCounter
     )
     // External sync: exchange rates through retries and a breaker, cached, with the last good rate as fallback.
+    let ratesCache = catalogCache.flatMap { cache in
+        var options = RedisCacheOptions(ttl: configuration.rates.cacheTTL)
+        options.negativeTTL = .seconds(60)
+        return try? cache.manager.cache(namespace: "rates", of: RateQuote.self, options: options)
+    }
     let rates = RatesService(
         client: RatesClient(configuration: configuration.rates, http: HTTPClient.shared, logger: logger),
-        cache: catalogCache.flatMap { cache in
-            var options = RedisCacheOptions(ttl: configuration.rates.cacheTTL)
-            options.negativeTTL = .seconds(60)
-            return try? cache.manager.cache(namespace: "rates", of: RateQuote.self, options: options)
-        },
+        cache: ratesCache,
         redis: redis,
         lastGoodPrefix: configuration.cache.keyPrefix + "rates:last:",
         logger: logger
@@ -191,7 +192,17 @@ public func buildApplication(
     routes.addRoutes(CatalogController(service: catalog, rates: rates).routes, atPath: "/api/v1/products")
     routes.addRoutes(RatesController(service: rates).routes, atPath: "/api/v1/rates")
     routes.addRoutes(
-        CacheAdminController(instanceID: configuration.instanceID, cache: catalogCache).routes,
+        CacheAdminController(
+            instanceID: configuration.instanceID,
+            cache: catalogCache,
+            evict: { namespace, key in
+                if namespace == "rates", let ratesCache {
+                    if let key { return await ratesCache.evict(key) }
+                    return await ratesCache.evictNamespace()
+                }
+                return await catalogCache?.evict(namespace: namespace, key: key)
+            }
+        ).routes,
         atPath: "/api/v1/admin/cache"
     )
     routes.addRoutes(orders.controller.routes, atPath: "/api/v1/orders")

@@ -40,6 +40,54 @@ struct CatalogCacheTests {
         }
     }
 
+    @Test("an admin evicts one product's entry or a whole namespace; the next read, on any instance, is a miss")
+    func adminEviction() async throws {
+        try await withCatalogApps(instances: 2) { clients, fixture in
+            let admin = try await clients[0].adminCookie()
+            _ = try await clients[0].product(mugID)
+            let redis = RedisClient(configuration: fixture.configuration.redis)
+            defer { Task { await redis.shutdown() } }
+            #expect(try await redis.exists(fixture.productKey(mugID)) == 1)
+            // One key: gone from Redis, so the other instance's next read loads it again.
+            let one = try await clients[0].catalogRequest(
+                .post,
+                "/api/v1/admin/cache/products/evict",
+                cookie: admin,
+                json: #"{"key":"\#(mugID)"}"#
+            )
+            #expect(one.status == .ok, "\(one.text)")
+            #expect(one.text.contains(#""outcome":"evicted""#) && one.text.contains(#""key":"\#(mugID)""#))
+            #expect(try await redis.exists(fixture.productKey(mugID)) == 0)
+            let before = try #require(try await clients[1].cacheStats(cookie: admin).namespace("products"))
+            _ = try await clients[1].product(mugID)
+            let after = try #require(try await clients[1].cacheStats(cookie: admin).namespace("products"))
+            #expect(after.misses == before.misses + 1)
+            // The namespace: every entry is unreachable at once (a new epoch), on every instance.
+            _ = try await clients[0].product(mugID)
+            let all = try await clients[0].catalogRequest(.post, "/api/v1/admin/cache/products/evict", cookie: admin)
+            #expect(all.status == .ok && all.text.contains(#""key":null"#), "\(all.text)")
+            let beforeAll = try #require(try await clients[1].cacheStats(cookie: admin).namespace("products"))
+            _ = try await clients[1].product(mugID)
+            let afterAll = try #require(try await clients[1].cacheStats(cookie: admin).namespace("products"))
+            #expect(afterAll.misses == beforeAll.misses + 1)
+            // Refusals.
+            let unknown = try await clients[0].catalogRequest(.post, "/api/v1/admin/cache/nope/evict", cookie: admin)
+            #expect(unknown.status == .notFound)
+            let blank = try await clients[0].catalogRequest(
+                .post,
+                "/api/v1/admin/cache/products/evict",
+                cookie: admin,
+                json: #"{"key":""}"#
+            )
+            #expect(blank.status == .unprocessableContent, "\(blank.text)")
+            let user = try await clients[0].userCookie()
+            #expect(
+                try await clients[0].catalogRequest(.post, "/api/v1/admin/cache/products/evict", cookie: user).status
+                    == .forbidden
+            )
+        }
+    }
+
     @Test("an update on one instance is visible on another instance as soon as the write returns")
     func updateVisibleEverywhere() async throws {
         try await withCatalogApps(instances: 2) { clients, _ in

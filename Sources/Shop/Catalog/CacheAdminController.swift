@@ -1,18 +1,28 @@
 public import Hummingbird
-import RedisCache
+public import RedisCache
 
-/// `GET /api/v1/admin/cache/stats` (admins): the catalog cache's counters and hit ratio in this instance.
+/// `GET /api/v1/admin/cache/stats` (admins): the catalog cache's counters and hit ratio in this instance;
+/// `POST /api/v1/admin/cache/{namespace}/evict` (admins): drop one key (`{"key": ...}`) or the whole namespace (no
+/// body, or no `key`), on every instance at once.
 public struct CacheAdminController: Sendable {
     let instanceID: String
     let cache: CatalogCache?
+    /// Evicts a key (or, with nil, the namespace) of a namespace by name; nil when there is no such namespace.
+    let evict: @Sendable (String, String?) async -> RedisCacheEviction?
 
     /// Creates the controller.
     /// - Parameters:
     ///   - instanceID: This instance's id, shown in the answer (the counts are per instance).
     ///   - cache: The catalog cache; nil when caching is disabled.
-    public init(instanceID: String, cache: CatalogCache?) {
+    ///   - evict: Evicts a key, or with nil the namespace, of a namespace by name (nil: no such namespace).
+    public init(
+        instanceID: String,
+        cache: CatalogCache?,
+        evict: @escaping @Sendable (String, String?) async -> RedisCacheEviction? = { _, _ in nil }
+    ) {
         self.instanceID = instanceID
         self.cache = cache
+        self.evict = evict
     }
 
     /// The routes, to add under `/api/v1/admin/cache`.
@@ -20,6 +30,7 @@ public struct CacheAdminController: Sendable {
         let routes = RouteCollection(context: ShopRequestContext.self)
         routes.add(middleware: RequireRole(.admin))
         routes.get("stats", use: self.stats)
+        routes.post(":namespace/evict", use: self.evictEntries)
         return routes
     }
 
@@ -65,6 +76,55 @@ public struct CacheAdminController: Sendable {
                 totals: NamespaceStats(totals),
                 namespaces: namespaces.map(NamespaceStats.init)
             )
+        )
+    }
+}
+
+extension CacheAdminController {
+    struct EvictBody: Decodable {
+        var key: String?
+    }
+
+    /// The answer of an eviction.
+    struct Evicted: Codable, Sendable, Equatable {
+        var namespace: String
+        /// The key evicted; nil when the whole namespace was.
+        var key: String?
+        /// `evicted`: Redis has it, every instance misses from now on; `deferred`: Redis did not answer, this
+        /// instance applies it before it reads Redis again (others may serve the old entries until they expire).
+        var outcome: String
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(self.namespace, forKey: .namespace)
+            try container.encode(self.key, forKey: .key)
+            try container.encode(self.outcome, forKey: .outcome)
+        }
+    }
+
+    @Sendable func evictEntries(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        Evicted, EmptyMeta
+    > {
+        let namespace = context.parameters.get("namespace") ?? ""
+        // No body (or one without `key`): the whole namespace.
+        var key: String?
+        if request.headers[.contentType] != nil {
+            key = try await request.decodeJSON(as: EvictBody.self, context: context).key
+        }
+        if let text = key {
+            var validator = Validator()
+            key = validator.text(text, field: "key", rule: TextRule(minLength: 1, maxLength: 512))
+            try validator.throwIfInvalid()
+        }
+        guard let outcome = await self.evict(namespace, key) else {
+            throw APIError.notFound(
+                self.cache == nil
+                    ? "The catalog cache is off on this instance (CACHE_ENABLED=false): nothing to evict."
+                    : "No cache namespace is named \(namespace.prefix(64))."
+            )
+        }
+        return Envelope(
+            data: Evicted(namespace: namespace, key: key, outcome: outcome == .evicted ? "evicted" : "deferred")
         )
     }
 }

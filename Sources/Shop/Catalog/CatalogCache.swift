@@ -77,6 +77,18 @@ public struct CatalogCache: Sendable {
         _ = await (product, pages)
     }
 
+    /// Evicts one key of the `products` or `pages` namespace, or the whole namespace when `key` is nil (an
+    /// operator's action); nil for another namespace.
+    public func evict(namespace: String, key: String?) async -> RedisCacheEviction? {
+        switch (namespace, key) {
+        case ("products", let key?): await self.products.evict(key)
+        case ("products", nil): await self.products.evictNamespace()
+        case ("pages", let key?): await self.pages.evict(key)
+        case ("pages", nil): await self.pages.evictNamespace()
+        default: nil
+        }
+    }
+
     static func key(_ id: UUID) -> String {
         id.uuidString.lowercased()
     }

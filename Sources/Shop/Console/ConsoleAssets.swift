@@ -174,6 +174,44 @@ enum ConsoleAssets {
             });
           }
 
+          // Evict one key of a namespace (the Caches page).
+          let evictDraft = { namespace: "products", key: "" };
+          function evictForm(namespaces) {
+            const select = el("select", { id: "evict-namespace", name: "namespace" },
+              namespaces.map((name) => el("option", { value: name, selected: name === evictDraft.namespace }, name)));
+            const input = el("input", { id: "evict-key", name: "key", required: true, value: evictDraft.key,
+              placeholder: "a product id", autocomplete: "off" });
+            select.addEventListener("change", () => { evictDraft.namespace = select.value; });
+            input.addEventListener("input", () => { evictDraft.key = input.value; });
+            const form = el("form", { id: "evict", class: "inline" },
+              el("label", { for: "evict-key" }, "Evict one key of"), select, input, el("button", { type: "submit" }, "Evict"));
+            form.addEventListener("submit", (event) => {
+              event.preventDefault();
+              const key = evictDraft.key.trim();
+              if (!key) return;
+              evictDraft.key = "";
+              input.blur();
+              sendJSON("POST", "/api/v1/admin/cache/" + encodeURIComponent(evictDraft.namespace) + "/evict", { key },
+                "Evicted " + key + " from " + evictDraft.namespace + ".");
+            });
+            return form;
+          }
+          async function sendJSON(method, path, body, done) {
+            try {
+              const response = await fetch(path, {
+                method, credentials: "same-origin",
+                headers: { "Content-Type": "application/json", "Accept": "application/json" },
+                body: JSON.stringify(body),
+              });
+              const answer = await response.json().catch(() => ({}));
+              if (!response.ok) throw new Error(answer.detail || answer.title || ("HTTP " + response.status));
+              say(done + (answer.data && answer.data.outcome === "deferred" ? " (deferred: Redis did not answer)" : ""), "ok");
+            } catch (error) {
+              say(error.message, "bad");
+            }
+            await refresh();
+          }
+
           const renderers = {
             async instances() {
               const body = await api("GET", "/api/v1/admin/instances");
@@ -365,13 +403,22 @@ enum ConsoleAssets {
                 el("td", {}, count(counts.coalesced)),
                 el("td", {}, count(counts.waits, "wait")),
                 el("td", {}, count(counts.staleServes)),
-                el("td", {}, count(counts.errors, "error")));
+                el("td", {}, count(counts.errors, "error")),
+                el("td", {}, name ? null : el("button", {
+                  type: "button", class: "evict-namespace secondary", "data-namespace": counts.namespace,
+                  onclick: () => {
+                    if (!confirm("Evict every entry of " + counts.namespace + "? Every instance reads it from PostgreSQL again.")) return;
+                    act("POST", "/api/v1/admin/cache/" + encodeURIComponent(counts.namespace) + "/evict",
+                      "Evicted the " + counts.namespace + " namespace.");
+                  },
+                }, "Evict all")));
               return el("div", {},
                 el("p", {}, "Counted by ", el("strong", {}, stats.instance),
                   " since it started (each instance counts its own reads). Circuit breaker: ",
                   badge(circuit[0], circuit[1]), " · opened ", count(stats.circuitOpenings, "time"),
                   " · ", count(stats.deferredEvictions, "eviction", "evictions"), " waiting for Redis"),
-                table(["Namespace", "Hit ratio", "Hits", "Misses", "Loads", "Coalesced", "Waits", "Stale serves", "Errors"],
+                evictForm(stats.namespaces.map((counts) => counts.namespace)),
+                table(["Namespace", "Hit ratio", "Hits", "Misses", "Loads", "Coalesced", "Waits", "Stale serves", "Errors", ""],
                   [...stats.namespaces.map((counts) => row(counts)), row(stats.totals, "all namespaces")],
                   "No cache namespaces."));
             },
@@ -383,9 +430,13 @@ enum ConsoleAssets {
           // being typed).
           const manualPages = new Set(["sessions"]);
           let refreshing = false;
-          async function refresh() {
+          async function refresh(fromTimer) {
             const render = renderers[page];
             if (!render || refreshing) return;
+            // The timer does not redraw while something on the page is being typed into or chosen (it would be drawn
+            // again under the user); a look-up or an action does.
+            const focused = document.activeElement;
+            if (fromTimer && focused && content().contains(focused) && focused.matches("input, select")) return;
             refreshing = true;
             try {
               const node = await render();
@@ -440,7 +491,7 @@ enum ConsoleAssets {
             if (page === "dashboard") { startDashboard(); return; }
             if (renderers[page]) {
               refresh();
-              if (!manualPages.has(page)) setInterval(refresh, 5000);
+              if (!manualPages.has(page)) setInterval(() => refresh(true), 5000);
             }
           });
         })();

@@ -7,7 +7,7 @@ Selenium), the way a person uses it, against a running service with real data. R
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
 in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on
-Instances; runs a job with "Run now" and sees the manual run appear; sees the cache's breaker and namespaces, evicts
+Instances; runs a job with "Run now" and sees the manual run appear, pauses a job fleet-wide and resumes it; sees the cache's breaker and namespaces, evicts
 a key and then the products namespace;
 replays a dead letter on Queues (accepting the confirmation) and sees its row go, then deletes the new dead letter
 the poison message becomes; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their
@@ -182,7 +182,15 @@ def run(arguments):
         button.click()
         console.until(step, lambda d: "Started daily-sales." in console.text())
         console.until(step, lambda d: "(manual)" in console.text())
+        step = "Pause stops a job on every instance after a confirmation, and Resume starts it again"
+        driver.find_element(By.CSS_SELECTOR, 'button.pause[data-job="cleanup"]').click()
+        console.until(step, conditions.alert_is_present()).accept()
+        console.until(step, lambda d: "Paused cleanup on every instance." in console.text())
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'button.resume[data-job="cleanup"]')))
         console.shot("jobs")
+        driver.find_element(By.CSS_SELECTOR, 'button.resume[data-job="cleanup"]').click()
+        console.until(step, lambda d: "Resumed cleanup on every instance." in console.text())
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'button.pause[data-job="cleanup"]')))
 
         step = "Caches shows the breaker closed and the products namespace"
         console.open("/admin/caches")

@@ -100,6 +100,12 @@ actor RunLog {
 }
 
 /// A flag one task sets and another polls.
+/// Counts what happened (runs of a job).
+actor Counter {
+    private(set) var value = 0
+    func increment() { self.value += 1 }
+}
+
 actor Flag {
     private(set) var isSet = false
 

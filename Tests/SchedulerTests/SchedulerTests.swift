@@ -147,13 +147,22 @@ struct SchedulerTests {
         defer { Task { await instance.client.shutdown() } }
         let store = instance.scheduler.store
         let tick = Date(timeIntervalSince1970: 1_800_000_000)
-        #expect(try await store.claim(job: "j", tick: tick))
-        #expect(try await !store.claim(job: "j", tick: tick))
-        #expect(try await !store.claim(job: "j", tick: tick.addingTimeInterval(-1)))
-        #expect(try await store.claim(job: "j", tick: tick.addingTimeInterval(1)))
+        #expect(try await store.claim(job: "j", tick: tick) == .claimed)
+        #expect(try await store.claim(job: "j", tick: tick) == .taken)
+        #expect(try await store.claim(job: "j", tick: tick.addingTimeInterval(-1)) == .taken)
+        #expect(try await store.claim(job: "j", tick: tick.addingTimeInterval(1)) == .claimed)
         #expect(try await store.lastClaimedTick(job: "j") == tick.addingTimeInterval(1))
         // Another job has its own watermark.
-        #expect(try await store.claim(job: "k", tick: tick))
+        #expect(try await store.claim(job: "k", tick: tick) == .claimed)
+        // A paused job's tick is claimed (not caught up after the resume) but not to be run.
+        try await store.pause(job: "j", by: "ops@example.com", at: tick)
+        #expect(try await store.pause(job: "j") == JobPause(by: "ops@example.com", at: tick))
+        #expect(try await store.claim(job: "j", tick: tick.addingTimeInterval(2)) == .paused)
+        #expect(try await store.lastClaimedTick(job: "j") == tick.addingTimeInterval(2))
+        #expect(try await store.resume(job: "j"))
+        #expect(try await !store.resume(job: "j"))
+        #expect(try await store.pause(job: "j") == nil)
+        #expect(try await store.claim(job: "j", tick: tick.addingTimeInterval(3)) == .claimed)
     }
 }
 
@@ -254,6 +263,34 @@ struct SchedulerRunTests {
             #expect(run.manual)
             #expect(run.instance == "a")
             #expect(await sawCancellation.count == 1)
+        }
+    }
+
+    @Test func aPausedJobRunsOnNoInstanceUntilResumedAndItsStatusSaysWhoPausedIt() async throws {
+        let prefix = SchedulerTestSupport.prefix()
+        let runs = Counter()
+        let job = ScheduledJob("pulse", schedule: try .every(.seconds(1)), lockAtMostFor: .seconds(5)) { _ in
+            await runs.increment()
+        }
+        let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
+        let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
+        try await withRunning([a, b]) { _ in
+            try await SchedulerTestSupport.eventually("the job runs") { await runs.value >= 2 }
+            try await a.scheduler.pause("pulse", by: "ops@example.com")
+            let status = try #require(try await b.scheduler.status().first)
+            #expect(status.paused?.by == "ops@example.com")
+            // A tick claimed just before the pause may still be running: let it end, then count.
+            try await Task.sleep(for: .seconds(2))
+            let paused = await runs.value
+            // Three more ticks fall due on both instances' clocks; none runs anywhere.
+            try await Task.sleep(for: .seconds(3.5))
+            #expect(await runs.value == paused)
+            await #expect(throws: SchedulerError.unknownJob("nope")) { try await a.scheduler.pause("nope", by: "x") }
+            #expect(try await b.scheduler.resume("pulse"))
+            #expect(try await !b.scheduler.resume("pulse"))
+            #expect(try await a.scheduler.status().first?.paused == nil)
+            // The skipped ticks are not caught up: runs start again from the next tick.
+            try await SchedulerTestSupport.eventually("the job runs again") { await runs.value > paused }
         }
     }
 

@@ -120,6 +120,16 @@ struct JobsTests {
             #expect(unknown.status == 404 && unknown.body.contains(#""code":"NOT_FOUND""#))
             let wrongMethod = try await shop.send(.GET, "/api/v1/admin/jobs/cleanup/run", cookie: admin)
             #expect(wrongMethod.status == 405)
+
+            // Paused on one instance, shown as paused by the admin on the other; resumed there.
+            let paused = try await shop.send(.POST, "/api/v1/admin/jobs/cleanup/pause", cookie: admin)
+            #expect(paused.status == 200 && paused.body.contains(#""by":"admin@jobs.test""#), "\(paused.body)")
+            let other = try await shop.send(.GET, "/api/v1/admin/jobs", instance: 1, cookie: admin).body
+            #expect(other.contains(#""paused":{"at":"#) && other.contains(#""by":"admin@jobs.test""#), "\(other)")
+            let resumed = try await shop.send(.POST, "/api/v1/admin/jobs/cleanup/resume", instance: 1, cookie: admin)
+            #expect(resumed.status == 200 && !resumed.body.contains(#""by":"admin@jobs.test""#), "\(resumed.body)")
+            #expect(try await shop.send(.POST, "/api/v1/admin/jobs/nope/pause", cookie: admin).status == 404)
+            #expect(try await shop.send(.POST, "/api/v1/admin/jobs/cleanup/pause", cookie: user).status == 403)
         }
     }
 

@@ -99,3 +99,17 @@ public struct JobRun: Sendable, Hashable, Codable {
         try container.encodeIfPresent(self.error, forKey: .error)
     }
 }
+
+/// A job paused on every instance: who paused it and when.
+public struct JobPause: Codable, Sendable, Equatable {
+    /// Who paused it (an operator's e-mail, an instance).
+    public var by: String
+    /// When.
+    public var at: Date
+
+    /// Creates a pause record.
+    public init(by: String, at: Date) {
+        self.by = by
+        self.at = at
+    }
+}

@@ -8,7 +8,18 @@ import RedisClient
 ///   instance's clock says it is due.
 /// - `:current` — the run in progress (JSON), with a TTL, for status pages.
 /// - `:history` — the latest runs (JSON, newest first), trimmed to a fixed length.
+/// - `:paused` — present while the job is paused on every instance (JSON: who paused it and when).
 struct SchedulerStore: Sendable {
+    /// What claiming a tick found.
+    enum Claim: Int, Sendable {
+        /// Claimed: run it.
+        case claimed = 1
+        /// Claimed before (by any instance): skip it.
+        case taken = 0
+        /// The job is paused: the tick is recorded as claimed (so it is not caught up after a resume) and skipped.
+        case paused = 2
+    }
+
     let client: RedisClient
     let prefix: String
     let historyLimit: Int
@@ -16,15 +27,36 @@ struct SchedulerStore: Sendable {
     func lastKey(_ job: String) -> String { "\(self.prefix){\(job)}:last" }
     func currentKey(_ job: String) -> String { "\(self.prefix){\(job)}:current" }
     func historyKey(_ job: String) -> String { "\(self.prefix){\(job)}:history" }
+    func pausedKey(_ job: String) -> String { "\(self.prefix){\(job)}:paused" }
 
     /// Claims `tick` if no tick at or after it was claimed before. Call it while holding the job's lock.
     /// - Returns: True when this caller may run the tick.
-    func claim(job: String, tick: Date) async throws -> Bool {
-        try await self.client.eval(
+    func claim(job: String, tick: Date) async throws -> Claim {
+        let reply = try await self.client.eval(
             Self.claimScript,
-            keys: [self.lastKey(job)],
+            keys: [self.lastKey(job), self.pausedKey(job)],
             arguments: [tick.epochMilliseconds]
-        ).decode(as: Int.self) == 1
+        ).decode(as: Int.self)
+        return Claim(rawValue: reply) ?? .taken
+    }
+
+    /// Pauses the job on every instance (until ``resume(job:)``), recording who and when.
+    func pause(job: String, by: String, at: Date) async throws {
+        let json = try Self.encode(JobPause(by: by, at: at))
+        _ = try await self.client.send(RedisCommand("SET", key: self.pausedKey(job), json))
+    }
+
+    /// Resumes a paused job; false when it was not paused.
+    func resume(job: String) async throws -> Bool {
+        try await self.client.send(RedisCommand("DEL", key: self.pausedKey(job))).decode(as: Int.self) == 1
+    }
+
+    /// The job's pause, if it is paused.
+    func pause(job: String) async throws -> JobPause? {
+        let value = try await self.client.send(RedisCommand("GET", key: self.pausedKey(job)))
+        guard let text = try value.decode(as: String?.self) else { return nil }
+        return (try? JSONDecoder().decode(JobPause.self, from: Data(text.utf8)))
+            ?? JobPause(by: "", at: Date(timeIntervalSince1970: 0))
     }
 
     /// The newest claimed tick, if any.
@@ -78,18 +110,21 @@ struct SchedulerStore: Sendable {
         ).decode(as: Int.self)
     }
 
-    private static func encode(_ run: JobRun) throws -> String {
+    private static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(run), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// KEYS: last. ARGV: tick ms. Sets `last` to the tick unless it is already at or past it.
+    /// KEYS: last, paused. ARGV: tick ms. Sets `last` to the tick unless it is already at or past it; returns 1 to
+    /// run it, 0 when it was claimed before, 2 when the job is paused (claimed, so it is not caught up later, and
+    /// skipped).
     static let claimScript = RedisScript(
         """
         local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
         if last >= tonumber(ARGV[1]) then return 0 end
         redis.call('SET', KEYS[1], ARGV[1])
+        if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
         return 1
         """
     )

@@ -87,9 +87,9 @@ extension Scheduler {
             )
             return
         }
-        let claimed: Bool
+        let claim: SchedulerStore.Claim
         do {
-            claimed = try await self.store.claim(job: job.name, tick: tick)
+            claim = try await self.store.claim(job: job.name, tick: tick)
         } catch {
             _ = try? await lease.release()
             self.metrics.skipped(job: job.name, reason: .error)
@@ -99,9 +99,16 @@ extension Scheduler {
             )
             return
         }
-        guard claimed else {
+        switch claim {
+        case .claimed:
+            break
+        case .taken:
             _ = try? await lease.release()
             self.metrics.skipped(job: job.name, reason: .claimed)
+            return
+        case .paused:
+            _ = try? await lease.release()
+            self.metrics.skipped(job: job.name, reason: .paused)
             return
         }
         let now = self.clock.now()

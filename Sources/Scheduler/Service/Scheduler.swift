@@ -182,6 +182,29 @@ public final class Scheduler: Service, Sendable {
         }
     }
 
+    // MARK: Pausing
+
+    /// Pauses a job on every instance: its ticks are skipped (and not caught up after a resume) until ``resume(_:)``.
+    /// A run in progress finishes; a manual run (``runNow(_:)``) still runs.
+    /// - Parameters:
+    ///   - name: The job's name.
+    ///   - by: Who pauses it (shown with its status).
+    /// - Throws: ``SchedulerError/unknownJob(_:)`` or a Redis error.
+    public func pause(_ name: String, by: String) async throws {
+        guard self.job(named: name) != nil else { throw SchedulerError.unknownJob(name) }
+        try await self.store.pause(job: name, by: by, at: self.clock.now())
+    }
+
+    /// Resumes a paused job on every instance, from its next tick.
+    /// - Parameter name: The job's name.
+    /// - Returns: False when it was not paused.
+    /// - Throws: ``SchedulerError/unknownJob(_:)`` or a Redis error.
+    @discardableResult
+    public func resume(_ name: String) async throws -> Bool {
+        guard self.job(named: name) != nil else { throw SchedulerError.unknownJob(name) }
+        return try await self.store.resume(job: name)
+    }
+
     // MARK: Inspection
 
     /// What a status page shows about one job.
@@ -198,6 +221,8 @@ public final class Scheduler: Service, Sendable {
         public var lastRuns: [JobRun]
         /// The newest tick any instance claimed.
         public var lastClaimedTick: Date?
+        /// Who paused it and when, while it is paused on every instance.
+        public var paused: JobPause?
     }
 
     /// The status of every job, read from Redis (so it covers every instance).
@@ -213,7 +238,8 @@ public final class Scheduler: Service, Sendable {
                     nextRun: job.schedule.nextTick(after: now),
                     current: try await self.store.current(job: job.name),
                     lastRuns: try await self.store.history(job: job.name, limit: lastRuns),
-                    lastClaimedTick: try await self.store.lastClaimedTick(job: job.name)
+                    lastClaimedTick: try await self.store.lastClaimedTick(job: job.name),
+                    paused: try await self.store.pause(job: job.name)
                 )
             )
         }

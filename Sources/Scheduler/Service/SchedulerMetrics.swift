@@ -6,10 +6,10 @@ import Metrics
 /// - `scheduler_run_seconds{job}` — how long runs took (timer)
 /// - `scheduler_ticks_skipped_total{job, reason}` — ticks this instance did not run: `held` (the job was
 ///   running elsewhere), `claimed` (another instance already ran the tick), `missed` (woke up too late),
-///   `error` (Redis unreachable when claiming)
+///   `error` (Redis unreachable when claiming), `paused` (the job is paused on every instance)
 struct SchedulerMetrics: Sendable {
     enum SkipReason: String {
-        case held, claimed, missed, error
+        case held, claimed, missed, error, paused
     }
 
     func finished(job: String, outcome: JobOutcome, duration: Duration) {

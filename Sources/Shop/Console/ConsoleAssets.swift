@@ -242,8 +242,9 @@ enum ConsoleAssets {
                 : el("p", { class: "note" }, "This instance does not run the scheduler (JOBS_ENABLED=false): Run now answers 503 here.");
               return el("div", {}, header, table(
                 ["Job", "Schedule", "Next run", "Running now", "Last runs", ""],
-                body.data.map((job) => el("tr", {},
-                  el("th", { scope: "row" }, job.name),
+                body.data.map((job) => el("tr", { "data-job": job.name },
+                  el("th", { scope: "row" }, job.name, job.paused ? [" ", badge("paused", "bad"),
+                    el("div", { class: "muted" }, "by " + job.paused.by + " ", ago(job.paused.at))] : null),
                   el("td", {}, job.schedule),
                   el("td", {}, time(job.nextRunAt)),
                   el("td", {}, job.running ? ["on " + job.running.instance + " since ", time(job.running.startedAt)]
@@ -253,7 +254,20 @@ enum ConsoleAssets {
                     type: "button", class: "run", "data-job": job.name,
                     onclick: () => act("POST", "/api/v1/admin/jobs/" + encodeURIComponent(job.name) + "/run",
                       "Started " + job.name + "."),
-                  }, "Run now")))),
+                  }, "Run now"), " ", job.paused
+                    ? el("button", {
+                      type: "button", class: "resume secondary", "data-job": job.name,
+                      onclick: () => act("POST", "/api/v1/admin/jobs/" + encodeURIComponent(job.name) + "/resume",
+                        "Resumed " + job.name + " on every instance."),
+                    }, "Resume")
+                    : el("button", {
+                      type: "button", class: "pause secondary", "data-job": job.name,
+                      onclick: () => {
+                        if (!confirm("Pause " + job.name + " on every instance? Its ticks are skipped until you resume it.")) return;
+                        act("POST", "/api/v1/admin/jobs/" + encodeURIComponent(job.name) + "/pause",
+                          "Paused " + job.name + " on every instance.");
+                      },
+                    }, "Pause")))),
                 "No jobs are registered."));
             },
 

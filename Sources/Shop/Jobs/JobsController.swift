@@ -7,7 +7,8 @@ public import Scheduler
     public import Foundation
 #endif
 
-/// `GET /api/v1/admin/jobs` and `POST /api/v1/admin/jobs/{name}/run` (admins).
+/// `GET /api/v1/admin/jobs`, `POST /api/v1/admin/jobs/{name}/run` and `POST /api/v1/admin/jobs/{name}/pause|resume`
+/// (admins).
 ///
 /// The listing reads the scheduler's state in Redis, so it shows runs of every instance; a manual run starts
 /// on the instance that received the request, under the job's lock (409 while it runs anywhere).
@@ -33,6 +34,8 @@ public struct JobsController: Sendable {
         routes.add(middleware: RequireRole(.admin))
         routes.get(use: self.list)
         routes.post(":name/run", use: self.run)
+        routes.post(":name/pause", use: self.pause)
+        routes.post(":name/resume", use: self.resume)
         return routes
     }
 
@@ -73,6 +76,35 @@ public struct JobsController: Sendable {
     }
 }
 
+extension JobsController {
+    /// Pauses the job on every instance (stored in Redis, honoured by every scheduler at each tick): `200` with the
+    /// job as the listing shows it.
+    @Sendable func pause(_ request: Request, context: ShopRequestContext) async throws -> Envelope<JobView, EmptyMeta> {
+        let name = context.parameters.get("name") ?? ""
+        let user = try context.requireUser(role: .admin)
+        return try await self.changed(name) { try await self.scheduler.pause(name, by: user.email) }
+    }
+
+    /// Resumes a paused job on every instance, from its next tick (the ticks skipped while paused are not caught up).
+    @Sendable func resume(_ request: Request, context: ShopRequestContext) async throws -> Envelope<JobView, EmptyMeta>
+    {
+        let name = context.parameters.get("name") ?? ""
+        return try await self.changed(name) { try await self.scheduler.resume(name) }
+    }
+
+    private func changed(_ name: String, _ change: () async throws -> Void) async throws -> Envelope<JobView, EmptyMeta>
+    {
+        do {
+            try await change()
+        } catch let error as SchedulerError where error.isUnknownJob {
+            throw APIError.notFound("No job is named \(name.prefix(100)).")
+        }
+        let status = try await self.scheduler.status(lastRuns: 10).first { $0.name == name }
+        guard let status else { throw APIError.notFound("No job is named \(name.prefix(100)).") }
+        return Envelope(data: JobView(status, job: self.scheduler.job(named: name)))
+    }
+}
+
 extension Response {
     func withStatus(_ status: HTTPResponse.Status) -> Response {
         var response = self
@@ -103,6 +135,8 @@ public struct JobView: Codable, Sendable, Equatable {
     public var running: JobRunView?
     /// The latest finished runs, newest first.
     public var lastRuns: [JobRunView]
+    /// While the job is paused on every instance: who paused it and when; null otherwise.
+    public var paused: JobPauseView?
 
     init(_ status: Scheduler.JobStatus, job: ScheduledJob?) {
         self.name = status.name
@@ -115,6 +149,7 @@ public struct JobView: Codable, Sendable, Equatable {
         self.lastTickAt = status.lastClaimedTick
         self.running = status.current.map(JobRunView.init)
         self.lastRuns = status.lastRuns.map(JobRunView.init)
+        self.paused = status.paused.map { JobPauseView(by: $0.by, at: $0.at) }
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
@@ -133,7 +168,14 @@ public struct JobView: Codable, Sendable, Equatable {
         try container.encode(self.lastTickAt, forKey: .lastTickAt)
         try container.encode(self.running, forKey: .running)
         try container.encode(self.lastRuns, forKey: .lastRuns)
+        try container.encode(self.paused, forKey: .paused)
     }
+}
+
+/// Who paused a job, and when.
+public struct JobPauseView: Codable, Sendable, Equatable {
+    public var by: String
+    public var at: Date
 }
 
 /// One run of a job.

@@ -157,6 +157,54 @@ struct DashboardTests {
         }
     }
 
+    @Test(
+        "the stream pushes snapshots to admins, ends when the session does, and ends with the instance's shutdown",
+        .timeLimit(.minutes(3))
+    )
+    func theStream() async throws {
+        let atShutdown = Mutex<SSEStream?>(nil)
+        let fast = ConfigurationTweak.with { $0.dashboardWriteInterval = .milliseconds(200) }
+        try await withOrderInstances(count: 1, configure: fast) { shop in
+            let admin = try await shop.signIn("admin@dashboard.test", role: .admin)
+            let user = try await shop.signIn("user@dashboard.test")
+            #expect(try await shop.send(.GET, "/api/v1/admin/dashboard/stream", cookie: user).status == 403)
+            #expect(try await shop.send(.GET, "/api/v1/admin/dashboard/stream").status == 401)
+            let badWindow = try await shop.send(.GET, "/api/v1/admin/dashboard?minutes=181", cookie: admin)
+            #expect(badWindow.status == 400 && badWindow.body.contains(#""field":"minutes""#), "\(badWindow.body)")
+
+            let stream = try await SSEStream.open(
+                shop.http,
+                port: shop.ports[0],
+                path: "/api/v1/admin/dashboard/stream?minutes=5",
+                cookie: admin
+            )
+            #expect(stream.status == 200 && stream.contentType == "text/event-stream")
+            // One snapshot at once, the next a push interval later: both whole snapshots of five minutes, the later
+            // one counting the requests made so far (written by the recorder meanwhile).
+            let events = try await stream.waitForEvents(2)
+            #expect(events.map(\.event) == ["snapshot", "snapshot"])
+            let snapshot = try JSONCoding.decoder.decode(DashboardSnapshot.self, from: Data(events[1].data.utf8))
+            #expect(snapshot.minutes.count == 5 && snapshot.writeIntervalMilliseconds == 200)
+            #expect(snapshot.minutes.map(\.requests).reduce(0, +) > 0, "\(events[1].data)")
+            // Signed out: the stream ends at its next push.
+            #expect(try await shop.send(.POST, "/api/v1/auth/logout", cookie: admin).status == 204)
+            #expect(await stream.waitUntilEnded())
+
+            let other = try await shop.signIn("admin2@dashboard.test", role: .admin)
+            let open = try await SSEStream.open(
+                shop.http,
+                port: shop.ports[0],
+                path: "/api/v1/admin/dashboard/stream",
+                cookie: other
+            )
+            _ = try await open.waitForEvents(1)
+            atShutdown.withLock { $0 = open }
+        }
+        // The instance shut down with the stream open (it did not wait for the client to leave): the stream ended.
+        let open = try #require(atShutdown.withLock { $0 })
+        #expect(await open.waitUntilEnded())
+    }
+
     @Test("a write that fails keeps its totals for the next one")
     func failedWriteIsRetried() async throws {
         let prefix = "test:dash:\(UUID().uuidString.prefix(8).lowercased()):"

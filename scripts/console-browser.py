@@ -23,7 +23,8 @@ import time
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        NoSuchElementException, StaleElementReferenceException, TimeoutException, WebDriverException)
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as conditions
@@ -67,17 +68,18 @@ class Console:
             raise StepFailed(f"{what} (page {self.driver.current_url}):\n{self.text()[:2000]}")
 
     def text(self):
-        # The page may be between two documents (a reload after signing in): no text yet.
+        # The page may be between two documents (a reload after signing in): no text yet. Chromium reports a body
+        # replaced under the call as stale, or as a node that "does not belong to the document".
         try:
             return self.driver.find_element(By.TAG_NAME, "body").text
-        except (NoSuchElementException, StaleElementReferenceException):
+        except (NoSuchElementException, StaleElementReferenceException, WebDriverException):
             return ""
 
     def loaded(self, what):
         def done(driver):
             try:
                 return driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true"
-            except (NoSuchElementException, StaleElementReferenceException):
+            except (NoSuchElementException, StaleElementReferenceException, WebDriverException):
                 return False
 
         self.until(what, done)

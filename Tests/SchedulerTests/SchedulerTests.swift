@@ -275,13 +275,18 @@ struct SchedulerRunTests {
         let a = try SchedulerInstance(name: "a", prefix: prefix, jobs: [job])
         let b = try SchedulerInstance(name: "b", prefix: prefix, jobs: [job])
         try await withRunning([a, b]) { _ in
-            try await SchedulerTestSupport.eventually("the job runs") { await runs.value >= 2 }
+            try await SchedulerTestSupport.eventually(within: .seconds(60), "the job runs") { await runs.value >= 2 }
             try await a.scheduler.pause("pulse", by: "ops@example.com")
             let status = try #require(try await b.scheduler.status().first)
             #expect(status.paused?.by == "ops@example.com")
-            // A tick claimed just before the pause may still be running: let it end, then count.
-            try await Task.sleep(for: .seconds(2))
-            let paused = await runs.value
+            // A tick claimed just before the pause may still be running: count once two seconds pass without a run.
+            var paused = await runs.value
+            while true {
+                try await Task.sleep(for: .seconds(2))
+                let now = await runs.value
+                if now == paused { break }
+                paused = now
+            }
             // Three more ticks fall due on both instances' clocks; none runs anywhere.
             try await Task.sleep(for: .seconds(3.5))
             #expect(await runs.value == paused)
@@ -290,7 +295,9 @@ struct SchedulerRunTests {
             #expect(try await !b.scheduler.resume("pulse"))
             #expect(try await a.scheduler.status().first?.paused == nil)
             // The skipped ticks are not caught up: runs start again from the next tick.
-            try await SchedulerTestSupport.eventually("the job runs again") { await runs.value > paused }
+            try await SchedulerTestSupport.eventually(within: .seconds(60), "the job runs again") {
+                await runs.value > paused
+            }
         }
     }
 

@@ -159,7 +159,7 @@ struct DashboardTests {
 
     @Test(
         "the stream pushes snapshots to admins, ends when the session does, and ends with the instance's shutdown",
-        .timeLimit(.minutes(3))
+        .timeLimit(.minutes(10))
     )
     func theStream() async throws {
         let atShutdown = Mutex<SSEStream?>(nil)

@@ -101,11 +101,11 @@ struct QueuesAdminTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(Set(both.compactMap(\.messageId)) == ["poison-1", "poison-2"])
-            let all = try await shop.send(.POST, "/api/v1/admin/queues/orders/dead-letters/replay", cookie: admin)
+            let all = try await shop.send(.POST, "/api/v1/admin/queues/orders/replay-dead-letters", cookie: admin)
             #expect(all.status == 200 && all.body.contains(#""replayed":2"#), "\(all.body)")
             let tooMany = try await shop.send(
                 .POST,
-                "/api/v1/admin/queues/orders/dead-letters/replay?limit=1001",
+                "/api/v1/admin/queues/orders/replay-dead-letters?limit=1001",
                 cookie: admin
             )
             #expect(tooMany.status == 400)

@@ -296,7 +296,7 @@ enum ConsoleAssets {
                     onclick: async () => {
                       if (!confirm("Replay all " + topic.deadLetters + " dead letters of " + topic.topic + "? Each goes back to its group's queue.")) return;
                       try {
-                        const result = (await api("POST", "/api/v1/admin/queues/" + encodeURIComponent(topic.topic) + "/dead-letters/replay")).data;
+                        const result = (await api("POST", "/api/v1/admin/queues/" + encodeURIComponent(topic.topic) + "/replay-dead-letters")).data;
                         say("Replayed " + count(result.replayed, "dead letter") + (result.more ? "; more are left, replay again." : "."), "ok");
                       } catch (error) {
                         say(error.message, "bad");

@@ -9,7 +9,7 @@ import StreamQueue
 
 /// `GET /api/v1/admin/queues`, `GET /api/v1/admin/queues/{topic}/dead-letters`,
 /// `POST /api/v1/admin/queues/{topic}/dead-letters/{id}/replay`, `DELETE /api/v1/admin/queues/{topic}/dead-letters/{id}`
-/// and `POST /api/v1/admin/queues/{topic}/dead-letters/replay` (all of them, oldest first; admins).
+/// and `POST /api/v1/admin/queues/{topic}/replay-dead-letters` (all of them, oldest first; admins).
 struct QueuesAdminController: Sendable {
     let queue: StreamQueue
     let topics: [String]
@@ -21,7 +21,7 @@ struct QueuesAdminController: Sendable {
         routes.get(":topic/dead-letters", use: self.deadLetters)
         routes.post(":topic/dead-letters/:id/replay", use: self.replay)
         routes.delete(":topic/dead-letters/:id", use: self.delete)
-        routes.post(":topic/dead-letters/replay", use: self.replayAll)
+        routes.post(":topic/replay-dead-letters", use: self.replayAll)
         return routes
     }
 

@@ -133,16 +133,7 @@ public struct AccountsController: Sendable {
 
     @Sendable func revokeSession(_ request: Request, context: ShopRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        let handle = context.parameters.get("id") ?? ""
-        guard SessionID.isValidHandle(handle) else {
-            throw APIError.invalidParameters([
-                FieldError(
-                    field: "id",
-                    code: .invalidFormat,
-                    message: "must be a session id from GET /api/v1/me/sessions"
-                )
-            ])
-        }
+        let handle = try Self.sessionHandle(context, listedBy: "GET /api/v1/me/sessions")
         let ended = try await Self.redisGuarded {
             try await self.service.sessions.revoke(handle: handle, userID: user.id.uuidString.lowercased())
         }
@@ -166,6 +157,17 @@ public struct AccountsController: Sendable {
             )
         }
         return Envelope(data: RevokedSessions(revoked: ended))
+    }
+
+    /// The `{id}` path parameter as a session handle; `400 INVALID_PARAMETER` naming `listedBy` when it is not one.
+    static func sessionHandle(_ context: ShopRequestContext, listedBy: String) throws -> String {
+        let handle = context.parameters.get("id") ?? ""
+        guard SessionID.isValidHandle(handle) else {
+            throw APIError.invalidParameters([
+                FieldError(field: "id", code: .invalidFormat, message: "must be a session id from \(listedBy)")
+            ])
+        }
+        return handle
     }
 
     /// Runs `body`, answering Redis failures with `503 DEPENDENCY_UNAVAILABLE` and refusals with the template.

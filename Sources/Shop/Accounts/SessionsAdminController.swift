@@ -64,16 +64,7 @@ struct SessionsAdminController: Sendable {
             ])
         }
         let userID = user.uuidString.lowercased()
-        let handle = context.parameters.get("id") ?? ""
-        guard SessionID.isValidHandle(handle) else {
-            throw APIError.invalidParameters([
-                FieldError(
-                    field: "id",
-                    code: .invalidFormat,
-                    message: "must be a session id from GET /api/v1/admin/sessions"
-                )
-            ])
-        }
+        let handle = try AccountsController.sessionHandle(context, listedBy: "GET /api/v1/admin/sessions")
         let ended = try await AccountsController.redisGuarded {
             try await self.service.sessions.revoke(handle: handle, userID: userID)
         }

@@ -9,7 +9,7 @@ Steps: the sign-in page for an anonymous visitor; a user without the admin role 
 in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on
 Instances; runs a job with "Run now" and sees the manual run appear, pauses a job fleet-wide and resumes it; sees the cache's breaker and namespaces, evicts
 a key and then the products namespace;
-replays a dead letter on Queues (accepting the confirmation) and sees its row go, then deletes the new dead letter
+replays a dead letter on Queues (accepting the confirmation) and sees its row go, opens the message's history, then deletes the new dead letter
 the poison message becomes; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their
 session; every page also at a phone's width. Fails on any error the page's JavaScript raised or logged. Screenshots
 of every page (1280x800 and 390x844) go to --screenshots.
@@ -226,10 +226,21 @@ def run(arguments):
         step = "the poison message comes back as a new dead letter, and Delete removes it after a confirmation"
         again = console.until(step, lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "tr[data-dead-letter]")), None))
         again_id = again.get_attribute("data-dead-letter")
+
+        step = "History shows the message's failures, dead letters and the replay"
+        driver.find_element(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"] button.history').click()
+        for kind in ("failed", "dead-lettered", "replayed"):
+            console.until(step, conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, f'#message-history li[data-event="{kind}"]')))
+        console.shot("queues-message-history")
+
+        step = "the poison message's new dead letter: Delete removes it after a confirmation, and its history says so"
         driver.find_element(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"] button.delete').click()
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Deleted {again_id}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"]'))
+        console.until(step, conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, '#message-history li[data-event="deleted"]')))
 
         step = "Locks shows the held lock, its holder and its fencing token"
         console.open("/admin/locks")

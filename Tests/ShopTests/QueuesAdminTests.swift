@@ -133,6 +133,48 @@ struct QueuesAdminTests {
             )
             #expect(badDelete.status == 400)
 
+            // The first poison message's history: two rounds of failure, dead letter and replay, then the third
+            // dead letter, deleted.
+            struct History: Decodable {
+                struct Event: Decodable {
+                    var kind: String
+                    var group: String
+                    var attempt: Int?
+                    var deadLetterId: String?
+                }
+                struct Data: Decodable {
+                    var messageId: String
+                    var events: [Event]
+                }
+                var data: Data
+            }
+            let historyReply = try await shop.send(.GET, "/api/v1/admin/queues/orders/messages/poison-1", cookie: admin)
+            #expect(historyReply.status == 200, "\(historyReply.body)")
+            let history = try JSONDecoder().decode(History.self, from: Data(historyReply.body.utf8)).data
+            let events = history.events.filter { $0.group == "order-post-processing" }
+            #expect(
+                events.map(\.kind) == [
+                    "failed", "dead-lettered", "replayed", "failed", "dead-lettered", "replayed", "failed",
+                    "dead-lettered", "deleted",
+                ],
+                "\(historyReply.body)"
+            )
+            #expect(events.first?.attempt == 1)
+            #expect(events.first { $0.kind == "dead-lettered" }?.deadLetterId == id)
+            // The id is percent-decoded, as the console encodes it.
+            let encoded = try await shop.send(.GET, "/api/v1/admin/queues/orders/messages/poison%2D1", cookie: admin)
+            #expect(encoded.status == 200 && encoded.body == historyReply.body)
+            let unknown = try await shop.send(.GET, "/api/v1/admin/queues/orders/messages/never-sent", cookie: admin)
+            #expect(unknown.status == 404 && unknown.body.contains(#""code":"NOT_FOUND""#), "\(unknown.body)")
+            let control = try await shop.send(.GET, "/api/v1/admin/queues/orders/messages/a%01b", cookie: admin)
+            #expect(control.status == 400 && control.body.contains(#""code":"INVALID_PARAMETER""#), "\(control.body)")
+            #expect(
+                try await shop.send(.GET, "/api/v1/admin/queues/nope/messages/poison-1", cookie: admin).status == 404
+            )
+            #expect(
+                try await shop.send(.GET, "/api/v1/admin/queues/orders/messages/poison-1", cookie: user).status == 403
+            )
+
             // Errors of the routes.
             #expect(try await shop.send(.GET, "/api/v1/admin/queues/nope/dead-letters", cookie: admin).status == 404)
             let badID = try await shop.send(.POST, "/api/v1/admin/queues/orders/dead-letters/x-y/replay", cookie: admin)

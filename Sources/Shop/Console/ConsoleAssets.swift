@@ -273,7 +273,8 @@ enum ConsoleAssets {
 
             async queues() {
               const body = await api("GET", "/api/v1/admin/queues");
-              const sections = [];
+              const sections = [el("div", { id: "message-lookup-area" },
+                await messageHistoryLookup(body.data.map((topic) => topic.topic)))];
               for (const topic of body.data) {
                 const letters = await api("GET", "/api/v1/admin/queues/" + encodeURIComponent(topic.topic)
                   + "/dead-letters?limit=50");
@@ -314,7 +315,13 @@ enum ConsoleAssets {
                       el("td", {}, time(letter.failedAt)),
                       el("td", {}, letter.payload === null ? el("span", { class: "muted" }, "unreadable")
                         : el("details", {}, el("summary", {}, letter.type || "payload"), el("pre", {}, letter.payload))),
-                      el("td", {}, el("button", {
+                      el("td", {}, letter.messageId === null ? null : el("button", {
+                        type: "button", class: "history secondary",
+                        onclick: () => {
+                          messageLookup = { topic: topic.topic, id: letter.messageId };
+                          refresh();
+                        },
+                      }, "History"), " ", el("button", {
                         type: "button", class: "replay",
                         onclick: () => {
                           if (!confirm("Replay dead letter " + letter.id + "? It goes back to its group's queue.")) return;
@@ -440,6 +447,70 @@ enum ConsoleAssets {
 
           // The e-mail the Sessions page looked up (kept across its refreshes).
           let sessionLookup = "";
+          // The message whose history the Queues page shows ({ topic, id }), or null.
+          let messageLookup = null;
+
+          // The Queues page's "find a message" form and, when one was asked for, its history as a timeline.
+          async function messageHistoryLookup(topics) {
+            const form = el("form", { id: "message-lookup", class: "inline" },
+              el("label", { for: "message-topic" }, "Show a message's history"),
+              el("select", { id: "message-topic", name: "topic" }, topics.map((name) =>
+                el("option", { value: name, selected: messageLookup !== null && messageLookup.topic === name }, name))),
+              el("input", { id: "message-id", name: "messageId", required: true, maxlength: 256, autocomplete: "off",
+                placeholder: "message id (an outbox row id)", value: messageLookup ? messageLookup.id : "" }),
+              el("button", { type: "submit" }, "Show"));
+            form.addEventListener("submit", (event) => {
+              event.preventDefault();
+              messageLookup = { topic: form.topic.value, id: form.messageId.value.trim() };
+              refresh();
+            });
+            if (!messageLookup) return [form];
+            let history;
+            try {
+              history = (await api("GET", "/api/v1/admin/queues/" + encodeURIComponent(messageLookup.topic) + "/messages/"
+                + encodeURIComponent(messageLookup.id))).data;
+            } catch (error) {
+              return [form, el("p", { class: "error", id: "message-history" }, error.message)];
+            }
+            const where = (event) => event.entryId ? [" (entry ", el("code", {}, event.entryId),
+              event.inRetryStream ? " of the retry stream)" : ")"] : [];
+            const describe = (event) => {
+              switch (event.kind) {
+                case "failed": return ["Attempt " + event.attempt + " failed on ", el("code", {}, event.consumer), ": ",
+                  el("span", { class: "error" }, event.error || ""), "; retry due ", time(event.retryAt), ...where(event)];
+                case "taken-over": return ["Taken over by ", el("code", {}, event.consumer), " from ",
+                  el("code", {}, event.previousConsumer || "?"), ", delivery " + event.deliveries + " (the holder crashed or stalled)", ...where(event)];
+                case "dead-lettered": return ["Dead-lettered (" + event.reason + ") after " + count(event.attempt, "attempt")
+                  + ": ", el("span", { class: "error" }, event.error || ""), "; dead letter ", el("code", {}, event.deadLetterId || "?")];
+                case "replayed": return ["Replayed by an operator from dead letter ", el("code", {}, event.deadLetterId || "?"), ...where(event)];
+                case "handled": return ["Handled on attempt " + event.attempt + " by ", el("code", {}, event.consumer), ...where(event)];
+                case "deleted": return ["Dead letter ", el("code", {}, event.deadLetterId || "?"), " deleted by an operator"];
+                default: return [event.kind];
+              }
+            };
+            const state = (group) => group.state === "pending"
+              ? ["delivered to ", el("code", {}, group.consumer), ", " + count(group.deliveries, "delivery", "deliveries")
+                + ", idle " + (group.idleMs / 1000).toFixed(1) + " s (not acknowledged yet)"]
+              : group.state === "acknowledged" ? ["read and acknowledged (handled, or moved to its retries or dead letters: see below)"]
+              : ["not read yet"];
+            return [form, el("section", { id: "message-history", "aria-labelledby": "message-history-title" },
+              el("h2", { id: "message-history-title" }, "Message ", el("code", {}, history.messageId), " in ",
+                el("code", {}, history.topic)),
+              el("p", {}, history.entryId
+                ? ["Published as entry ", el("code", {}, history.entryId),
+                  history.publishedAt ? [" at ", time(history.publishedAt)] : "",
+                  history.type ? [", type ", el("code", {}, history.type)] : " (the entry has left the stream)"]
+                : "Its published entry is not known any more (the publish marker expired)."),
+              history.payload === null ? null : el("details", {}, el("summary", {}, "Payload"), el("pre", {}, history.payload)),
+              history.groups.length ? el("ul", { class: "groups" }, history.groups.map((group) =>
+                el("li", { "data-group": group.group }, el("strong", {}, group.group), ": ", ...state(group)))) : null,
+              el("h3", {}, "Events"),
+              history.events.length ? el("ol", { class: "timeline" }, history.events.map((event) =>
+                el("li", { "data-event": event.kind }, time(event.at), " · ", el("strong", {}, event.group), " · ", ...describe(event))))
+                : el("p", { class: "empty" }, "No failure, takeover or replay was recorded: each group handled it on its first delivery, or has not yet."),
+              el("p", {}, el("button", { type: "button", class: "secondary", onclick: () => { messageLookup = null; refresh(); } }, "Close"))),
+            ];
+          }
           // Pages with a form are drawn again after an action or a look-up, not every 5 s (that would reset what is
           // being typed).
           const manualPages = new Set(["sessions"]);
@@ -568,6 +639,10 @@ enum ConsoleAssets {
         .swatch.a { background: var(--accent); } .swatch.b { background: var(--bad); } .swatch.c { background: var(--info); }
         .inline { display: flex; flex-wrap: wrap; gap: .4rem .6rem; align-items: center; margin: .6rem 0 1rem; }
         .inline input { min-width: min(100%, 18rem); }
+        select { font: inherit; padding: .4rem .5rem; border: 1px solid var(--line); border-radius: 4px;
+          background: transparent; color: inherit; }
+        .timeline { padding-left: 1.4rem; } .timeline li { margin: .25rem 0; overflow-wrap: anywhere; }
+        #message-history { border-left: 3px solid var(--info); padding-left: .8rem; margin-bottom: 1.5rem; }
         @media (max-width: 640px) {
           .who { margin-left: 0; width: 100%; }
           th, td { padding: .35rem .4rem; }

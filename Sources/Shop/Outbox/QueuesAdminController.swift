@@ -9,7 +9,8 @@ import StreamQueue
 
 /// `GET /api/v1/admin/queues`, `GET /api/v1/admin/queues/{topic}/dead-letters`,
 /// `POST /api/v1/admin/queues/{topic}/dead-letters/{id}/replay`, `DELETE /api/v1/admin/queues/{topic}/dead-letters/{id}`
-/// and `POST /api/v1/admin/queues/{topic}/replay-dead-letters` (all of them, oldest first; admins).
+/// `POST /api/v1/admin/queues/{topic}/replay-dead-letters` (all of them, oldest first) and
+/// `GET /api/v1/admin/queues/{topic}/messages/{messageId}` (a message's history; admins).
 struct QueuesAdminController: Sendable {
     let queue: StreamQueue
     let topics: [String]
@@ -22,7 +23,35 @@ struct QueuesAdminController: Sendable {
         routes.post(":topic/dead-letters/:id/replay", use: self.replay)
         routes.delete(":topic/dead-letters/:id", use: self.delete)
         routes.post(":topic/replay-dead-letters", use: self.replayAll)
+        routes.get(":topic/messages/:messageId", use: self.history)
         return routes
+    }
+
+    /// What the queue knows of one message: its entry's state per group and its recorded events.
+    @Sendable func history(_ request: Request, context: ShopRequestContext) async throws -> Envelope<
+        MessageHistoryView, EmptyMeta
+    > {
+        let topic = try self.topic(context)
+        // Percent-decoded: a message id is the publisher's and may hold any character (the console encodes it).
+        let id = (context.parameters.get("messageId") ?? "").removingPercentEncoding ?? ""
+        guard !id.isEmpty, id.utf8.count <= 256,
+            !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw APIError.invalidParameters([
+                FieldError(
+                    field: "messageId",
+                    code: .invalidFormat,
+                    message: "must be a message id: 1-256 bytes (percent-encoded in the path), no control characters"
+                )
+            ])
+        }
+        guard let history = try await self.queue.messageHistory(topic: topic, messageID: id) else {
+            throw APIError.notFound(
+                "Nothing is known of message \(id.prefix(64)) in \(topic): it never failed, and its publish marker "
+                    + "(kept for the outbox's deduplication window) is gone or was never set."
+            )
+        }
+        return Envelope(data: MessageHistoryView(history))
     }
 
     @Sendable func list(_ request: Request, context: ShopRequestContext) async throws -> Envelope<

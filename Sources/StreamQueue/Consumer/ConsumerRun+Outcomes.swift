@@ -19,10 +19,14 @@ extension ConsumerRun {
                     command.append(delivery.entry.id)
                     _ = try await self.client.send(command)
                 case .retry:
+                    let history = self.consumer.queue.configuration.historyArguments
                     _ = try await self.client.eval(
                         QueueScripts.ackAndDelete,
-                        keys: [self.keys.retry(self.group)],
-                        arguments: [self.group, delivery.entry.id]
+                        keys: [self.keys.retry(self.group), self.keys.history(delivery.message.id)],
+                        arguments: [
+                            self.group, delivery.entry.id, history.limit, history.milliseconds, self.name,
+                            delivery.message.attempt,
+                        ]
                     )
                 }
                 self.metrics.succeeded.increment()
@@ -50,8 +54,10 @@ extension ConsumerRun {
         delay: Duration,
         previousAttempt: [String: String] = [:]
     ) async {
+        let history = self.consumer.queue.configuration.historyArguments
         var arguments: [any RESPArgument] = [
             self.group, self.name, delivery.entry.id, Int(delay.milliseconds), delivery.kind == .retry ? 1 : 0,
+            history.limit, history.milliseconds, attempt, error,
         ]
         var replacing = [MessageField.attempt: String(attempt + 1), MessageField.lastError: error]
         replacing.merge(previousAttempt) { $1 }
@@ -59,7 +65,10 @@ extension ConsumerRun {
         do {
             let reply = try await self.client.eval(
                 QueueScripts.scheduleRetry,
-                keys: [self.streamKey(delivery.kind), self.keys.delayed(self.group)],
+                keys: [
+                    self.streamKey(delivery.kind), self.keys.delayed(self.group),
+                    self.keys.history(delivery.message.id),
+                ],
                 arguments: arguments
             )
             if try reply.decode(as: Int.self) == 1 {
@@ -76,9 +85,12 @@ extension ConsumerRun {
 
     /// Acknowledges a delivery and adds it to the topic's dead letters with why (one script).
     func deadLetter(_ delivery: Delivery, reason: DeadLetterReason, error: String, attempts: Int) async {
+        let configuration = self.consumer.queue.configuration
+        // A malformed entry has no message id, so nothing to keep a history under.
+        let history = delivery.message.id.isEmpty ? (limit: 0, milliseconds: 0) : configuration.historyArguments
         var arguments: [any RESPArgument] = [
             self.group, self.name, delivery.entry.id, delivery.kind == .retry ? 1 : 0,
-            self.consumer.queue.configuration.deadLetterMaxLength,
+            configuration.deadLetterMaxLength, history.limit, history.milliseconds, reason.rawValue, error, attempts,
             MessageField.deadGroup, self.group,
             MessageField.deadReason, reason.rawValue,
             MessageField.deadError, error,
@@ -90,7 +102,9 @@ extension ConsumerRun {
         do {
             let reply = try await self.client.eval(
                 QueueScripts.deadLetter,
-                keys: [self.streamKey(delivery.kind), self.keys.dead],
+                keys: [
+                    self.streamKey(delivery.kind), self.keys.dead, self.keys.history(delivery.message.id),
+                ],
                 arguments: arguments
             )
             if try reply.decode(as: Int.self) == 1 {

@@ -173,9 +173,12 @@ extension ConsumerRun {
                 "delivery limit exceeded (consumer crashed or timed out)",
             ]
         )
-        guard case .array(let parts) = reply, parts.count == 5, case .array(let rows) = parts[1] else {
+        guard case .array(let parts) = reply, parts.count == 6, case .array(let rows) = parts[1],
+            case .array(let events) = parts[5]
+        else {
             throw StreamQueueError.malformedReply("reclaim script")
         }
+        await self.recordHistory(events)
         let next = try parts[0].decode(as: String.self)
         let dead = try parts[2].decode(as: Int.self)
         let gone = try parts[3].decode(as: Int.self)
@@ -213,6 +216,26 @@ extension ConsumerRun {
             )
         }
         return (next, claimed)
+    }
+
+    /// Records the history events a reclaim returned (`{message id, event JSON}` pairs), in one pipeline. The
+    /// history is informational: a failure here is logged and the events are not retried.
+    private func recordHistory(_ events: [RESPValue]) async {
+        let history = self.consumer.queue.configuration.historyArguments
+        guard !events.isEmpty, history.limit > 0 else { return }
+        var commands: [RedisCommand] = []
+        for event in events {
+            guard let pair = try? event.decode(as: [String].self), pair.count == 2 else { continue }
+            let key = self.keys.history(pair[0])
+            commands.append(RedisCommand("RPUSH", key: key, pair[1]))
+            commands.append(RedisCommand("LTRIM", key: key, -history.limit, -1))
+            commands.append(RedisCommand("PEXPIRE", key: key, history.milliseconds))
+        }
+        do {
+            _ = try await self.client.pipeline(commands)
+        } catch {
+            self.logger.debug("queue history of reclaimed messages not recorded", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Handles this consumer's own deliveries that went idle past the visibility timeout: ones it still holds are

@@ -22,6 +22,13 @@ public struct StreamQueueConfiguration: Sendable {
     public var topicRetention: [String: StreamRetention] = [:]
     /// About how many dead letters a topic keeps (`MAXLEN ~`); the oldest go first.
     public var deadLetterMaxLength: Int = 100_000
+    /// How many events a message's history keeps (the newest; ``StreamQueue/messageHistory(topic:messageID:)``).
+    /// Events are recorded when a delivery fails, is taken over, dead-lettered, replayed or deleted, and when a
+    /// redelivery is handled, inside the scripts that do those things; a first delivery that succeeds records
+    /// nothing. 0 records no history.
+    public var historyLength: Int = 50
+    /// How long a message's history is kept after its last event.
+    public var historyRetention: Duration = .seconds(7 * 24 * 3600)
 
     /// Creates a configuration with defaults.
     public init() {}
@@ -31,5 +38,12 @@ public struct StreamQueueConfiguration: Sendable {
     /// - Returns: Its retention.
     public func retention(of topic: String) -> StreamRetention {
         self.topicRetention[topic] ?? self.retention
+    }
+}
+
+extension StreamQueueConfiguration {
+    /// The history's length and retention as script arguments.
+    var historyArguments: (limit: Int, milliseconds: Int) {
+        (max(0, self.historyLength), max(1, Int(self.historyRetention.milliseconds)))
     }
 }

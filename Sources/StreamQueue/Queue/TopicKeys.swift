@@ -20,6 +20,8 @@ struct TopicKeys: Sendable, Hashable {
     func delayed(_ group: String) -> String { self.base + "delayed:" + group }
     /// Marker of a published message id, for publish deduplication.
     func published(_ messageID: String) -> String { self.base + "published:" + messageID }
+    /// A message's history: the events of its failures, takeovers, dead letters and replays (a list).
+    func history(_ messageID: String) -> String { self.base + "history:" + messageID }
     /// The lease of the active consumer of an exclusive group.
     func active(_ group: String) -> String { self.base + "active:" + group }
     /// Marker of a message processed by a consumer (``RedisProcessedMessages``).

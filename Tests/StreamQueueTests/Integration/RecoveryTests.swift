@@ -99,6 +99,15 @@ import Testing
         // The third consumer never ran it, and nothing is pending any more.
         #expect(await log.startCount(of: "poison") == 2)
         #expect(try await QueueTest.pendingCount(client, queue.streamKey("orders"), group: "emails") == 0)
+        // Its history: the second consumer took it over from the first; the third dead-lettered it.
+        let history = try #require(try await queue.messageHistory(topic: "orders", messageID: "poison"))
+        #expect(history.events.map(\.kind) == [.takenOver, .deadLettered])
+        #expect(history.events[0].deliveries == 2)
+        #expect(history.events[0].previousConsumer != nil)
+        #expect(history.events[0].previousConsumer != history.events[0].consumer)
+        #expect(history.events[1].reason == .deliveryLimit)
+        #expect(history.events[1].consumer == history.events[0].consumer)
+        #expect(history.events[1].deadLetterID == dead.id)
         await last.stop()
     }
 

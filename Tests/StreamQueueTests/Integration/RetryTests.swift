@@ -42,6 +42,19 @@ import Testing
             try await queue.stats(topic: "orders").groups.first?.pending == 0
         }
         #expect(try await queue.stats(topic: "orders").delayed == 0)
+        // Its history: two failures (from the topic stream, then from the retry stream), then the handled retry.
+        let history = try #require(try await queue.messageHistory(topic: "orders", messageID: "flaky"))
+        #expect(history.events.map(\.kind) == [.failed, .failed, .handled])
+        #expect(history.events.map(\.attempt) == [1, 2, 3])
+        #expect(history.events.map(\.inRetryStream) == [false, true, true])
+        #expect(history.events.map(\.error) == ["smtp unavailable (attempt 1)", "smtp unavailable (attempt 2)", nil])
+        #expect(history.events.allSatisfy { $0.group == "emails" && $0.consumer?.isEmpty == false })
+        let firstFailure = history.events[0]
+        #expect(firstFailure.retryAt.map { $0 > firstFailure.at } == true)
+        // The failed first delivery names the topic entry: the group read it and acknowledged it (into its retries).
+        #expect(history.entryID == firstFailure.entryID)
+        #expect(history.message?.id == "flaky")
+        #expect(history.groups == [GroupDelivery(group: "emails", state: .acknowledged)])
         await consumer.stop()
     }
 
@@ -95,7 +108,103 @@ import Testing
             let stats = try await queue.stats(topic: "orders")
             return stats.groups.first?.pending == 0 && stats.groups.first?.redeliveries == 0
         }
+        let history = try #require(try await queue.messageHistory(topic: "orders", messageID: "doomed"))
+        #expect(history.events.map(\.kind) == [.failed, .failed, .deadLettered, .replayed, .handled])
+        let deadLettered = history.events[2]
+        #expect(deadLettered.deadLetterID == dead.id)
+        #expect(deadLettered.reason == .handlerFailed)
+        #expect(deadLettered.attempt == 3)
+        #expect(deadLettered.error == "template missing for order.placed")
+        #expect(history.events[3].deadLetterID == dead.id)
+        #expect(history.events[3].entryID == replayed)
+        #expect(history.events[4].entryID == replayed)
+        #expect(history.events[4].attempt == 1)
         await consumer.stop()
+    }
+
+    @Test func aMessageHistoryIsFoundByThePublishMarkerOrItsEventsAndCanBeTurnedOff() async throws {
+        let prefix = QueueTest.prefix()
+        let client = QueueTest.client()
+        defer { Task { await client.shutdown() } }
+        let queue = QueueTest.queue(client, prefix: prefix)
+        let log = HandlerLog()
+        try await queue.createGroup(topic: "orders", group: "emails")
+        try await queue.createGroup(topic: "orders", group: "audit")
+        let consumer = RunningConsumer.start(
+            prefix: prefix,
+            topic: "orders",
+            group: "emails",
+            configuration: QueueTest.configuration()
+        ) { message in
+            await log.succeeded(message)
+        }
+        // Published with a deduplication window: found by its publish marker though it never failed.
+        let receipt = try await queue.publish(
+            OutgoingMessage(id: "smooth", type: "t", payload: "p"),
+            to: "orders",
+            deduplicationWindow: .seconds(60)
+        )
+        try await queue.publish(OutgoingMessage(id: "unmarked", type: "t", payload: "p"), to: "orders")
+        try await QueueTest.eventually("both are handled") { await log.handledCount == 2 }
+        try await QueueTest.eventually("both are acknowledged") {
+            try await queue.stats(topic: "orders").groups.first { $0.name == "emails" }?.pending == 0
+        }
+        let smooth = try #require(try await queue.messageHistory(topic: "orders", messageID: "smooth"))
+        #expect(smooth.entryID == receipt.entryID)
+        #expect(smooth.message?.payloadString == "p")
+        #expect(smooth.events.isEmpty)
+        // Handled by `emails`; `audit` has no consumer and has not read it.
+        #expect(
+            smooth.groups == [
+                GroupDelivery(group: "audit", state: .waiting), GroupDelivery(group: "emails", state: .acknowledged),
+            ]
+        )
+        // No marker and no event: the queue cannot find it (the stream is not indexed by message id).
+        #expect(try await queue.messageHistory(topic: "orders", messageID: "unmarked") == nil)
+        #expect(try await queue.messageHistory(topic: "orders", messageID: "") == nil)
+        await consumer.stop()
+
+        // A pending delivery shows its consumer; with the history turned off, failures record nothing.
+        let quietPrefix = QueueTest.prefix("quiet")
+        var quiet = StreamQueueConfiguration()
+        quiet.keyPrefix = quietPrefix
+        quiet.historyLength = 0
+        let quietQueue = StreamQueue(client: client, configuration: quiet, logger: QueueTest.logger)
+        let held = ManagedFlag()
+        let failing = QueueConsumer(
+            queue: quietQueue,
+            topic: "orders",
+            group: "emails",
+            configuration: QueueTest.configuration(maxAttempts: 1)
+        ) { message in
+            if message.id == "slow" {
+                held.set()
+                try await Task.sleep(for: .seconds(3600))
+            }
+            throw HandlerFailure("no")
+        }
+        let task = Task { try await failing.run() }
+        try await quietQueue.publish(OutgoingMessage(id: "fails", type: "t", payload: ""), to: "orders")
+        try await quietQueue.publish(
+            OutgoingMessage(id: "slow", type: "t", payload: ""),
+            to: "orders",
+            deduplicationWindow: .seconds(60)
+        )
+        try await QueueTest.eventually("the failing one is dead-lettered") {
+            try await quietQueue.deadLetters(topic: "orders").count == 1
+        }
+        try await QueueTest.eventually("the slow one is running") { held.value }
+        #expect(try await quietQueue.messageHistory(topic: "orders", messageID: "fails") == nil)
+        let slow = try #require(try await quietQueue.messageHistory(topic: "orders", messageID: "slow"))
+        guard case .pending(let holder, let deliveries, _) = slow.groups.first?.state else {
+            Issue.record("expected a pending delivery, got \(slow.groups)")
+            task.cancel()
+            return
+        }
+        #expect(holder.isEmpty == false)
+        #expect(deliveries == 1)
+        task.cancel()
+        _ = await task.result
     }
 
     @Test func deadLettersArePagedAndDeletable() async throws {
@@ -122,6 +231,10 @@ import Testing
         #expect(Set((first + second + third).compactMap { $0.message?.id }).count == 5)
         #expect(try await queue.deleteDeadLetter(topic: "orders", id: first[0].id))
         #expect(try await queue.deleteDeadLetter(topic: "orders", id: first[0].id) == false)
+        let deleted = try #require(first[0].message?.id)
+        let history = try #require(try await queue.messageHistory(topic: "orders", messageID: deleted))
+        #expect(history.events.map(\.kind) == [.deadLettered, .deleted])
+        #expect(history.events.allSatisfy { $0.deadLetterID == first[0].id })
         #expect(try await queue.deleteDeadLetter(topic: "orders", id: "not-an-id") == false)
         #expect(try await queue.deadLetters(topic: "orders").count == 4)
         await consumer.stop()

@@ -17,6 +17,7 @@ Exit status 0 when every step passed; otherwise 1 and the step that failed.
 """
 import argparse
 import os
+import re
 import shutil
 import sys
 import time
@@ -199,6 +200,20 @@ def run(arguments):
         console.loaded(step)
         console.until(step, lambda d: "closed: Redis in use" in console.text())
         console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-namespace="products"]')))
+
+        step = "Caches charts the fleet's last hour per namespace, with the test's product reads"
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, "#chart-cache-namespaces svg path")))
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, "#chart-cache-trouble svg")))
+        hits = re.compile(r"\b[1-9][0-9,]* hits?\b")
+
+        def products_hit(d):
+            # The page re-renders every 5 s: a row found before a refresh may be gone when its text is read.
+            try:
+                return any(hits.search(row.text) for row in
+                           d.find_elements(By.CSS_SELECTOR, 'tr[data-fleet-namespace="products"]'))
+            except (StaleElementReferenceException, WebDriverException):
+                return False
+        console.until(step, products_hit)
         console.shot("caches")
 
         step = "Caches: evict one key, then the products namespace after a confirmation"

@@ -267,13 +267,22 @@ public func buildApplication(
         series: dashboard,
         interval: configuration.dashboardWriteInterval,
         cacheTotals: catalogCache.map { cache in
-            { @Sendable () -> (hits: Int, misses: Int) in
-                var totals = (hits: 0, misses: 0)
+            { @Sendable () -> CacheSample in
+                var namespaces: [String: CacheCounts] = [:]
                 for statistics in cache.manager.statistics {
-                    totals.hits += statistics.hits
-                    totals.misses += statistics.misses
+                    namespaces[statistics.namespace] = CacheCounts(
+                        hits: statistics.hits,
+                        misses: statistics.misses,
+                        waits: statistics.waits,
+                        errors: statistics.errors,
+                        bypassed: statistics.bypassed
+                    )
                 }
-                return totals
+                return CacheSample(
+                    namespaces: namespaces,
+                    breakerOpenings: cache.manager.circuitOpenings,
+                    breakerOpen: cache.manager.circuitState != .closed
+                )
             }
         },
         logger: logger

@@ -85,6 +85,57 @@ struct DashboardTests {
         #expect(behind.increments == 7)
     }
 
+    @Test(
+        "each write adds what every cache namespace did since the last sample, and the breaker's openings and open time"
+    )
+    func cacheSampling() async throws {
+        try await withTestRedis(prefix: "test:dash:sampling:") { redis in
+            let clock = Clock(minute: 2_000)
+            let series = DashboardSeries(now: clock.now)
+            let sample = Mutex(
+                CacheSample(
+                    namespaces: ["products": CacheCounts(hits: 10, misses: 5)],
+                    breakerOpenings: 1,
+                    breakerOpen: false
+                )
+            )
+            let recorder = DashboardRecorder(
+                redis: redis,
+                keyPrefix: "test:dash:sampling:",
+                instanceID: "a",
+                series: series,
+                interval: .milliseconds(2_500),
+                cacheTotals: { sample.withLock { $0 } },
+                logger: TestServers.logger
+            )
+            // The first sample is the baseline: what happened before the recorder started is not this minute's.
+            var last = recorder.cacheTotals?()
+            sample.withLock {
+                $0.namespaces["products"] = CacheCounts(hits: 14, misses: 5, waits: 2)
+                $0.namespaces["rates"] = CacheCounts(hits: 1, errors: 3, bypassed: 3)
+                $0.breakerOpenings = 2
+                $0.breakerOpen = true
+            }
+            recorder.sampleCache(&last)
+            func key(_ field: String) -> MinuteTotals.Key { .init(minute: 2_000, metric: .cache, field: field) }
+            #expect(
+                series.unwritten == [
+                    key("hits:products"): 4, key("waits:products"): 2, key("hits:rates"): 1, key("errors:rates"): 3,
+                    key("bypassed:rates"): 3, key("openings"): 1, key("open_ms"): 2_500,
+                ]
+            )
+            // A counter that went back (a cache created again) adds nothing; a closed breaker adds no open time.
+            sample.withLock {
+                $0.namespaces["products"] = CacheCounts(hits: 1, misses: 6)
+                $0.breakerOpen = false
+            }
+            recorder.sampleCache(&last)
+            #expect(series.unwritten[key("hits:products")] == 4)
+            #expect(series.unwritten[key("misses:products")] == 1)
+            #expect(series.unwritten[key("open_ms")] == 2_500)
+        }
+    }
+
     @Test("instances write their own totals; the reader adds them up; a write repeated after a timeout counts once")
     func fleetTotalsInRedis() async throws {
         let prefix = "test:dash:\(UUID().uuidString.prefix(8).lowercased()):"
@@ -112,7 +163,11 @@ struct DashboardTests {
             first.orderPlaced()
             first.orderPlaced()
             second.requestAnswered(status: 201, duration: .milliseconds(1))
-            second.cacheReads(hits: 3, misses: 1)
+            second.cacheActivity(namespace: "products", CacheCounts(hits: 2, misses: 1, waits: 1))
+            second.cacheActivity(namespace: "rates", CacheCounts(hits: 1, errors: 2, bypassed: 3))
+            first.cacheActivity(namespace: "products", CacheCounts(hits: 0, misses: 0))
+            first.cacheBreaker(openings: 1, openMilliseconds: 10_000)
+            second.cacheBreaker(openings: 0, openMilliseconds: 0)
             #expect(await a.write())
             #expect(await b.write())
             // Minute 1001: a places one more order.
@@ -132,6 +187,29 @@ struct DashboardTests {
             #expect(minute.serverErrors == 1)
             #expect(minute.ordersPlaced == 2)
             #expect(minute.cacheHits == 3 && minute.cacheMisses == 1 && minute.cacheHitRatio == 0.75)
+            #expect(
+                minute.cacheNamespaces == [
+                    CacheNamespaceMinute(
+                        namespace: "products",
+                        hits: 2,
+                        misses: 1,
+                        hitRatio: 2.0 / 3.0,
+                        waits: 1,
+                        errors: 0,
+                        bypassed: 0
+                    ),
+                    CacheNamespaceMinute(
+                        namespace: "rates",
+                        hits: 1,
+                        misses: 0,
+                        hitRatio: 1,
+                        waits: 0,
+                        errors: 2,
+                        bypassed: 3
+                    ),
+                ]
+            )
+            #expect(minute.cacheBreakerOpenings == 1 && minute.cacheBreakerOpenSeconds == 10)
             #expect(minute.p50Milliseconds.map { $0 > 1 && $0 <= 3 } == true, "\(minute)")
             #expect(minute.p99Milliseconds.map { $0 > 30 && $0 <= 50 } == true, "\(minute)")
             #expect(snapshot.minutes[0].requests == 0 && snapshot.minutes[0].p50Milliseconds == nil)

@@ -158,6 +158,49 @@ enum ConsoleAssets {
                   { name: "all", kind: "a", values: pick("requests") },
                   { name: "5xx", kind: "b", values: pick("serverErrors") }])));
           }
+          // The Caches page's fleet figures over the last hour, per namespace, from the dashboard's minutes.
+          async function cacheHistory(known) {
+            const minutes = (await api("GET", "/api/v1/admin/dashboard?minutes=60")).data.minutes;
+            const names = [...new Set([...known, ...minutes.flatMap((minute) => minute.cacheNamespaces.map((entry) => entry.namespace))])].sort();
+            const kinds = ["a", "b", "c"];
+            const of = (minute, name) => minute.cacheNamespaces.find((entry) => entry.namespace === name);
+            const sum = (field) => minutes.map((minute) => minute.cacheNamespaces.reduce((total, entry) => total + entry[field], 0));
+            const total = (field) => minutes.reduce((all, minute) => all + minute[field], 0);
+            const totals = names.map((name) => {
+              const counts = { namespace: name, hits: 0, misses: 0, waits: 0, errors: 0, bypassed: 0 };
+              for (const minute of minutes) {
+                const entry = of(minute, name);
+                if (entry) for (const field of ["hits", "misses", "waits", "errors", "bypassed"]) counts[field] += entry[field];
+              }
+              return counts;
+            });
+            const ratio = (counts) => counts.hits + counts.misses === 0 ? el("span", { class: "muted" }, "no reads")
+              : (100 * counts.hits / (counts.hits + counts.misses)).toFixed(1) + " %";
+            return el("section", { "aria-labelledby": "cache-fleet" },
+              el("h2", { id: "cache-fleet" }, "The fleet, last hour"),
+              el("p", {}, "Per minute, every instance added up. Breaker: opened ", count(total("cacheBreakerOpenings"), "time"),
+                ", open for about ", count(total("cacheBreakerOpenSeconds"), "instance-second"), " (sampled at each instance's writes)."),
+              el("div", { class: "charts" },
+                chart("chart-cache-namespaces", "Hit ratio per namespace", "%", minutes, names.map((name, index) => ({
+                  name, kind: kinds[index % kinds.length],
+                  values: minutes.map((minute) => { const entry = of(minute, name); return entry && entry.hitRatio !== null ? entry.hitRatio * 100 : null; }),
+                })), 100),
+                chart("chart-cache-trouble", "Stampede waits, Redis errors and bypassed reads", "reads/min", minutes, [
+                  { name: "waits", kind: "a", values: sum("waits") },
+                  { name: "errors", kind: "b", values: sum("errors") },
+                  { name: "bypassed", kind: "c", values: sum("bypassed") }])),
+              table(["Namespace", "Hit ratio", "Hits", "Misses", "Waits", "Errors", "Bypassed"],
+                totals.map((counts) => el("tr", { "data-fleet-namespace": counts.namespace },
+                  el("th", { scope: "row" }, counts.namespace),
+                  el("td", {}, ratio(counts)),
+                  el("td", {}, count(counts.hits, "hit")),
+                  el("td", {}, count(counts.misses, "miss", "misses")),
+                  el("td", {}, count(counts.waits, "wait")),
+                  el("td", {}, count(counts.errors, "error")),
+                  el("td", {}, count(counts.bypassed, "read")))),
+                "No cache reads in the last hour."));
+          }
+
           // The dashboard is pushed (server-sent events), not polled.
           function startDashboard() {
             const source = new EventSource("/api/v1/admin/dashboard/stream?minutes=60");
@@ -434,6 +477,8 @@ enum ConsoleAssets {
                   },
                 }, "Evict all")));
               return el("div", {},
+                await cacheHistory(stats.namespaces.map((counts) => counts.namespace)),
+                el("h2", {}, "This instance"),
                 el("p", {}, "Counted by ", el("strong", {}, stats.instance),
                   " since it started (each instance counts its own reads). Circuit breaker: ",
                   badge(circuit[0], circuit[1]), " · opened ", count(stats.circuitOpenings, "time"),

@@ -23,14 +23,22 @@ public struct DashboardMinute: Codable, Sendable, Equatable {
     public var queueHandled: Int
     public var queueFailed: Int
     public var deadLettered: Int
+    /// The catalog cache, every namespace.
     public var cacheHits: Int
     public var cacheMisses: Int
     /// Hits ÷ reads (nil without reads).
     public var cacheHitRatio: Double?
+    /// The catalog cache per namespace, by name.
+    public var cacheNamespaces: [CacheNamespaceMinute]
+    /// How many times an instance's cache breaker opened.
+    public var cacheBreakerOpenings: Int
+    /// Instance-seconds the breakers were open (sampled at each instance's writes).
+    public var cacheBreakerOpenSeconds: Int
 
     private enum CodingKeys: String, CodingKey {
         case start, instances, requests, serverErrors, p50Milliseconds, p99Milliseconds, ordersPlaced, queueHandled
-        case queueFailed, deadLettered, cacheHits, cacheMisses, cacheHitRatio
+        case queueFailed, deadLettered, cacheHits, cacheMisses, cacheHitRatio, cacheNamespaces, cacheBreakerOpenings
+        case cacheBreakerOpenSeconds
     }
 
     /// Every field, figures that are not known as `null` (not left out).
@@ -49,6 +57,40 @@ public struct DashboardMinute: Codable, Sendable, Equatable {
         try container.encode(self.cacheHits, forKey: .cacheHits)
         try container.encode(self.cacheMisses, forKey: .cacheMisses)
         try container.encode(self.cacheHitRatio, forKey: .cacheHitRatio)
+        try container.encode(self.cacheNamespaces, forKey: .cacheNamespaces)
+        try container.encode(self.cacheBreakerOpenings, forKey: .cacheBreakerOpenings)
+        try container.encode(self.cacheBreakerOpenSeconds, forKey: .cacheBreakerOpenSeconds)
+    }
+}
+
+/// One cache namespace's minute, added up over the fleet.
+public struct CacheNamespaceMinute: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var hits: Int
+    public var misses: Int
+    /// Hits ÷ reads (nil without reads).
+    public var hitRatio: Double?
+    /// Reads that waited for another caller's fill.
+    public var waits: Int
+    /// Redis errors.
+    public var errors: Int
+    /// Reads that went to the source without Redis (breaker open).
+    public var bypassed: Int
+
+    private enum CodingKeys: String, CodingKey {
+        case namespace, hits, misses, hitRatio, waits, errors, bypassed
+    }
+
+    /// Every field, an unknown ratio as `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.namespace, forKey: .namespace)
+        try container.encode(self.hits, forKey: .hits)
+        try container.encode(self.misses, forKey: .misses)
+        try container.encode(self.hitRatio, forKey: .hitRatio)
+        try container.encode(self.waits, forKey: .waits)
+        try container.encode(self.errors, forKey: .errors)
+        try container.encode(self.bypassed, forKey: .bypassed)
     }
 }
 
@@ -101,8 +143,21 @@ struct DashboardReader: Sendable {
         func sum(_ prefix: String) -> Int {
             queue.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +)
         }
-        let hits = cache["hits"] ?? 0
-        let misses = cache["misses"] ?? 0
+        var namespaces: [String: CacheCounts] = [:]
+        for (field, total) in cache {
+            guard let colon = field.firstIndex(of: ":") else { continue }
+            let namespace = String(field[field.index(after: colon)...])
+            switch field[..<colon] {
+            case "hits": namespaces[namespace, default: CacheCounts()].hits += total
+            case "misses": namespaces[namespace, default: CacheCounts()].misses += total
+            case "waits": namespaces[namespace, default: CacheCounts()].waits += total
+            case "errors": namespaces[namespace, default: CacheCounts()].errors += total
+            case "bypassed": namespaces[namespace, default: CacheCounts()].bypassed += total
+            default: continue
+            }
+        }
+        let hits = namespaces.values.reduce(0) { $0 + $1.hits }
+        let misses = namespaces.values.reduce(0) { $0 + $1.misses }
         return DashboardMinute(
             start: Date(timeIntervalSince1970: TimeInterval(minute * 60)),
             instances: instances,
@@ -116,7 +171,21 @@ struct DashboardReader: Sendable {
             deadLettered: sum("dead:"),
             cacheHits: hits,
             cacheMisses: misses,
-            cacheHitRatio: hits + misses == 0 ? nil : Double(hits) / Double(hits + misses)
+            cacheHitRatio: hits + misses == 0 ? nil : Double(hits) / Double(hits + misses),
+            cacheNamespaces: namespaces.sorted { $0.key < $1.key }.map { namespace, counts in
+                CacheNamespaceMinute(
+                    namespace: namespace,
+                    hits: counts.hits,
+                    misses: counts.misses,
+                    hitRatio: counts.hits + counts.misses == 0
+                        ? nil : Double(counts.hits) / Double(counts.hits + counts.misses),
+                    waits: counts.waits,
+                    errors: counts.errors,
+                    bypassed: counts.bypassed
+                )
+            },
+            cacheBreakerOpenings: cache["openings"] ?? 0,
+            cacheBreakerOpenSeconds: ((cache["open_ms"] ?? 0) + 500) / 1000
         )
     }
 }

@@ -20,7 +20,7 @@ public final class DashboardRecorder: Service, Sendable {
     public let interval: Duration
     /// How many minutes the figures are kept.
     public let retentionMinutes: Int64
-    let cacheTotals: (@Sendable () -> (hits: Int, misses: Int))?
+    let cacheTotals: (@Sendable () -> CacheSample)?
     let logger: Logger
 
     /// Creates the recorder.
@@ -31,7 +31,7 @@ public final class DashboardRecorder: Service, Sendable {
     ///   - series: What this instance counted.
     ///   - interval: How often to write.
     ///   - retentionMinutes: How long the figures are kept.
-    ///   - cacheTotals: The catalog cache's hits and misses since start, sampled at each write (nil: no cache).
+    ///   - cacheTotals: The catalog cache's counters since start, sampled at each write (nil: no cache).
     ///   - logger: Where failed writes are reported.
     public init(
         redis: RedisClient,
@@ -40,7 +40,7 @@ public final class DashboardRecorder: Service, Sendable {
         series: DashboardSeries,
         interval: Duration = .seconds(10),
         retentionMinutes: Int64 = 180,
-        cacheTotals: (@Sendable () -> (hits: Int, misses: Int))?,
+        cacheTotals: (@Sendable () -> CacheSample)?,
         logger: Logger
     ) {
         self.redis = redis
@@ -69,10 +69,20 @@ public final class DashboardRecorder: Service, Sendable {
         await self.write()
     }
 
-    /// Adds the cache's reads since the last sample to the current minute.
-    private func sampleCache(_ last: inout (hits: Int, misses: Int)?) {
+    /// Adds what the cache did since the last sample to the current minute. The breaker's open time is sampled:
+    /// an interval counts as open when the breaker is open at its end.
+    func sampleCache(_ last: inout CacheSample?) {
         guard let previous = last, let now = self.cacheTotals?() else { return }
-        self.series.cacheReads(hits: max(0, now.hits - previous.hits), misses: max(0, now.misses - previous.misses))
+        for (namespace, counts) in now.namespaces {
+            self.series.cacheActivity(
+                namespace: namespace,
+                counts.since(previous.namespaces[namespace] ?? CacheCounts())
+            )
+        }
+        self.series.cacheBreaker(
+            openings: max(0, now.breakerOpenings - previous.breakerOpenings),
+            openMilliseconds: now.breakerOpen ? Int(self.interval / .milliseconds(1)) : 0
+        )
         last = now
     }
 

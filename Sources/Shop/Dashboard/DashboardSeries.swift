@@ -60,13 +60,22 @@ public final class DashboardSeries: Sendable {
         }
     }
 
-    /// The catalog cache answered `hits` reads from Redis and missed `misses`.
-    func cacheReads(hits: Int, misses: Int) {
+    /// What the catalog cache's namespace did since the last sample (hits, misses, stampede waits, errors,
+    /// reads that bypassed Redis).
+    func cacheActivity(namespace: String, _ counts: CacheCounts) {
         let minute = self.currentMinute
         self.state.withLock { totals in
-            totals.add(hits, to: .init(minute: minute, metric: .cache, field: "hits"))
-            totals.add(misses, to: .init(minute: minute, metric: .cache, field: "misses"))
+            for (field, amount) in counts.fields where amount > 0 {
+                totals.add(amount, to: .init(minute: minute, metric: .cache, field: "\(field):\(namespace)"))
+            }
         }
+    }
+
+    /// The cache's breaker opened `openings` times since the last sample, and was open for about
+    /// `openMilliseconds`.
+    func cacheBreaker(openings: Int, openMilliseconds: Int) {
+        if openings > 0 { self.add(openings, .cache, "openings") }
+        if openMilliseconds > 0 { self.add(openMilliseconds, .cache, "open_ms") }
     }
 
     private func add(_ amount: Int, _ metric: DashboardMetric, _ field: String) {
@@ -89,5 +98,60 @@ public final class DashboardSeries: Sendable {
     func expire(retention: Int64) {
         let minute = self.currentMinute
         self.state.withLock { $0.expire(oldestKept: minute - retention) }
+    }
+}
+
+/// One cache namespace's counters (since the start, or over a span).
+public struct CacheCounts: Sendable, Equatable {
+    public var hits = 0
+    public var misses = 0
+    /// Reads that waited for another caller's fill (stampede protection).
+    public var waits = 0
+    /// Redis errors.
+    public var errors = 0
+    /// Reads that went to the source without Redis (its breaker open).
+    public var bypassed = 0
+
+    /// Creates counters.
+    public init(hits: Int = 0, misses: Int = 0, waits: Int = 0, errors: Int = 0, bypassed: Int = 0) {
+        self.hits = hits
+        self.misses = misses
+        self.waits = waits
+        self.errors = errors
+        self.bypassed = bypassed
+    }
+
+    /// The counters by their field names in the dashboard's hashes.
+    var fields: [(String, Int)] {
+        [
+            ("hits", self.hits), ("misses", self.misses), ("waits", self.waits), ("errors", self.errors),
+            ("bypassed", self.bypassed),
+        ]
+    }
+
+    /// What grew from `earlier` to these (a counter that went back, a restarted cache, counts as 0).
+    func since(_ earlier: CacheCounts) -> CacheCounts {
+        CacheCounts(
+            hits: max(0, self.hits - earlier.hits),
+            misses: max(0, self.misses - earlier.misses),
+            waits: max(0, self.waits - earlier.waits),
+            errors: max(0, self.errors - earlier.errors),
+            bypassed: max(0, self.bypassed - earlier.bypassed)
+        )
+    }
+}
+
+/// The catalog cache as the dashboard samples it at each write: every namespace's counters since the start, the
+/// breaker's openings since the start and whether it is open now.
+public struct CacheSample: Sendable, Equatable {
+    public var namespaces: [String: CacheCounts]
+    public var breakerOpenings: Int
+    public var breakerOpen: Bool
+
+    /// Creates a sample.
+    public init(namespaces: [String: CacheCounts], breakerOpenings: Int, breakerOpen: Bool) {
+        self.namespaces = namespaces
+        self.breakerOpenings = breakerOpenings
+        self.breakerOpen = breakerOpen
     }
 }

@@ -8,7 +8,9 @@ public enum DashboardMetric: String, CaseIterable, Codable, Sendable {
     /// Fields `handled:<topic>`, `failed:<topic>` (handler runs that failed and will be retried) and
     /// `dead:<topic>` (messages dead-lettered).
     case queue
-    /// Fields `hits` and `misses` of the catalog cache's reads.
+    /// The catalog cache, per namespace: `hits:<ns>`, `misses:<ns>`, `waits:<ns>` (stampede waits), `errors:<ns>`
+    /// (Redis errors) and `bypassed:<ns>` (reads that skipped Redis, its breaker open); and the breaker's
+    /// `openings` and `open_ms` (milliseconds it was seen open at the writes).
     case cache
 }
 

@@ -3,13 +3,15 @@
 Selenium), the way a person uses it, against a running service with real data. Run by ConsoleBrowserTests.
 
   console-browser.py --base http://127.0.0.1:PORT --admin EMAIL --user EMAIL --password PW \
-      --instance ID --dead-letter ID --lock NAME --lock-holder OWNER [--screenshots DIR]
+      --instance ID --dead-letter ID --order-dead-letter ID --order-message ID --lock NAME --lock-holder OWNER
+      [--screenshots DIR]
 
 Steps: the sign-in page for an anonymous visitor; a user without the admin role gets the 403 page; the admin signs
 in and sees the dashboard's charts drawn with data (pushed over server-sent events); this instance live on
 Instances; runs a job with "Run now" and sees the manual run appear, pauses a job fleet-wide and resumes it; sees the cache's breaker and namespaces, evicts
 a key and then the products namespace;
-replays a dead letter on Queues (accepting the confirmation) and sees its row go, opens the message's history, then deletes the new dead letter
+replays an order event's dead letter on Queues (accepting the confirmation), sees its row go and its history say it
+was handled; replays a poison message's dead letter, opens that message's history, then deletes the new dead letter
 the poison message becomes; sees a held lock and its holder on Locks; looks a user up on Sessions and revokes their
 session; every page also at a phone's width. Fails on any error the page's JavaScript raised or logged. Screenshots
 of every page (1280x800 and 390x844) go to --screenshots.
@@ -225,12 +227,27 @@ def run(arguments):
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: "Evicted the products namespace." in console.text())
 
-        step = "the dead letter is listed on Queues"
+        step = "the dead letters are listed on Queues"
         console.open("/admin/queues")
         console.loaded(step)
         row = f'tr[data-dead-letter="{arguments.dead_letter}"]'
+        order_row = f'tr[data-dead-letter="{arguments.order_dead_letter}"]'
         console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, row)))
+        console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, order_row)))
         console.shot("queues")
+
+        step = "Replay of the order's dead letter: it leaves the list, and its history says the replay was handled"
+        driver.find_element(By.CSS_SELECTOR, order_row + " button.replay").click()
+        console.until(step, conditions.alert_is_present()).accept()
+        console.until(step, lambda d: f"Replayed {arguments.order_dead_letter}." in console.text())
+        console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, order_row))
+        field = console.until(step, conditions.element_to_be_clickable((By.ID, "message-id")))
+        field.send_keys(arguments.order_message)
+        field.send_keys("\ue007")  # Enter shows the history
+        console.until(step, conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, '#message-history li[data-event="handled"]')))
+        driver.find_element(By.CSS_SELECTOR, "#message-history button.secondary").click()  # Close
+        console.until(step, lambda d: not d.find_elements(By.ID, "message-history"))
 
         step = "Replay asks for confirmation, and the dead letter leaves the list"
         driver.find_element(By.CSS_SELECTOR, row + " button.replay").click()
@@ -302,7 +319,9 @@ def main():
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--instance", required=True)
-    parser.add_argument("--dead-letter", required=True)
+    parser.add_argument("--dead-letter", required=True, help="a poison message's dead letter (fails again when replayed)")
+    parser.add_argument("--order-dead-letter", required=True, help="an order event's dead letter that a replay handles")
+    parser.add_argument("--order-message", required=True, help="that order event's message id")
     parser.add_argument("--lock", required=True)
     parser.add_argument("--lock-holder", required=True)
     parser.add_argument("--screenshots")

@@ -85,10 +85,47 @@ struct ConsoleTests {
             lockSettings.owner = "console-test"
             let locks = RedisLocks(client: shop.redis, configuration: lockSettings, logger: Logger(label: "test"))
             let held = try #require(try await locks.tryAcquire("stock:console", lease: .seconds(300)))
-            // An order, so the dashboard has one to chart.
+            // An order, so the dashboard has one to chart, whose post-processing fails until the test lifts a rule
+            // that refuses its confirmation (a CHECK the test adds to its own database): its event ends in the dead
+            // letters, and the browser's replay confirms it.
             let buyer = try await shop.signIn("buyer@browser.test")
             let product = try await shop.insertProduct(stock: 5)
-            #expect(try await shop.order(product, cookie: buyer, key: "console-order").status == 201)
+            _ = try await withClient(shop.database) { client in
+                try await client.query(
+                    "ALTER TABLE orders ADD CONSTRAINT console_test_holds_confirmation CHECK (status <> 'confirmed') NOT VALID"
+                )
+            }
+            let placed = try await shop.order(product, cookie: buyer, key: "console-order")
+            #expect(placed.status == 201)
+            let orderID = try #require(
+                placed.body.range(of: #""id":""#).map { String(placed.body[$0.upperBound...].prefix { $0 != "\"" }) }
+            )
+            var orderLetter: (id: String, message: String)?
+            for _ in 0..<300 where orderLetter == nil {
+                let reply = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)
+                struct Letters: Decodable {
+                    struct Letter: Decodable {
+                        var id: String
+                        var messageId: String?
+                        var payload: String?
+                    }
+                    var data: [Letter]
+                }
+                let letters = try JSONDecoder().decode(Letters.self, from: Data(reply.body.utf8)).data
+                if let found = letters.first(where: { $0.payload?.lowercased().contains(orderID.lowercased()) == true }
+                ),
+                    let message = found.messageId
+                {
+                    orderLetter = (found.id, message)
+                } else {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            let lettersNow = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin).body
+            let orderDeadLetter = try #require(orderLetter, "order \(orderID); dead letters: \(lettersNow)")
+            _ = try await withClient(shop.database) { client in
+                try await client.query("ALTER TABLE orders DROP CONSTRAINT console_test_holds_confirmation")
+            }
             // Two reads of it: the products namespace's figures on the Caches page have at least the second's hit.
             for _ in 0..<2 { #expect(try await shop.send(.GET, "/api/v1/products/\(product)").status == 200) }
 
@@ -105,7 +142,9 @@ struct ConsoleTests {
                     "python3", script.path, "--base", "http://127.0.0.1:\(shop.ports[0])",
                     "--admin", "admin@browser.test", "--user", "user@browser.test",
                     "--password", "correct horse battery", "--instance", "orders-1",
-                    "--dead-letter", letter, "--lock", "stock:console", "--lock-holder", "console-test",
+                    "--dead-letter", letter, "--order-dead-letter", orderDeadLetter.id,
+                    "--order-message", orderDeadLetter.message, "--lock", "stock:console", "--lock-holder",
+                    "console-test",
                     "--screenshots", folder,
                 ]
             )
@@ -118,7 +157,10 @@ struct ConsoleTests {
                 ]),
                 "\(shots)"
             )
-            // What the browser did happened: the manual run is recorded, the dead letter left the list.
+            // What the browser did happened: the replayed order event confirmed the order, the manual run is
+            // recorded, the dead letters left the list.
+            let order = try await shop.send(.GET, "/api/v1/orders/\(orderID)", cookie: buyer)
+            #expect(order.body.contains(#""status":"confirmed""#), "\(order.body)")
             let jobs = try await shop.send(.GET, "/api/v1/admin/jobs", cookie: admin)
             #expect(jobs.body.contains(#""manual":true"#), "\(jobs.body)")
             let letters = try await shop.send(.GET, "/api/v1/admin/queues/orders/dead-letters", cookie: admin)

@@ -178,7 +178,7 @@ console-screenshots: services ## Screenshots of every console page (1280x800 and
 	CONSOLE_SCREENSHOTS="$${CONSOLE_SCREENSHOTS:-$(CURDIR)/.run/console-screenshots}" SWIFT="$(SWIFT)" \
 		python3 scripts/run-tests.py --skip-build --filter 'ConsoleTests/theConsoleInARealBrowser'
 
-bench-queue: ## StreamQueue produce->consume->ack (1 producer, 4 consumers) and e2e latency vs RQ, same redis-server
+bench-queue: ## StreamQueue produce->consume->ack (1 producer, 4 consumers) and e2e latency vs RQ and Sidekiq, same redis-server
 	bash Benchmarks/scripts/bench-queue.sh
 
 fuzz-resp: ## Fuzz the RESP3 decoder with libFuzzer + ASan for FUZZ_SECONDS (default 60)

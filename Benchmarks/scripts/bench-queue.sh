@@ -10,7 +10,14 @@
 # Peer (Benchmarks/scripts/queue_peer.py): RQ with PEER_WORKERS non-forking SimpleWorkers (separate processes),
 # no-op jobs, PEER_JOBS enqueued by one producer (`enqueue_many`, batches of 1000), timed from the first
 # enqueue until every job is finished. RQ is installed from PyPI into .run/bench-venv.
-# Each round runs the peer, then ours; the table shows medians over ROUNDS.
+# Peer (Benchmarks/scripts/sidekiq_peer.rb): Sidekiq from Debian (`ruby-sidekiq`, installed when missing), run
+# the way its users run it: `sidekiq -c SIDEKIQ_CONCURRENCY`, 1 and then 2 processes, logging at warn, no-op jobs
+# pushed with push_bulk (batches of 1,000) by one producer, timed from the first push until the queue is empty
+# (every job's completion is then checked in Sidekiq's processed counter). Sidekiq's basic fetch is BRPOP: a job a
+# crashed process was running is lost, where ours stays pending and is taken over (at-least-once), see
+# docs/queue.md.
+# Each round runs the peers, then ours; the table shows medians over ROUNDS. The ratio to Sidekiq is to its best
+# setting (1 or 2 processes).
 #
 #   ROUNDS            rounds                                (default 3)
 #   MESSAGES          our throughput messages               (default 100000)
@@ -20,6 +27,8 @@
 #   RATE              latency-phase publish rate, msgs/s    (default 5000)
 #   PEER_JOBS         RQ jobs                               (default 20000)
 #   PEER_WORKERS      RQ workers                            (default 4)
+#   SIDEKIQ_JOBS      Sidekiq jobs                          (default 50000)
+#   SIDEKIQ_CONCURRENCY  threads per Sidekiq process        (default 10, Sidekiq's own default)
 #   TRACING           compare: each round also runs ours with spans exported over OTLP/HTTP (protobuf) to a
 #                     local collector that discards them, every publish sampled  (default off)
 set -euo pipefail
@@ -35,6 +44,8 @@ RATE=${RATE:-5000}
 PEER_JOBS=${PEER_JOBS:-20000}
 PEER_WORKERS=${PEER_WORKERS:-4}
 TRACING=${TRACING:-off}
+SIDEKIQ_JOBS=${SIDEKIQ_JOBS:-50000}
+SIDEKIQ_CONCURRENCY=${SIDEKIQ_CONCURRENCY:-10}
 
 command -v redis-server >/dev/null || bash scripts/services.sh >/dev/null
 
@@ -47,6 +58,13 @@ if ! "$VENV/bin/python" -c 'import rq' >/dev/null 2>&1; then
   echo "installing RQ into $VENV..." >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q 'rq>=2,<3' >&2
+fi
+
+if ! command -v sidekiq >/dev/null 2>&1; then
+  echo "installing Sidekiq (ruby-sidekiq) from Debian..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get install -y -q ruby-sidekiq >&2 || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q ruby-sidekiq >&2; }
 fi
 
 DIR=$(mktemp -d)
@@ -83,11 +101,18 @@ ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
 fi
 traced=(); traced_p99s=()
 
-peers=(); mine=(); p50s=(); p99s=(); publishes=()
+peers=(); sidekiq1=(); sidekiq2=(); mine=(); p50s=(); p99s=(); publishes=()
 for round in $(seq 1 "$ROUNDS"); do
   peer=$("$VENV/bin/python" Benchmarks/scripts/queue_peer.py --url "$URL" --jobs "$PEER_JOBS" --workers "$PEER_WORKERS" | grep '^RESULT')
   RQ_VERSION=$(echo "$peer" | field rq)
   peers+=("$(echo "$peer" | field jobs_per_s)")
+  for processes in 1 2; do
+    sidekiq=$(SIDEKIQ_LOG="$DIR/sidekiq.log" ruby Benchmarks/scripts/sidekiq_peer.rb "$URL" "$SIDEKIQ_JOBS" "$processes" \
+      "$SIDEKIQ_CONCURRENCY" | grep '^RESULT')
+    SIDEKIQ_VERSION=$(echo "$sidekiq" | field sidekiq)
+    if [ "$processes" = 1 ]; then sidekiq1+=("$(echo "$sidekiq" | field jobs_per_s)"); else sidekiq2+=("$(echo "$sidekiq" | field jobs_per_s)"); fi
+  done
+  echo "  round $round: Sidekiq ${sidekiq1[-1]} jobs/s (1 process), ${sidekiq2[-1]} jobs/s (2 processes)" >&2
   ours=$("$OURS" --url "$URL" --prefix "bench:queue:$round:" --messages "$MESSAGES" --consumers "$CONSUMERS" \
     --concurrency "$CONCURRENCY" --latency-messages "$LATENCY_MESSAGES" --rate "$RATE" | grep '^RESULT')
   mine+=("$(echo "$ours" | field msgs_per_s)")
@@ -111,9 +136,15 @@ PUBLISH=$(printf '%s\n' "${publishes[@]}" | median)
 P50=$(printf '%s\n' "${p50s[@]}" | median)
 P99=$(printf '%s\n' "${p99s[@]}" | median)
 RATIO=$(awk -v a="$MINE" -v b="$PEER" 'BEGIN { printf "%.1f", a / b }')
+SIDEKIQ1=$(printf '%s\n' "${sidekiq1[@]}" | median)
+SIDEKIQ2=$(printf '%s\n' "${sidekiq2[@]}" | median)
+SIDEKIQ_BEST=$(awk -v a="$SIDEKIQ1" -v b="$SIDEKIQ2" 'BEGIN { print (a > b ? a : b) }')
+SIDEKIQ_RATIO=$(awk -v a="$MINE" -v b="$SIDEKIQ_BEST" 'BEGIN { printf "%.2f", a / b }')
 
 printf '\n%-58s %12s %12s %12s\n' "queue (produce -> consume -> acknowledge, no-op handler)" "msgs/s" "e2e p50 ms" "e2e p99 ms"
 printf '%-58s %12.0f %12s %12s\n' "RQ $RQ_VERSION, $PEER_WORKERS SimpleWorkers, $PEER_JOBS jobs" "$PEER" "-" "-"
+printf '%-58s %12.0f %12s %12s\n' "Sidekiq $SIDEKIQ_VERSION, 1 process x $SIDEKIQ_CONCURRENCY, $SIDEKIQ_JOBS jobs" "$SIDEKIQ1" "-" "-"
+printf '%-58s %12.0f %12s %12s\n' "Sidekiq $SIDEKIQ_VERSION, 2 processes x $SIDEKIQ_CONCURRENCY, $SIDEKIQ_JOBS jobs" "$SIDEKIQ2" "-" "-"
 printf '%-58s %12.0f %12.2f %12.2f\n' "StreamQueue, 1 producer, $CONSUMERS consumers x $CONCURRENCY, $MESSAGES msgs" "$MINE" "$P50" "$P99"
 if [ "$TRACING" = compare ]; then
   TRACED=$(printf '%s\n' "${traced[@]}" | median)
@@ -126,6 +157,8 @@ echo " machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB)"
 echo
 echo "BENCH queue.throughput.msgs_per_s $(printf '%.0f' "$MINE") msgs/s"
 echo "BENCH queue.vs_python_peer.ratio $RATIO x"
+echo "BENCH queue.sidekiq.jobs_per_s $(printf '%.0f' "$SIDEKIQ_BEST") jobs/s"
+echo "BENCH queue.vs_sidekiq.ratio $SIDEKIQ_RATIO x"
 echo "BENCH queue.e2e.p99_ms $P99 ms"
 if [ "$TRACING" = compare ]; then
   echo "BENCH queue.tracing_on.throughput_ratio $(awk -v a="$TRACED" -v b="$MINE" 'BEGIN { printf "%.2f", a / b }') x"

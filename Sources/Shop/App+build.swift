@@ -281,7 +281,7 @@ public func buildApplication(
                 return CacheSample(
                     namespaces: namespaces,
                     breakerOpenings: cache.manager.circuitOpenings,
-                    breakerOpen: cache.manager.circuitState != .closed
+                    breakerOpen: cache.manager.circuitState == .open
                 )
             }
         },

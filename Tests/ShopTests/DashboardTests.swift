@@ -232,6 +232,15 @@ struct DashboardTests {
             let ttl = try await redis.send(RedisCommand("PTTL", key: a.keys.key(minute: 1_000, metric: .http)))
                 .decode(as: Int.self)
             #expect(ttl > 29 * 60_000 && ttl <= 31 * 60_000, "\(ttl)")
+
+            // An instance of the earlier version (a rolling deploy) writes `hits`/`misses` without a namespace: they
+            // still count in the totals.
+            _ = try await redis.send(
+                RedisCommand("HSET", key: a.keys.key(minute: 1_000, metric: .cache), "old|hits", "2", "old|misses", "0")
+            )
+            let mixed = try await reader.snapshot(minutes: 2, currentMinute: 1_001).minutes[0]
+            #expect(mixed.cacheHits == 5 && mixed.cacheMisses == 1)
+            #expect(mixed.cacheNamespaces.map(\.namespace) == ["products", "rates"])
         }
     }
 

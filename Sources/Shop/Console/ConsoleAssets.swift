@@ -524,9 +524,9 @@ enum ConsoleAssets {
                 case "failed": return ["Attempt " + event.attempt + " failed on ", el("code", {}, event.consumer), ": ",
                   el("span", { class: "error" }, event.error || ""), "; retry due ", time(event.retryAt), ...where(event)];
                 case "taken-over": return ["Taken over by ", el("code", {}, event.consumer), " from ",
-                  el("code", {}, event.previousConsumer || "?"), ", delivery " + event.deliveries + " (the holder crashed or stalled)", ...where(event)];
-                case "dead-lettered": return ["Dead-lettered (" + event.reason + ") after " + count(event.attempt, "attempt")
-                  + ": ", el("span", { class: "error" }, event.error || ""), "; dead letter ", el("code", {}, event.deadLetterId || "?")];
+                  el("code", {}, event.previousConsumer || "?"), ", delivery " + event.deliveries + " (its holder crashed, stalled or handed it back at shutdown)", ...where(event)];
+                case "dead-lettered": return ["Dead-lettered (" + event.reason + ") after ", count(event.attempt, "attempt"),
+                  ": ", el("span", { class: "error" }, event.error || ""), "; dead letter ", el("code", {}, event.deadLetterId || "?")];
                 case "replayed": return ["Replayed by an operator from dead letter ", el("code", {}, event.deadLetterId || "?"), ...where(event)];
                 case "handled": return ["Handled on attempt " + event.attempt + " by ", el("code", {}, event.consumer), ...where(event)];
                 case "deleted": return ["Dead letter ", el("code", {}, event.deadLetterId || "?"), " deleted by an operator"];
@@ -536,7 +536,7 @@ enum ConsoleAssets {
             const state = (group) => group.state === "pending"
               ? ["delivered to ", el("code", {}, group.consumer), ", " + count(group.deliveries, "delivery", "deliveries")
                 + ", idle " + (group.idleMs / 1000).toFixed(1) + " s (not acknowledged yet)"]
-              : group.state === "acknowledged" ? ["read and acknowledged (handled, or moved to its retries or dead letters: see below)"]
+              : group.state === "acknowledged" ? ["read and acknowledged (handled, or moved to its retries or dead letters: see below), or skipped by a group created after it"]
               : ["not read yet"];
             return [form, el("section", { id: "message-history", "aria-labelledby": "message-history-title" },
               el("h2", { id: "message-history-title" }, "Message ", el("code", {}, history.messageId), " in ",

@@ -156,8 +156,9 @@ struct DashboardReader: Sendable {
             default: continue
             }
         }
-        let hits = namespaces.values.reduce(0) { $0 + $1.hits }
-        let misses = namespaces.values.reduce(0) { $0 + $1.misses }
+        // `hits` and `misses` without a namespace: what instances of an earlier version write (a rolling deploy).
+        let hits = namespaces.values.reduce(cache["hits"] ?? 0) { $0 + $1.hits }
+        let misses = namespaces.values.reduce(cache["misses"] ?? 0) { $0 + $1.misses }
         return DashboardMinute(
             start: Date(timeIntervalSince1970: TimeInterval(minute * 60)),
             instances: instances,

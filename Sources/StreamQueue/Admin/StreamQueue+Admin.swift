@@ -105,7 +105,7 @@ extension StreamQueue {
     public func replayDeadLetter(topic: String, id: String) async throws -> String? {
         guard let deadLetter = try await self.deadLetter(topic: topic, id: id) else { return nil }
         let keys = self.keys(topic)
-        let history = self.historyArguments(for: deadLetter)
+        let history = self.configuration.historyArguments(forMessageID: deadLetter.message?.id)
         let reply = try await self.client.eval(
             QueueScripts.replay,
             keys: [keys.dead, keys.retry(deadLetter.group), keys.history(deadLetter.message?.id ?? "")],
@@ -124,18 +124,13 @@ extension StreamQueue {
     public func deleteDeadLetter(topic: String, id: String) async throws -> Bool {
         guard let deadLetter = try await self.deadLetter(topic: topic, id: id) else { return false }
         let keys = self.keys(topic)
-        let history = self.historyArguments(for: deadLetter)
+        let history = self.configuration.historyArguments(forMessageID: deadLetter.message?.id)
         let reply = try await self.client.eval(
             QueueScripts.deleteDeadLetter,
             keys: [keys.dead, keys.history(deadLetter.message?.id ?? "")],
             arguments: [id, deadLetter.group, history.limit, history.milliseconds]
         )
         return try reply.decode(as: Int.self) > 0
-    }
-
-    /// The history arguments for an event about a dead letter: none when its entry was malformed (no message id).
-    private func historyArguments(for deadLetter: DeadLetter) -> (limit: Int, milliseconds: Int) {
-        deadLetter.message == nil ? (0, 1) : self.configuration.historyArguments
     }
 
     /// Creates a consumer group ahead of its consumers (they create it themselves otherwise), for example so a

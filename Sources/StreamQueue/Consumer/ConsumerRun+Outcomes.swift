@@ -86,8 +86,7 @@ extension ConsumerRun {
     /// Acknowledges a delivery and adds it to the topic's dead letters with why (one script).
     func deadLetter(_ delivery: Delivery, reason: DeadLetterReason, error: String, attempts: Int) async {
         let configuration = self.consumer.queue.configuration
-        // A malformed entry has no message id, so nothing to keep a history under.
-        let history = delivery.message.id.isEmpty ? (limit: 0, milliseconds: 0) : configuration.historyArguments
+        let history = configuration.historyArguments(forMessageID: delivery.message.id)
         var arguments: [any RESPArgument] = [
             self.group, self.name, delivery.entry.id, delivery.kind == .retry ? 1 : 0,
             configuration.deadLetterMaxLength, history.limit, history.milliseconds, reason.rawValue, error, attempts,

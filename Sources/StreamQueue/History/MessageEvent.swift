@@ -11,7 +11,8 @@ public struct MessageEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
         /// A handler attempt threw; the message waits in the delayed set until ``MessageEvent/retryAt``.
         case failed
-        /// A consumer took the delivery over from another that left it idle past the visibility timeout.
+        /// A consumer took the delivery over from another that left it idle past the visibility timeout (it
+        /// crashed or stalled), or that handed it back unstarted at its graceful shutdown.
         case takenOver = "taken-over"
         /// The message went to the dead letters (``MessageEvent/reason``).
         case deadLettered = "dead-lettered"

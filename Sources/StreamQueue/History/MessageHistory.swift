@@ -24,7 +24,9 @@ public struct GroupDelivery: Sendable, Hashable {
         /// Delivered and not acknowledged yet: a handler runs it, or its consumer crashed and it waits for a
         /// takeover.
         case pending(consumer: String, deliveries: Int, idle: Duration)
-        /// Read and acknowledged: handled, or handed to the group's retries or dead letters (see the events).
+        /// Read and acknowledged: handled, or handed to the group's retries or dead letters (see the events). Also
+        /// the state of an entry the group skipped: one created after it with ``QueueGroupStart/newMessages``
+        /// (Redis keeps no record that tells the two apart).
         case acknowledged
     }
 

@@ -65,8 +65,10 @@ extension StreamQueue {
         )
         var result: [GroupDelivery] = []
         for (group, reply) in zip(groups, pending) {
+            // A group destroyed since XINFO GROUPS answers NOGROUP: it is simply not listed.
+            guard case .success(let value) = reply else { continue }
             let state: GroupDelivery.State
-            if case .array(let rows) = try reply.get(), let row = rows.first,
+            if case .array(let rows) = value, let row = rows.first,
                 case .array(let fields) = row, fields.count == 4
             {
                 state = .pending(

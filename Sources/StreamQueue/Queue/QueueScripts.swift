@@ -22,14 +22,16 @@ enum QueueScripts {
     )
 
     /// Appends an event (a Lua table, JSON-encoded) to a message's history list, keeping the newest `limit`
-    /// events for `ttl` ms after the last one; a limit of 0 records nothing. Prepended to the scripts that record.
+    /// events for `ttl` ms after the last one; a limit of 0 records nothing. Prepended to the scripts that record,
+    /// and called after their change: `pcall`, so a history that cannot be written (a key of another type) never
+    /// turns a change that was made into an error reply.
     static let recordFunction = """
         local function record(key, limit, ttl, event)
           limit = tonumber(limit)
           if limit <= 0 then return end
-          redis.call('RPUSH', key, cjson.encode(event))
-          redis.call('LTRIM', key, -limit, -1)
-          redis.call('PEXPIRE', key, ttl)
+          redis.pcall('RPUSH', key, cjson.encode(event))
+          redis.pcall('LTRIM', key, -limit, -1)
+          redis.pcall('PEXPIRE', key, ttl)
         end
         local function now_ms()
           local t = redis.call('TIME')
@@ -162,7 +164,7 @@ enum QueueScripts {
                 'dl:deliveries', deliveries, unpack(fields))
               dead = dead + 1
               local m = message_id(fields)
-              if m then
+              if m and m ~= '' then
                 events[#events + 1] = {m, cjson.encode({e = 'dead-lettered', t = now, g = ARGV[1], c = owner,
                   w = 'delivery-limit', x = ARGV[9], a = tonumber(attempt), k = deliveries, d = d, n = id,
                   s = tonumber(ARGV[7])})}
@@ -172,7 +174,7 @@ enum QueueScripts {
               if #c > 0 and c[1][2] then
                 claimed[#claimed + 1] = {id, c[1][2], deliveries + 1}
                 local m = message_id(c[1][2])
-                if m then
+                if m and m ~= '' then
                   local t = redis.call('TIME')
                   events[#events + 1] = {m, cjson.encode({e = 'taken-over', t = tonumber(t[1]) * 1000
                     + math.floor(tonumber(t[2]) / 1000), g = ARGV[1], c = ARGV[2], p = owner, k = deliveries + 1,

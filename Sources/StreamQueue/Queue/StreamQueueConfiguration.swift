@@ -46,4 +46,11 @@ extension StreamQueueConfiguration {
     var historyArguments: (limit: Int, milliseconds: Int) {
         (max(0, self.historyLength), max(1, Int(self.historyRetention.milliseconds)))
     }
+
+    /// The history arguments for an event about a message: none (limit 0) without a message id (a malformed
+    /// entry), which has no history to keep.
+    func historyArguments(forMessageID id: String?) -> (limit: Int, milliseconds: Int) {
+        guard let id, !id.isEmpty else { return (0, 1) }
+        return self.historyArguments
+    }
 }

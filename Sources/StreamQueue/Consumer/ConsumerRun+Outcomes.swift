@@ -9,11 +9,6 @@ extension ConsumerRun {
             self.logger.debug("queue message was taken over while handled; not acknowledged")
             return
         }
-        // The topic's acknowledgements go out in batches; a failed batch falls back to the retries below.
-        if delivery.kind == .topic, await self.topicAcknowledger.acknowledge(delivery.entry.id) {
-            self.metrics.succeeded.increment()
-            return
-        }
         for attempt in 1...3 {
             do {
                 switch delivery.kind {

@@ -27,8 +27,6 @@ final class ConsumerRun: Sendable {
     let tookOver = OneShotSignal()
     /// The run was stopped without a grace period (exclusive lease lost).
     private let abandoned = NIOLockedValueBox(false)
-    /// Acknowledges the topic stream's deliveries in batches.
-    let topicAcknowledger: Acknowledger
 
     var client: RedisClient { self.consumer.queue.client }
     var configuration: QueueConsumerConfiguration { self.consumer.configuration }
@@ -45,16 +43,6 @@ final class ConsumerRun: Sendable {
         let concurrency = max(1, consumer.configuration.concurrency)
         self.scheduler = DeliveryScheduler(capacity: concurrency, perKey: consumer.configuration.ordering == .perKey)
         self.runningWorkers = NIOLockedValueBox(concurrency)
-        let client = consumer.queue.client
-        let stream = consumer.keys.stream
-        let group = consumer.group
-        self.topicAcknowledger = Acknowledger { ids in
-            var command = RedisCommand("XACK")
-            command.appendKey(stream)
-            command.append(group)
-            for id in ids { command.append(id) }
-            _ = try await client.send(command)
-        }
     }
 
     func requestShutdown() {

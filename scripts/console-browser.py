@@ -59,7 +59,9 @@ class Console:
         self.driver = driver
         self.base = base.rstrip("/")
         self.screenshots = screenshots
-        self.wait = WebDriverWait(driver, 20)
+        # Generous: the service runs in the test process beside the rest of the suite, and a heavy neighbour (a
+        # stock test with 16,000 concurrent orders) once kept the Locks page loading for over 20 s.
+        self.wait = WebDriverWait(driver, 60)
 
     def open(self, path):
         self.driver.get(self.base + path)

@@ -55,7 +55,7 @@ struct ConsoleTests {
     /// Headless Chromium through Selenium (`scripts/console-browser.py`), against a live service with real data: a
     /// dead letter of its own and the scheduler running. `CONSOLE_SCREENSHOTS=<dir>` keeps the screenshots
     /// (`make console-screenshots`); otherwise they go to a temporary folder, removed afterwards.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func theConsoleInARealBrowser() async throws {
         try await withOrderInstances(count: 1, configure: Self.queueTweak) { shop in
             _ = try await shop.signIn("admin@browser.test", role: .admin)

@@ -52,9 +52,12 @@ func withManagers<Result: Sendable>(
             for manager in managers {
                 group.addTask { try? await manager.run() }
             }
-            // Let the subscriptions start, so announcements are received from the first fill on.
+            // Let the subscriptions start, so announcements are received from the first fill on. On a cluster
+            // under the whole suite's load a subscription has taken over 7 s; a test that went on without it got
+            // no announcement and failed on the symptom instead of saying why.
             for manager in managers {
-                _ = await eventually(within: .seconds(10)) { manager.isListening }
+                let listening = await eventually(within: .seconds(60)) { manager.isListening }
+                #expect(listening, "the cache manager's fill subscription did not start within 60 s")
             }
         }
         let result: Swift.Result<Result, any Error>

@@ -86,6 +86,11 @@ enum ConsoleAssets {
             for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
             return 10 * power;
           }
+          // A cache hit ratio (0–1, or null without reads) as a percentage.
+          function hitRatio(value) {
+            return value === null || value === undefined ? el("span", { class: "muted" }, "no reads yet")
+              : (value * 100).toFixed(1) + " %";
+          }
           function figure(value, digits) {
             return value === null || value === undefined ? "—" : Number(value).toLocaleString(undefined, { maximumFractionDigits: digits });
           }
@@ -174,8 +179,7 @@ enum ConsoleAssets {
               }
               return counts;
             });
-            const ratio = (counts) => counts.hits + counts.misses === 0 ? el("span", { class: "muted" }, "no reads")
-              : (100 * counts.hits / (counts.hits + counts.misses)).toFixed(1) + " %";
+            const ratio = (counts) => hitRatio(counts.hits + counts.misses === 0 ? null : counts.hits / (counts.hits + counts.misses));
             return el("section", { "aria-labelledby": "cache-fleet" },
               el("h2", { id: "cache-fleet" }, "The fleet, last hour"),
               el("p", {}, "Per minute, every instance added up. Breaker: opened ", count(total("cacheBreakerOpenings"), "time"),
@@ -456,8 +460,7 @@ enum ConsoleAssets {
               }
               const circuit = { closed: ["closed: Redis in use", "ok"], open: ["open: Redis bypassed", "bad"],
                 halfOpen: ["half open: one read is probing Redis", "info"] }[stats.circuit] || [stats.circuit, "info"];
-              const ratio = (value) => value === null ? el("span", { class: "muted" }, "no reads yet")
-                : (value * 100).toFixed(1) + " %";
+              const ratio = hitRatio;
               const row = (counts, name) => el("tr", { "data-namespace": counts.namespace },
                 el("th", { scope: "row" }, name || counts.namespace),
                 el("td", {}, ratio(counts.hitRatio)),

@@ -89,7 +89,7 @@ struct MessageHistoryView: Codable, Sendable, Equatable {
                     state: "pending",
                     consumer: consumer,
                     deliveries: deliveries,
-                    idleMs: Int(idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000)
+                    idleMs: Int(idle.milliseconds)
                 )
             }
         }

@@ -147,9 +147,9 @@ fuzz-api: services ## schemathesis on every route of the OpenAPI document, priva
 
 # --- Benchmarks ----------------------------------------------------------------------------------
 # `make bench` runs every benchmark; `make bench-<topic>` one of them (see docs/benchmarks.md).
-.PHONY: bench bench-idle bench-redis bench-cluster bench-sessions bench-cache bench-lock bench-pubsub bench-queue fuzz-resp fuzz-api-decoding
+.PHONY: bench bench-idle bench-redis bench-cluster bench-sessions bench-cache bench-lock bench-orders bench-pubsub bench-queue bench-memory fuzz-resp fuzz-api-decoding
 
-bench: bench-idle bench-redis bench-cluster bench-sessions bench-cache bench-lock bench-pubsub bench-queue ## Run every benchmark (prints BENCH lines)
+bench: bench-idle bench-redis bench-cluster bench-sessions bench-cache bench-lock bench-orders bench-pubsub bench-queue bench-memory ## Run every benchmark (prints BENCH lines)
 
 bench-idle: ## One idle shop serve: Redis commands per second and CPU (goal <= 50 cmd/s, <= 1% of a core)
 	bash Benchmarks/scripts/bench-idle.sh
@@ -165,6 +165,12 @@ bench-cache: ## Cached GET /api/v1/products/{id} vs CACHE_ENABLED=false vs /heal
 
 bench-lock: ## Stock strategies (10k orders for 1k units, 3 release shops), lock round trips vs SET, lock hand-off
 	bash Benchmarks/scripts/bench-lock.sh
+
+bench-orders: ## Orders/s over HTTP (3 release shops, 16 and 64 callers, random products) vs pgbench tpcb-like, same PostgreSQL
+	bash Benchmarks/scripts/bench-orders.sh
+
+bench-memory: ## RSS of one release shop over 5 minutes of reads, orders and SSE streams; plot in docs/images/instance-rss.png
+	bash Benchmarks/scripts/bench-memory.sh
 
 bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk against one release shop
 	bash Benchmarks/scripts/bench-sessions.sh

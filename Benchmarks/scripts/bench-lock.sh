@@ -154,6 +154,8 @@ for strategy in "${STRATEGIES[@]}"; do
   echo "BENCH lock.strategy.${strategy}.purchases_per_sec $(med "${PPS[$strategy]}") purchases/s"
   echo "BENCH lock.strategy.${strategy}.p99_ms $(med "${P99[$strategy]}") ms"
 done
+# Informational, not a goal: these compare our stock strategies with each other, not us with a peer (the order path
+# beside pgbench is `make bench-orders`).
 echo "BENCH lock.atomic_vs_lock.ratio $(ratio "$(med "${PPS[conditional-update]}")" "$(med "${PPS[lock]}")") x"
 echo "BENCH lock.step.atomic_vs_lock.ratio $(ratio "$(med "${SPPS[conditional-update]}")" "$(med "${SPPS[lock]}")") x"
 echo "BENCH lock.counter_vs_lock.ratio $(ratio "$(med "${PPS[redis-counter]}")" "$(med "${PPS[lock]}")") x"

@@ -1,8 +1,10 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import PostgresNIO
 import RedisClient
 import Shop
+import Synchronization
 import Testing
 
 #if canImport(FoundationEssentials)
@@ -130,6 +132,60 @@ struct DependencyFailureTests {
             await server.cli(["CLIENT", "PAUSE", "10000", "WRITE"])
             try Self.expectUnavailable(try await client.send(.post, "/test/redis-write", cookie: user))
             await server.cli(["CLIENT", "UNPAUSE"])
+        }
+    }
+
+    /// PostgreSQL ends the route's connection in the middle of its transaction (`pg_terminate_backend` while a
+    /// statement runs: what a server restart or a failover does to it): the statement fails with 57P01 and the
+    /// rollback on the closed connection fails too, so postgres-nio throws a `PostgresTransactionError` wrapping
+    /// both. The one mapping looks inside it and answers `503` with `Retry-After`, not `500`.
+    @Test("a PostgreSQL connection ended mid-transaction (PostgresTransactionError): 503 with Retry-After")
+    func postgresConnectionEndedMidTransaction() async throws {
+        let databaseURL = Mutex<DatabaseURL?>(nil)
+        let thrown = Mutex<(any Error)?>(nil)
+        let routes = TestRoutes.routes { router in
+            router.post("/test/postgres-terminated") { _, _ -> String in
+                guard let url = databaseURL.withLock({ $0 }) else { return "no database" }
+                let pool = PostgresClient(
+                    configuration: url.clientConfiguration(maxConnections: 2),
+                    backgroundLogger: TestServers.logger
+                )
+                let running = Task { await pool.run() }
+                defer { running.cancel() }
+                let database = Database(client: pool, backgroundWait: .seconds(5))
+                do {
+                    try await database.transaction(logger: TestServers.logger) { connection in
+                        var pid = 0
+                        for try await value in try await connection.query(
+                            "SELECT pg_backend_pid()",
+                            logger: TestServers.logger
+                        ).decode(Int.self) { pid = value }
+                        // From the pool's other connection, while this one waits for its statement: the server
+                        // ends this one, and the statement fails at once (57P01), as does the rollback.
+                        let terminate = Task {
+                            try await Task.sleep(for: .milliseconds(500))
+                            try await database.query(
+                                "SELECT pg_terminate_backend(\(Int32(pid)))",
+                                logger: TestServers.logger
+                            )
+                        }
+                        defer { terminate.cancel() }
+                        try await connection.query("SELECT pg_sleep(30)", logger: TestServers.logger)
+                    }
+                } catch {
+                    thrown.withLock { $0 = error }
+                    throw error
+                }
+                return "committed"
+            }
+        }
+        try await withAccountsApp(extraRoutes: routes) { client, fixture in
+            databaseURL.withLock { $0 = fixture.database }
+            try await fixture.insertDemoUser()
+            let user = try await client.login(Seeder.demoEmail, Seeder.demoPassword)
+            try Self.expectUnavailable(try await client.send(.post, "/test/postgres-terminated", cookie: user))
+            let error = thrown.withLock { $0 }
+            #expect(error is PostgresTransactionError, "the route threw \(String(describing: error))")
         }
     }
 

@@ -124,6 +124,34 @@ struct StreamRevocationTests {
         }
     }
 
+    @Test func anAdminEndingOneOfAUsersSessionsClosesItsStreamOnAnotherInstance() async throws {
+        try await withOrderInstances(count: 2, configure: Self.tweak()) { shop in
+            let admin = try await shop.signIn("admin@ended.test", role: .admin)
+            let laptop = try await shop.signIn("user@ended.test")
+            let phone = try await Self.login(shop, "user@ended.test", instance: 1)
+            let userID = try await JobsTests.userID(shop, email: "user@ended.test")
+            try await Self.waitForListeners(shop)
+            let laptopStream = try await Self.open(shop, cookie: laptop, instance: 1)
+            let phoneStream = try await Self.open(shop, cookie: phone, instance: 1)
+            defer { Task { await laptopStream.close() } }
+            defer { Task { await phoneStream.close() } }
+
+            // DELETE /api/v1/admin/sessions/{userId}/{id} on instance 0; the stream is on instance 1.
+            let handle = try #require(SessionID(cookieValue: laptop)).handle
+            let ended = try await shop.send(
+                .DELETE,
+                "/api/v1/admin/sessions/\(userID.uuidString.lowercased())/\(handle)",
+                instance: 0,
+                cookie: admin
+            )
+            #expect(ended.status == 204, "\(ended.body)")
+            #expect(await laptopStream.waitUntilEnded(), "the ended session's stream is closed")
+            try await Self.expectAlive(phoneStream, shop, admin: admin, events: 1)
+            let again = try await SSEStream.open(shop.http, port: shop.ports[1], cookie: laptop)
+            #expect(again.status == 401)
+        }
+    }
+
     @Test func aRoleChangeClosesEveryStreamOfTheUser() async throws {
         try await withOrderInstances(count: 2, configure: Self.tweak()) { shop in
             let user = try await shop.signIn("promoted@role.test")

@@ -1,21 +1,30 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Foundation
 import Histogram
 import NIOCore
 import NIOHTTP1
 
-/// The brief's stock-decrement experiment over HTTP: `--attempts` orders of one unit of `--product`, from
-/// `--concurrency` callers spread round-robin over the instances in `--urls`, each with its own
-/// `Idempotency-Key`. Fails unless every answer is 201 or 409 `OUT_OF_STOCK`.
+/// Orders over HTTP, from `--concurrency` callers spread round-robin over the instances in `--urls`, each order
+/// with its own `Idempotency-Key`. Fails unless every answer is 201 or 409 `OUT_OF_STOCK`.
+///
+/// - The brief's stock-decrement experiment (`make bench-lock`): `--attempts` orders of one unit of one
+///   `--product`.
+/// - The order path beside pgbench (`make bench-orders`): orders of one unit of a random product of
+///   `--products-file` for `--seconds`, each caller signed in as one of `--cookies-file`'s users.
 struct Orders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Purchases per second and latency of POST /api/v1/orders."
     )
 
     @Option(help: "Base URLs of the instances, comma-separated.") var urls: String
-    @Option(help: "Session cookie (name=value) of a signed-in user.") var cookie: String
-    @Option(help: "Product id.") var product: String
-    @Option(help: "Purchase attempts.") var attempts = 10_000
+    @Option(help: "Session cookie (name=value) of a signed-in user.") var cookie: String?
+    @Option(help: "A file of session cookies (name=value), one per line; caller i uses line i modulo their count.")
+    var cookiesFile: String?
+    @Option(help: "Product id.") var product: String?
+    @Option(help: "A file of product ids, one per line; each order takes one at random.") var productsFile: String?
+    @Option(help: "Purchase attempts (ignored with --seconds).") var attempts = 10_000
+    @Option(help: "Place orders for this many seconds instead of a number of attempts.") var seconds: Double?
     @Option(help: "Concurrent callers.") var concurrency = 200
     @Option(help: "Prefix of the idempotency keys (unique per run).") var keyPrefix = "bench"
 
@@ -28,8 +37,11 @@ struct Orders: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: pool, decompression: .disabled)
         )
-        let body = #"{"items":[{"productId":"\#(self.product)","quantity":1}]}"#
+        let cookies = try self.cookieList()
+        let bodies = try self.productList().map { #"{"items":[{"productId":"\#($0)","quantity":1}]}"# }
+        let attempts = self.seconds == nil ? self.attempts : Int.max
         let start = ContinuousClock.now
+        let deadline = self.seconds.map { start + .milliseconds(Int64($0 * 1000)) }
         let outcome: Outcome
         do {
             outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
@@ -37,12 +49,15 @@ struct Orders: AsyncParsableCommand {
                     group.addTask {
                         var outcome = Outcome()
                         var attempt = worker
-                        while attempt < self.attempts {
+                        var random = SystemRandomNumberGenerator()
+                        while attempt < attempts {
+                            if let deadline, ContinuousClock.now >= deadline { break }
                             var request = HTTPClientRequest(url: "\(bases[attempt % bases.count])/api/v1/orders")
                             request.method = .POST
-                            request.headers.add(name: "Cookie", value: self.cookie)
+                            request.headers.add(name: "Cookie", value: cookies[worker % cookies.count])
                             request.headers.add(name: "Content-Type", value: "application/json")
                             request.headers.add(name: "Idempotency-Key", value: "\(self.keyPrefix)-\(attempt)")
+                            let body = bodies.count == 1 ? bodies[0] : bodies.randomElement(using: &random)!
                             request.body = .bytes(ByteBuffer(string: body))
                             let sent = ContinuousClock.now
                             let response = try await http.execute(request, timeout: .seconds(60))
@@ -70,14 +85,41 @@ struct Orders: AsyncParsableCommand {
         try await http.shutdown()
         let elapsed = ContinuousClock.now - start
         let soldOut = outcome.lastPurchase.seconds
+        let answered = outcome.created + outcome.outOfStock
         print(
-            "RESULT scenario=orders attempts=\(self.attempts) concurrency=\(self.concurrency) "
-                + "created=\(outcome.created) out_of_stock=\(outcome.outOfStock) "
-                + "attempts_per_sec=\(Int(Double(self.attempts) / elapsed.seconds)) "
+            "RESULT scenario=orders attempts=\(answered) concurrency=\(self.concurrency) "
+                + "created=\(outcome.created) out_of_stock=\(outcome.outOfStock) elapsed_s=\(elapsed.seconds) "
+                + "attempts_per_sec=\(Int(Double(answered) / elapsed.seconds)) "
                 + "sold_out_s=\(soldOut) purchases_per_sec=\(Int(Double(outcome.created) / max(soldOut, 1e-9))) "
                 + "p50_ms=\(outcome.all.milliseconds(50)) p99_ms=\(outcome.all.milliseconds(99)) "
                 + "purchase_p99_ms=\(outcome.purchases.milliseconds(99))"
         )
+    }
+
+    private func cookieList() throws -> [String] {
+        switch (self.cookie, self.cookiesFile) {
+        case (let cookie?, nil): return [cookie]
+        case (nil, let file?): return try Self.lines(of: file, naming: "--cookies-file")
+        default: throw ValidationError("give one of --cookie and --cookies-file")
+        }
+    }
+
+    private func productList() throws -> [String] {
+        switch (self.product, self.productsFile) {
+        case (let product?, nil): return [product]
+        case (nil, let file?): return try Self.lines(of: file, naming: "--products-file")
+        default: throw ValidationError("give one of --product and --products-file")
+        }
+    }
+
+    private static func lines(of path: String, naming option: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("\(option): cannot read \(path)")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !lines.isEmpty else { throw ValidationError("\(option): \(path) is empty") }
+        return lines
     }
 
     /// What the callers saw.

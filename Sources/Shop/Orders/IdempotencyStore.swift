@@ -94,7 +94,7 @@ public struct IdempotencyStore: Sendable {
 
     func key(userID: UUID, idempotencyKey: String) -> String {
         // The client's key is hashed: bounded length, and nothing of it leaks into key listings.
-        let digest = SHA256.hash(data: Array(idempotencyKey.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = Array(SHA256.hash(data: Array(idempotencyKey.utf8))).hex
         return "\(self.keyPrefix){\(userID.uuidString.lowercased())}:\(digest)"
     }
 

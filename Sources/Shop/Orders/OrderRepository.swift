@@ -61,24 +61,19 @@ public struct OrderRepository: Sendable {
             createdAt: createdAt
         )
         let body = try encode(order)
+        // One statement, one round trip: the order, its items and its idempotency record. The foreign keys of the
+        // items and the record are checked at the statement's end, when the order's row is there.
         try await connection.query(
             """
-            INSERT INTO orders (id, user_id, status, total, currency, created_at, updated_at)
-            VALUES (\(order.id), \(userID), \(order.status), \(order.total)::numeric, \(currency), \(createdAt), \(createdAt))
-            """,
-            logger: self.logger
-        )
-        try await connection.query(
-            """
-            INSERT INTO order_items (order_id, product_id, quantity, unit_price)
-            SELECT \(order.id), product_id, quantity, unit_price::numeric
-            FROM unnest(\(items.map(\.productId))::uuid[], \(items.map(\.quantity))::int[], \(items.map(\.unitPrice))::text[])
-                AS item(product_id, quantity, unit_price)
-            """,
-            logger: self.logger
-        )
-        try await connection.query(
-            """
+            WITH new_order AS (
+                INSERT INTO orders (id, user_id, status, total, currency, created_at, updated_at)
+                VALUES (\(order.id), \(userID), \(order.status), \(order.total)::numeric, \(currency), \(createdAt), \(createdAt))
+            ), new_items AS (
+                INSERT INTO order_items (order_id, product_id, quantity, unit_price)
+                SELECT \(order.id), product_id, quantity, unit_price::numeric
+                FROM unnest(\(items.map(\.productId))::uuid[], \(items.map(\.quantity))::int[], \(items.map(\.unitPrice))::text[])
+                    AS item(product_id, quantity, unit_price)
+            )
             INSERT INTO idempotency_records (user_id, key, request_hash, order_id, response_status, response_body)
             VALUES (\(userID), \(receipt.key), \(receipt.requestHash), \(order.id), 201, \(body))
             """,

@@ -87,8 +87,9 @@ public struct OrderService: Sendable {
         }
 
         let answer: Answer
+        let placed: Order?
         do {
-            answer = try await self.execute(
+            (answer, placed) = try await self.execute(
                 userID: userID,
                 idempotencyKey: idempotencyKey,
                 requestHash: requestHash,
@@ -103,12 +104,9 @@ public struct OrderService: Sendable {
             await self.idempotency.release(userID: userID, idempotencyKey: idempotencyKey, owner: owner)
             throw error
         }
-        if answer.status == 201 && !answer.replayed {
+        if let placed {
             await self.stockTaken(lines.map(\.productID))
-            struct Placed: Decodable { var data: Order }
-            if let placed = try? JSONCoding.decoder.decode(Placed.self, from: Data(answer.body.utf8)) {
-                await self.orderPlaced(userID, placed.data)
-            }
+            await self.orderPlaced(userID, placed)
         }
         await self.idempotency.settle(
             userID: userID,
@@ -129,7 +127,7 @@ public struct OrderService: Sendable {
         traceID: String,
         trace: [String: String],
         retryExpired: Bool
-    ) async throws -> Answer {
+    ) async throws -> (answer: Answer, placed: Order?) {
         let receipt = IdempotencyReceipt(key: idempotencyKey, requestHash: requestHash)
         let repository = self.repository
         do {
@@ -144,7 +142,9 @@ public struct OrderService: Sendable {
                     encode: Self.encode
                 )
             }
-            return Answer(status: 201, body: placed.body, contentType: "application/json", replayed: false)
+            return (
+                Answer(status: 201, body: placed.body, contentType: "application/json", replayed: false), placed.order
+            )
         } catch InventoryError.outOfStock(let ids) {
             let list = ids.map { $0.uuidString.lowercased() }.joined(separator: ", ")
             let error = APIError(
@@ -152,12 +152,13 @@ public struct OrderService: Sendable {
                 code: .outOfStock,
                 detail: "Not enough stock for \(ids.count == 1 ? "product" : "products") \(list); nothing was ordered."
             )
-            return Answer(
+            let answer = Answer(
                 status: 409,
                 body: ProblemDetails(error: error, instance: instance, traceID: traceID).json,
                 contentType: "application/problem+json",
                 replayed: false
             )
+            return (answer, nil)
         } catch InventoryError.unknownProduct(let id) {
             throw APIError.validationFailed([
                 FieldError(
@@ -206,7 +207,7 @@ public struct OrderService: Sendable {
                 retention: self.retention
             ) {
                 guard stored.requestHash == requestHash else { throw APIError.idempotencyKeyReused }
-                return Answer(status: 201, body: stored.body, contentType: "application/json", replayed: true)
+                return (Answer(status: 201, body: stored.body, contentType: "application/json", replayed: true), nil)
             }
             // The record is older than the retention: the key may be used again.
             guard retryExpired else { throw error }

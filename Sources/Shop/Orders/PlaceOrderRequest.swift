@@ -95,6 +95,6 @@ public struct PlaceOrderRequest: Decodable, Sendable {
     /// member order or spacing.
     static func hash(_ lines: [StockLine]) -> String {
         let canonical = lines.map { "\($0.productID.uuidString.lowercased()):\($0.quantity)" }.joined(separator: ",")
-        return SHA256.hash(data: Array(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Array(SHA256.hash(data: Array(canonical.utf8))).hex
     }
 }

@@ -16,7 +16,6 @@
 #   PRODUCTS       catalog size                   (default 10000)
 #   USERS          signed-in users                (default 16)
 #   PGBENCH_SCALE  pgbench's scale factor         (default 10: 1,000,000 accounts)
-#   PERF=1         also record a `perf` profile of one instance during the last round at the largest client count
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Benchmarks/scripts/common.sh
@@ -117,20 +116,10 @@ for round in $(seq 1 "$ROUNDS"); do
 
     before=$(sql "SELECT count(*) FROM orders")
     start_fleet
-    if [ "${PERF:-0}" = 1 ] && [ "$round" = "$ROUNDS" ] && [ "$clients" = "${CLIENTS##* }" ]; then
-      perf record -F 499 -g -o "$DIR/perf.data" -p "${PIDS[0]}" -- sleep "$SECONDS_EACH" >/dev/null 2>&1 &
-      PERF_PID=$!
-    fi
     result=$("$BENCH" orders --urls "$URLS" --cookies-file "$DIR/cookies" --products-file "$DIR/products" \
       --seconds "$SECONDS_EACH" --concurrency "$clients" --key-prefix "bench-orders-$round-$clients-$RANDOM")
     drained=$(drain)
     stop_shops
-    if [ -n "${PERF_PID:-}" ]; then
-      wait "$PERF_PID" || true
-      perf report -i "$DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep . \
-        | head -60 >"Benchmarks/orders-perf-$(date +%Y%m%d-%H%M).txt" || true
-      unset PERF_PID
-    fi
     created=$(field created <<<"$result")
     after=$(sql "SELECT count(*) FROM orders")
     if [ "$((after - before))" != "$created" ] || [ "$(field out_of_stock <<<"$result")" != 0 ]; then

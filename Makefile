@@ -169,7 +169,7 @@ bench-lock: ## Stock strategies (10k orders for 1k units, 3 release shops), lock
 bench-orders: ## Orders/s over HTTP (3 release shops, 16 and 64 callers, random products) vs pgbench tpcb-like, same PostgreSQL
 	bash Benchmarks/scripts/bench-orders.sh
 
-bench-memory: ## RSS of one release shop over 5 minutes of reads, orders and SSE streams; plot in docs/images/instance-rss.png
+bench-memory: ## RSS of one release shop over 5 minutes of reads, orders and SSE streams; plot in .run/bench-memory (OUT=docs/images: the docs' figure)
 	bash Benchmarks/scripts/bench-memory.sh
 
 bench-sessions: ## Authenticated GET /api/v1/me vs anonymous /health/live, wrk against one release shop

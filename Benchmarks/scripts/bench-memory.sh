@@ -4,15 +4,16 @@
 #   - orders (ORDER_CALLERS callers placing one-unit orders of random products, each as one of 10 users);
 #   - SSE_STREAMS open notification streams of those users (at most 5 per user: the default cap), which receive each order's notification.
 # Prints `BENCH instance.rss_mb` (at the end) and `BENCH instance.rss_growth_mb` (the end minus the sample one
-# minute in: what the last MINUTES-1 minutes added), writes the samples to docs/images/instance-rss.csv and the
-# plot to docs/images/instance-rss.png (matplotlib, installed with pip when missing).
+# minute in: what the last MINUTES-1 minutes added), writes the samples to $OUT/instance-rss.csv and the plot to
+# $OUT/instance-rss.png (matplotlib, installed with pip when missing). `OUT=docs/images make bench-memory` refreshes
+# the figure the docs show.
 # Private redis-server on a free port (removed afterwards); its own database `shop_bench_memory`.
 #
 #   MINUTES           minutes of load       (default 5)
 #   READ_CONNECTIONS  wrk connections       (default 8)
 #   ORDER_CALLERS     order callers         (default 4)
 #   SSE_STREAMS       open SSE streams      (default 50)
-#   OUT               where the CSV and PNG go (default docs/images)
+#   OUT               where the CSV and PNG go (default .run/bench-memory)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Benchmarks/scripts/common.sh
@@ -21,7 +22,7 @@ MINUTES=${MINUTES:-5}
 READ_CONNECTIONS=${READ_CONNECTIONS:-8}
 ORDER_CALLERS=${ORDER_CALLERS:-4}
 SSE_STREAMS=${SSE_STREAMS:-50}
-OUT=${OUT:-docs/images}
+OUT=${OUT:-.run/bench-memory}
 USERS=10
 
 need_wrk
@@ -37,6 +38,7 @@ BENCH="$(swift build -c release --package-path Benchmarks --show-bin-path)/LockB
 DIR=$(mktemp -d)
 PIDS=()
 LOAD=()
+STREAMS=()
 PORT=$(free_port)
 redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
   --dir "$DIR" --logfile "$DIR/redis.log" --pidfile "$DIR/redis.pid"
@@ -82,17 +84,25 @@ done
   echo 'request = function() return wrk.format("GET", "/api/v1/products/" .. ids[math.random(#ids)]) end'
 } >"$DIR/reads.lua"
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SHOP_PID/status"; }
+# The instance's RSS in MB; ends the run when the instance is gone (an empty sample would read as 0 MB).
+rss_mb() {
+  local kb
+  kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SHOP_PID/status" 2>/dev/null || true)
+  [ -n "$kb" ] || { echo "the shop (pid $SHOP_PID) is gone; its log:" >&2; cat "$DIR/memory.log" >&2; exit 1; }
+  awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }'
+}
 SECONDS_TOTAL=$((MINUTES * 60))
 echo "seconds,rss_mb" >"$DIR/memory.csv"
 echo "seconds,rss_mb" >&2
-echo "0,$(awk -v k="$(rss_kb)" 'BEGIN { printf "%.1f", k / 1024 }')" | tee -a "$DIR/memory.csv" >&2
+sample=$(rss_mb)
+echo "0,$sample" | tee -a "$DIR/memory.csv" >&2
 
 for stream in $(seq 1 "$SSE_STREAMS"); do
   cookie=$(sed -n "$(((stream - 1) % USERS + 1))p" "$DIR/cookies")
   curl -s -N -o /dev/null -H "Cookie: $cookie" --max-time $((SECONDS_TOTAL + 30)) \
     "$BASE/api/v1/notifications/stream" &
   LOAD+=("$!")
+  STREAMS+=("$!")
 done
 wrk -t1 -c"$READ_CONNECTIONS" -d"${SECONDS_TOTAL}s" -s "$DIR/reads.lua" "$BASE" >"$DIR/wrk.txt" 2>&1 &
 LOAD+=("$!")
@@ -104,12 +114,13 @@ LOAD+=("$ORDERS_PID")
 started=$SECONDS
 while [ $((SECONDS - started)) -lt "$SECONDS_TOTAL" ]; do
   sleep 5
-  echo "$((SECONDS - started)),$(awk -v k="$(rss_kb)" 'BEGIN { printf "%.1f", k / 1024 }')" | tee -a "$DIR/memory.csv" >&2
+  sample=$(rss_mb)
+  echo "$((SECONDS - started)),$sample" | tee -a "$DIR/memory.csv" >&2
 done
 wait "$ORDERS_PID" || { echo "the order load failed: $(cat "$DIR/orders.txt")" >&2; exit 1; }
 sleep 2
 streams=0
-for pid in "${LOAD[@]}"; do kill -0 "$pid" 2>/dev/null && streams=$((streams + 1)); done
+for pid in "${STREAMS[@]}"; do kill -0 "$pid" 2>/dev/null && streams=$((streams + 1)); done
 
 reads=$(awk '/requests in/ { print $1 }' "$DIR/wrk.txt")
 echo "load: $reads product reads; orders: $(cat "$DIR/orders.txt"); SSE streams still open: $streams" >&2

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The order path beside pgbench, on the same PostgreSQL, at the same client counts, in the same run:
-#   - pgbench -b tpcb-like (scale PGBENCH_SCALE, its own database) for SECONDS at 16 and 64 clients;
+#   - pgbench -b tpcb-like (scale PGBENCH_SCALE, its own database) for SECONDS_EACH at 16 and 64 clients;
 #   - POST /api/v1/orders from as many HTTP callers, spread over three release `shop serve` instances, each order
 #     one unit of a random product of a catalog of PRODUCTS products with ample stock (no hot row), for USERS
-#     signed-in users, for SECONDS. The instances' own consumers post-process the orders meanwhile (points,
+#     signed-in users, for SECONDS_EACH. The instances' own consumers post-process the orders meanwhile (points,
 #     confirmation, notification); the script then waits until every order is post-processed, checks that none
 #     is missing, and reports that drain time too.
 # Rounds alternate pgbench and ours. The shops run only during their phase (pgbench runs alone).
@@ -96,6 +96,7 @@ drain() {
   local started=$SECONDS waiting
   while :; do
     waiting=$(sql "SELECT count(*) FROM orders WHERE processed_at IS NULL")
+    [[ $waiting =~ ^[0-9]+$ ]] || { echo "could not count the orders waiting for post-processing" >&2; exit 1; }
     [ "$waiting" = 0 ] && break
     if [ $((SECONDS - started)) -gt 600 ]; then
       echo "post-processing did not catch up in 600 s: $waiting orders not processed" >&2

@@ -163,7 +163,16 @@ struct DependencyFailureTests {
                         // From the pool's other connection, while this one waits for its statement: the server
                         // ends this one, and the statement fails at once (57P01), as does the rollback.
                         let terminate = Task {
-                            try await Task.sleep(for: .milliseconds(500))
+                            // Once the statement runs (the backend is `active`), not before.
+                            for _ in 0..<200 {
+                                var state = ""
+                                for try await value in try await database.query(
+                                    "SELECT state FROM pg_stat_activity WHERE pid = \(Int32(pid))",
+                                    logger: TestServers.logger
+                                ).decode(String.self) { state = value }
+                                if state == "active" { break }
+                                try await Task.sleep(for: .milliseconds(50))
+                            }
                             try await database.query(
                                 "SELECT pg_terminate_backend(\(Int32(pid)))",
                                 logger: TestServers.logger

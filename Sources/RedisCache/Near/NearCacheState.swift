@@ -45,9 +45,10 @@ struct NearCacheState<Value> {
         var invalidations = 0
         /// Entries dropped to stay within the bounds.
         var evictions = 0
-        /// Times everything was dropped (channel lost or not proven in time).
+        /// Times entries were dropped all at once (``flush()``, a lost channel, a lapsed proof); a flush of an
+        /// empty cache is not counted.
         var flushes = 0
-        /// Fills not kept because their key changed while they were read.
+        /// Fills not kept because their key changed, or everything was dropped, while they were read.
         var discardedFills = 0
     }
 
@@ -68,11 +69,15 @@ struct NearCacheState<Value> {
     private var index: [String: Int] = [:]
     private var newest: Int?
     private var oldest: Int?
-    /// Reads in progress per key (by ticket), and whether their key changed since each began.
-    private var fills: [String: [UInt64: Bool]] = [:]
+    /// The tickets of the reads in progress, per key, that may still be kept. A read missing here (begun while
+    /// unproven, or its key changed or everything was dropped since it began) is spoiled.
+    private var fills: [String: Set<UInt64>] = [:]
     private var nextFill: UInt64 = 0
     /// Until when the last proof makes values servable; nil: never proven since the last loss.
     private var provenUntil: ContinuousClock.Instant?
+    /// Which invalidation channel is current: ``channelLost()`` starts a new one, and proofs sent on an earlier one
+    /// no longer count.
+    private(set) var channel: UInt64 = 0
 
     init(limits: Limits) {
         precondition(limits.maxEntries > 0 && limits.maxBytes > 0, "a near cache needs room for an entry")
@@ -109,10 +114,11 @@ struct NearCacheState<Value> {
     }
 
     /// Starts a read of `key` from Redis; pass the ticket to ``completeFill(_:value:bytes:expiresAt:now:)`` (or
-    /// ``abandonFill(_:)``) when it ends.
+    /// ``abandonFill(_:)``) when it ends. A read begun before the current channel's first proof is never kept: it may
+    /// have read a value whose change the channel, not yet listening, will never report.
     mutating func beginFill(_ key: String) -> FillTicket {
         self.nextFill &+= 1
-        self.fills[key, default: [:]][self.nextFill] = false
+        if self.provenUntil != nil { self.fills[key, default: []].insert(self.nextFill) }
         return FillTicket(key: key, id: self.nextFill)
     }
 
@@ -151,9 +157,7 @@ struct NearCacheState<Value> {
     /// Redis says `keys` changed: drops them, and spoils reads of them in progress.
     mutating func invalidate(_ keys: some Sequence<String>) {
         for key in keys {
-            if let readers = self.fills[key] {
-                self.fills[key] = readers.mapValues { _ in true }
-            }
+            self.fills[key] = nil
             if let slot = self.index[key] {
                 self.remove(slot)
                 self.counts.invalidations += 1
@@ -163,7 +167,7 @@ struct NearCacheState<Value> {
 
     /// Drops everything and spoils every read in progress (Redis flushed, or an invalidation may have been lost).
     mutating func flush() {
-        self.fills = self.fills.mapValues { readers in readers.mapValues { _ in true } }
+        if !self.fills.isEmpty { self.fills.removeAll() }
         guard !self.index.isEmpty else { return }
         self.nodes = []
         self.free = []
@@ -174,15 +178,19 @@ struct NearCacheState<Value> {
         self.counts.flushes += 1
     }
 
-    /// A proof sent at `sentAt` came back: values are servable until `sentAt + staleness`.
-    mutating func proved(sentAt: ContinuousClock.Instant) {
+    /// A proof sent at `sentAt` on `channel` (the value of ``channel`` when it was sent) came back: values are
+    /// servable until `sentAt + staleness`. A proof of an earlier channel changes nothing.
+    mutating func proved(sentAt: ContinuousClock.Instant, channel: UInt64) {
+        guard channel == self.channel else { return }
         let until = sentAt.advanced(by: self.limits.staleness)
         if let provenUntil, provenUntil >= until { return }
         self.provenUntil = until
     }
 
-    /// The invalidation channel is gone: drops everything; nothing is served until a new proof comes back.
+    /// The invalidation channel is gone: drops everything; nothing is served, and no read begun from now on is
+    /// kept, until a proof sent on the next channel comes back.
     mutating func channelLost() {
+        self.channel &+= 1
         self.provenUntil = nil
         self.flush()
     }
@@ -196,13 +204,11 @@ struct NearCacheState<Value> {
         return false
     }
 
-    /// Forgets the read; true when its key changed since it began (or the ticket was already used).
+    /// Forgets the read; true when it is spoiled (or the ticket was already used).
     private mutating func endFill(_ ticket: FillTicket) -> Bool {
-        guard var readers = self.fills[ticket.key], let changed = readers.removeValue(forKey: ticket.id) else {
-            return true
-        }
+        guard var readers = self.fills[ticket.key], readers.remove(ticket.id) != nil else { return true }
         self.fills[ticket.key] = readers.isEmpty ? nil : readers
-        return changed
+        return false
     }
 
     private mutating func insert(_ node: Node) {
@@ -240,7 +246,6 @@ struct NearCacheState<Value> {
         self.nodes[slot]?.newer = nil
         if let newest { self.nodes[newest]?.newer = slot }
         self.newest = slot
-        if self.oldest == nil { self.oldest = slot }
     }
 
     private mutating func unlink(_ slot: Int, _ node: Node) {

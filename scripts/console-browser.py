@@ -27,7 +27,8 @@ import time
 try:
     from selenium import webdriver
     from selenium.common.exceptions import (
-        NoSuchElementException, StaleElementReferenceException, TimeoutException, WebDriverException)
+        ElementClickInterceptedException, NoSuchElementException, StaleElementReferenceException, TimeoutException,
+        WebDriverException)
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as conditions
@@ -71,6 +72,18 @@ class Console:
             return self.wait.until(condition)
         except TimeoutException:
             raise StepFailed(f"{what} (page {self.driver.current_url}):\n{self.text()[:2000]}")
+
+    def click(self, what, selector):
+        # Pages re-render on their refresh timers: an element found just before a refresh is stale by the click.
+        # Finding and clicking are retried together until one click lands (a stale element was never clicked).
+        def clicked(driver):
+            try:
+                driver.find_element(By.CSS_SELECTOR, selector).click()
+                return True
+            except (NoSuchElementException, StaleElementReferenceException, ElementClickInterceptedException):
+                return False
+
+        self.until(what, clicked)
 
     def text(self):
         # The page may be between two documents (a reload after signing in): no text yet. Chromium reports a body
@@ -190,12 +203,12 @@ def run(arguments):
         console.until(step, lambda d: "Started daily-sales." in console.text())
         console.until(step, lambda d: "(manual)" in console.text())
         step = "Pause stops a job on every instance after a confirmation, and Resume starts it again"
-        driver.find_element(By.CSS_SELECTOR, 'button.pause[data-job="cleanup"]').click()
+        console.click(step, 'button.pause[data-job="cleanup"]')
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: "Paused cleanup on every instance." in console.text())
         console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'button.resume[data-job="cleanup"]')))
         console.shot("jobs")
-        driver.find_element(By.CSS_SELECTOR, 'button.resume[data-job="cleanup"]').click()
+        console.click(step, 'button.resume[data-job="cleanup"]')
         console.until(step, lambda d: "Resumed cleanup on every instance." in console.text())
         console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, 'button.pause[data-job="cleanup"]')))
 
@@ -225,7 +238,7 @@ def run(arguments):
         field.send_keys("console-key")
         field.send_keys("\ue007")  # Enter submits
         console.until(step, lambda d: "Evicted console-key from products." in console.text())
-        driver.find_element(By.CSS_SELECTOR, 'button.evict-namespace[data-namespace="products"]').click()
+        console.click(step, 'button.evict-namespace[data-namespace="products"]')
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: "Evicted the products namespace." in console.text())
 
@@ -239,7 +252,7 @@ def run(arguments):
         console.shot("queues")
 
         step = "Replay of the order's dead letter: it leaves the list, and its history says the replay was handled"
-        driver.find_element(By.CSS_SELECTOR, order_row + " button.replay").click()
+        console.click(step, order_row + " button.replay")
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Replayed {arguments.order_dead_letter}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, order_row))
@@ -248,11 +261,11 @@ def run(arguments):
         field.send_keys("\ue007")  # Enter shows the history
         console.until(step, conditions.presence_of_element_located(
             (By.CSS_SELECTOR, '#message-history li[data-event="handled"]')))
-        driver.find_element(By.CSS_SELECTOR, "#message-history button.secondary").click()  # Close
+        console.click(step, "#message-history button.secondary")  # Close
         console.until(step, lambda d: not d.find_elements(By.ID, "message-history"))
 
         step = "Replay asks for confirmation, and the dead letter leaves the list"
-        driver.find_element(By.CSS_SELECTOR, row + " button.replay").click()
+        console.click(step, row + " button.replay")
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Replayed {arguments.dead_letter}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, row))
@@ -262,14 +275,14 @@ def run(arguments):
         again_id = again.get_attribute("data-dead-letter")
 
         step = "History shows the message's failures, dead letters and the replay"
-        driver.find_element(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"] button.history').click()
+        console.click(step, f'tr[data-dead-letter="{again_id}"] button.history')
         for kind in ("failed", "dead-lettered", "replayed"):
             console.until(step, conditions.presence_of_element_located(
                 (By.CSS_SELECTOR, f'#message-history li[data-event="{kind}"]')))
         console.shot("queues-message-history")
 
         step = "the poison message's new dead letter: Delete removes it after a confirmation, and its history says so"
-        driver.find_element(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"] button.delete').click()
+        console.click(step, f'tr[data-dead-letter="{again_id}"] button.delete')
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Deleted {again_id}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-dead-letter="{again_id}"]'))
@@ -296,7 +309,7 @@ def run(arguments):
         console.until(step, conditions.presence_of_element_located((By.CSS_SELECTOR, session_row)))
         console.shot("sessions")
         handle = driver.find_element(By.CSS_SELECTOR, session_row).get_attribute("data-session")
-        driver.find_element(By.CSS_SELECTOR, f'tr[data-session="{handle}"] button.revoke').click()
+        console.click(step, f'tr[data-session="{handle}"] button.revoke')
         console.until(step, conditions.alert_is_present()).accept()
         console.until(step, lambda d: f"Revoked session {handle}." in console.text())
         console.until(step, lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-session="{handle}"]'))

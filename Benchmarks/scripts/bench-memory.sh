@@ -31,17 +31,13 @@ python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib >&2 \
 eval "$(bash scripts/services.sh 2>/dev/null | grep -E '^(REDIS_URL|DATABASE_URL)=')"
 use_bench_database shop_bench_memory
 build_shop
-echo "building the order load generator (release)..." >&2
-swift build -c release --package-path Benchmarks --product LockBenchmark >&2
-BENCH="$(swift build -c release --package-path Benchmarks --show-bin-path)/LockBenchmark"
+build_lock_benchmark
 
 DIR=$(mktemp -d)
 PIDS=()
 LOAD=()
 STREAMS=()
-PORT=$(free_port)
-redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
-  --dir "$DIR" --logfile "$DIR/redis.log" --pidfile "$DIR/redis.pid"
+start_private_redis
 cleanup() {
   for pid in "${LOAD[@]}"; do kill "$pid" 2>/dev/null || true; done
   stop_shops
@@ -49,15 +45,11 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-export REDIS_URL="redis://127.0.0.1:$PORT/0"
 sql() { psql -X -q -t -A "$DATABASE_URL" -c "$1"; }
 
 LOG_LEVEL=warning "$SHOP" migrate >/dev/null
 LOG_LEVEL=warning "$SHOP" seed >/dev/null
-# A run before this one left orders of its products: the database is the benchmark's own, so start it empty.
-sql "TRUNCATE orders, order_items, outbox, processed_messages, sent_messages, notifications, idempotency_records CASCADE" \
-  >/dev/null 2>&1
+empty_orders
 sql "DELETE FROM products WHERE name LIKE 'Bench memory %'" >/dev/null
 sql "INSERT INTO products (id, name, description, price, currency, stock)
   SELECT gen_random_uuid(), 'Bench memory ' || n, '', 1.00 + (n % 100), 'USD', 100000000
@@ -67,17 +59,7 @@ sql "SELECT id FROM products WHERE name LIKE 'Bench memory %'" >"$DIR/products"
 start_shop memory
 SHOP_PID=${PIDS[0]}
 BASE="http://127.0.0.1:$STARTED_PORT"
-: >"$DIR/cookies"
-for user in $(seq 1 "$USERS"); do
-  email="bench-memory-$user@example.com"
-  curl -s -o /dev/null -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"bench-password-$user\"}" "$BASE/api/v1/auth/register"
-  cookie=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"bench-password-$user\"}" "$BASE/api/v1/auth/login" \
-    | tr -d '\r' | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: shop_session=/ { print $2 }')
-  [ -n "$cookie" ] || { echo "sign-in of $email failed" >&2; exit 1; }
-  echo "shop_session=$cookie" >>"$DIR/cookies"
-done
+sign_up_users "$STARTED_PORT" "$USERS" bench-memory "$DIR/cookies"
 
 # wrk reads random products of the catalog.
 {

@@ -34,24 +34,18 @@ PGBENCH_URL=$DATABASE_URL
 DATABASE_URL=$BASE_DATABASE_URL
 use_bench_database shop_bench_orders
 build_shop
-echo "building the order load generator (release)..." >&2
-swift build -c release --package-path Benchmarks --product LockBenchmark >&2
-BENCH="$(swift build -c release --package-path Benchmarks --show-bin-path)/LockBenchmark"
+build_lock_benchmark
 command -v pgbench >/dev/null || { echo "pgbench is missing (it comes with postgresql-contrib / postgresql)" >&2; exit 1; }
 
 DIR=$(mktemp -d)
 PIDS=()
-PORT=$(free_port)
-redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
-  --dir "$DIR" --logfile "$DIR/redis.log" --pidfile "$DIR/redis.pid"
+start_private_redis
 cleanup() {
   stop_shops
   redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-export REDIS_URL="redis://127.0.0.1:$PORT/0"
 
 sql() { psql -X -q -t -A "$DATABASE_URL" -c "$1"; }
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
@@ -59,8 +53,7 @@ field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 echo "preparing: migrations, $PRODUCTS products, $USERS users, pgbench scale $PGBENCH_SCALE..." >&2
 LOG_LEVEL=warning "$SHOP" migrate >/dev/null
 LOG_LEVEL=warning "$SHOP" seed >/dev/null
-sql "TRUNCATE orders, order_items, outbox, processed_messages, sent_messages, notifications, idempotency_records CASCADE" \
-  >/dev/null
+empty_orders
 sql "DELETE FROM products WHERE name LIKE 'Bench order %'" >/dev/null
 sql "INSERT INTO products (id, name, description, price, currency, stock)
   SELECT gen_random_uuid(), 'Bench order ' || n, '', 1.00 + (n % 100), 'USD', 100000000
@@ -77,18 +70,7 @@ start_fleet() {
   done
 }
 start_fleet
-: >"$DIR/cookies"
-for user in $(seq 1 "$USERS"); do
-  email="bench-orders-$user@example.com"
-  port=${URLS##*:}
-  curl -s -o /dev/null -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"bench-password-$user\"}" "http://127.0.0.1:$port/api/v1/auth/register"
-  cookie=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"bench-password-$user\"}" "http://127.0.0.1:$port/api/v1/auth/login" \
-    | tr -d '\r' | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: shop_session=/ { print $2 }')
-  [ -n "$cookie" ] || { echo "sign-in of $email failed" >&2; exit 1; }
-  echo "shop_session=$cookie" >>"$DIR/cookies"
-done
+sign_up_users "${URLS##*:}" "$USERS" bench-orders "$DIR/cookies"
 stop_shops
 
 # Waits until every order has been post-processed; prints the seconds it took.

@@ -57,9 +57,54 @@ stop_shops() {
   PIDS=()
 }
 
+# Signs a user in and prints the session cookie's value (empty when the sign-in failed).
+login_as() { # port email password
+  curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$2\",\"password\":\"$3\"}" "http://127.0.0.1:$1/api/v1/auth/login" \
+    | tr -d '\r' | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: shop_session=/ { print $2 }'
+}
+
 # Signs the seeded demo user in and prints the session cookie's value.
 login_demo() { # port
-  curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
-    -d '{"email":"demo@example.com","password":"demo-password-local"}' "http://127.0.0.1:$1/api/v1/auth/login" \
-    | tr -d '\r' | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: shop_session=/ { print $2 }'
+  login_as "$1" demo@example.com demo-password-local
+}
+
+# Registers (if new) and signs in COUNT users <name>-<n>@example.com through the shop on PORT, and writes their
+# cookies to FILE, one `shop_session=<value>` per line.
+sign_up_users() { # port count name file
+  local user email password cookie
+  : >"$4"
+  for user in $(seq 1 "$2"); do
+    email="$3-$user@example.com"
+    password="bench-password-$user"
+    curl -s -o /dev/null -H 'Content-Type: application/json' \
+      -d "{\"email\":\"$email\",\"password\":\"$password\"}" "http://127.0.0.1:$1/api/v1/auth/register"
+    cookie=$(login_as "$1" "$email" "$password")
+    [ -n "$cookie" ] || { echo "sign-in of $email failed" >&2; exit 1; }
+    echo "shop_session=$cookie" >>"$4"
+  done
+}
+
+# Starts a redis-server of the benchmark's own on a free port (no persistence, its files in DIR), waits until it
+# answers, sets PORT and exports REDIS_URL. The caller's cleanup stops it: redis-cli -p "$PORT" shutdown nosave.
+start_private_redis() {
+  PORT=$(free_port)
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
+    --dir "$DIR" --logfile "$DIR/redis.log" --pidfile "$DIR/redis.pid"
+  for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export REDIS_URL="redis://127.0.0.1:$PORT/0"
+}
+
+# Builds the LockBenchmark load generator (locks, stock, orders over HTTP) in release and sets BENCH to its path.
+build_lock_benchmark() {
+  echo "building LockBenchmark (release)..." >&2
+  swift build -c release --package-path Benchmarks --product LockBenchmark >&2
+  BENCH="$(swift build -c release --package-path Benchmarks --show-bin-path)/LockBenchmark"
+}
+
+# Empties the order history of the benchmark's database (DATABASE_URL): a previous run's orders reference the
+# products it is about to replace.
+empty_orders() {
+  psql -X -q "$DATABASE_URL" -c "TRUNCATE orders, order_items, outbox, processed_messages, sent_messages,
+    notifications, idempotency_records CASCADE" >/dev/null 2>&1
 }

@@ -37,8 +37,10 @@ struct Orders: AsyncParsableCommand {
             eventLoopGroupProvider: .singleton,
             configuration: .init(connectionPool: pool, decompression: .disabled)
         )
-        let cookies = try self.cookieList()
-        let bodies = try self.productList().map { #"{"items":[{"productId":"\#($0)","quantity":1}]}"# }
+        let cookies = try Self.values(self.cookie, file: self.cookiesFile, option: "cookie")
+        let bodies = try Self.values(self.product, file: self.productsFile, option: "product").map {
+            #"{"items":[{"productId":"\#($0)","quantity":1}]}"#
+        }
         let attempts = self.seconds == nil ? self.attempts : Int.max
         let start = ContinuousClock.now
         let deadline = self.seconds.map { start + .milliseconds(Int64($0 * 1000)) }
@@ -96,19 +98,12 @@ struct Orders: AsyncParsableCommand {
         )
     }
 
-    private func cookieList() throws -> [String] {
-        switch (self.cookie, self.cookiesFile) {
-        case (let cookie?, nil): return [cookie]
-        case (nil, let file?): return try Self.lines(of: file, naming: "--cookies-file")
-        default: throw ValidationError("give one of --cookie and --cookies-file")
-        }
-    }
-
-    private func productList() throws -> [String] {
-        switch (self.product, self.productsFile) {
-        case (let product?, nil): return [product]
-        case (nil, let file?): return try Self.lines(of: file, naming: "--products-file")
-        default: throw ValidationError("give one of --product and --products-file")
+    /// The one value of `--<option>`, or the lines of `--<option>s-file`; exactly one of the two must be given.
+    private static func values(_ value: String?, file: String?, option: String) throws -> [String] {
+        switch (value, file) {
+        case (let value?, nil): return [value]
+        case (nil, let file?): return try Self.lines(of: file, naming: "--\(option)s-file")
+        default: throw ValidationError("give one of --\(option) and --\(option)s-file")
         }
     }
 

@@ -22,13 +22,12 @@ struct NearCacheStateTests {
     /// Reads `key` from "Redis" and keeps it, as the owner would on a miss.
     func fill(_ state: inout State, _ key: String, _ value: String, bytes: Int = 1, now: Int = 0) -> Bool {
         let ticket = state.beginFill(key)
-        return state.completeFill(
-            ticket,
-            value: value,
-            bytes: bytes,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(now)
-        )
+        return self.complete(&state, ticket, value, bytes: bytes, now: now)
+    }
+
+    /// Ends a read begun with `ticket` with a value that stays fresh for the whole test.
+    func complete(_ state: inout State, _ ticket: State.FillTicket, _ value: String, bytes: Int = 1, now: Int) -> Bool {
+        state.completeFill(ticket, value: value, bytes: bytes, expiresAt: self.at(0) + self.later, now: self.at(now))
     }
 
     @Test("nothing is served or kept before the first proof comes back")
@@ -81,31 +80,13 @@ struct NearCacheStateTests {
         #expect(result10 == .miss)
         #expect(state.counts.invalidations == 1)
         // Both reads of b were in flight when b changed: whatever they read may be from before the write.
-        let result11 = state.completeFill(
-            racing,
-            value: "old",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(2)
-        )
+        let result11 = self.complete(&state, racing, "old", now: 2)
         #expect(!result11)
         let fresh = state.beginFill("b")
-        let result12 = state.completeFill(
-            racingToo,
-            value: "old",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(3)
-        )
+        let result12 = self.complete(&state, racingToo, "old", now: 3)
         #expect(!result12)
         // This read started after the invalidation went by, so it read the new value.
-        let result13 = state.completeFill(
-            fresh,
-            value: "new",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(4)
-        )
+        let result13 = self.complete(&state, fresh, "new", now: 4)
         #expect(result13)
         let result14 = state.lookup("b", now: self.at(5))
         #expect(result14 == .hit("new"))
@@ -117,13 +98,7 @@ struct NearCacheStateTests {
         var state = self.state()
         let ticket = state.beginFill("a")
         state.invalidate(["b"])
-        let result15 = state.completeFill(
-            ticket,
-            value: "1",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(1)
-        )
+        let result15 = self.complete(&state, ticket, "1", now: 1)
         #expect(result15)
     }
 
@@ -195,13 +170,7 @@ struct NearCacheStateTests {
         let result33 = state.lookup("a", now: self.at(1))
         #expect(result33 == .unproven)
         state.proved(sentAt: self.at(2), channel: state.channel)
-        let result34 = state.completeFill(
-            inFlight,
-            value: "2",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(3)
-        )
+        let result34 = self.complete(&state, inFlight, "2", now: 3)
         #expect(!result34)
         let result35 = state.lookup("b", now: self.at(4))
         #expect(result35 == .miss)
@@ -214,23 +183,11 @@ struct NearCacheStateTests {
         // This read may return a value whose change the new channel, not yet listening, never reports.
         let blind = state.beginFill("a")
         state.proved(sentAt: self.at(5), channel: state.channel)
-        let keptBlind = state.completeFill(
-            blind,
-            value: "maybe old",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(6)
-        )
+        let keptBlind = self.complete(&state, blind, "maybe old", now: 6)
         #expect(!keptBlind)
         // A read begun once the new channel is proven is kept.
         let seen = state.beginFill("a")
-        let keptSeen = state.completeFill(
-            seen,
-            value: "new",
-            bytes: 1,
-            expiresAt: self.at(0) + self.later,
-            now: self.at(7)
-        )
+        let keptSeen = self.complete(&state, seen, "new", now: 7)
         #expect(keptSeen)
     }
 
